@@ -1,0 +1,47 @@
+//! mosaic-boot: wraps the kernel ELF in bootable disk images.
+//!
+//! Usage: `mosaic-boot <kernel-elf> <out-dir>`; writes `<out-dir>/bios.img`
+//! and `<out-dir>/uefi.img`. xtask runs this with the pinned nightly, because
+//! the `bootloader` crate compiles its BIOS and UEFI stages in its build
+//! script (slow the first time, cached in target/ afterwards).
+
+use bootloader::{BiosBoot, BootConfig, UefiBoot};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [kernel, out] = args.as_slice() else {
+        eprintln!("usage: mosaic-boot <kernel-elf> <out-dir>");
+        return ExitCode::from(2);
+    };
+    let (kernel, out) = (PathBuf::from(kernel), PathBuf::from(out));
+    if let Err(e) = std::fs::create_dir_all(&out) {
+        eprintln!("error: cannot create {}: {e}", out.display());
+        return ExitCode::FAILURE;
+    }
+
+    // Quiet stages: only warnings, on the serial port, never on the frame
+    // buffer (drawing text pixel by pixel is slow under emulation).
+    let mut config = BootConfig::default();
+    config.log_level = bootloader_boot_config::LevelFilter::Warn;
+    config.frame_buffer_logging = false;
+    config.serial_logging = true;
+
+    let bios = out.join("bios.img");
+    let uefi = out.join("uefi.img");
+    let result = BiosBoot::new(&kernel)
+        .set_boot_config(&config)
+        .create_disk_image(&bios)
+        .and_then(|_| UefiBoot::new(&kernel).set_boot_config(&config).create_disk_image(&uefi));
+    match result {
+        Ok(()) => {
+            println!("{}\n{}", bios.display(), uefi.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot build disk images: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Handlers for the CPU exceptions (vectors 0-31).
+//!
+//! Every exception is fatal in Mosaic for now: the handler prints what the
+//! CPU pushed (vector, error code, RIP, and CR2 for a page fault) and stops
+//! the machine, or exits QEMU with a failure code when running tests. A
+//! silent reboot would hide the very bug a student is hunting.
+
+use crate::drivers::{qemu, serial::emergency_print};
+use x86_64::registers::control::Cr2;
+use x86_64::structures::idt::{InterruptDescriptorTable, InterruptStackFrame, PageFaultErrorCode};
+
+/// Prints an exception report and dies.
+fn report(vector: u8, name: &str, frame: &InterruptStackFrame, error: Option<u64>) -> ! {
+    emergency_print(format_args!("\nEXCEPTION: {name} (vector {vector})\n"));
+    if let Some(code) = error {
+        emergency_print(format_args!("  error code: {code:#x}\n"));
+    }
+    print_frame(frame);
+    qemu::die()
+}
+
+fn print_frame(frame: &InterruptStackFrame) {
+    emergency_print(format_args!(
+        "  RIP: {:#018x}  CS: {:#x}  RFLAGS: {:#x}\n  RSP: {:#018x}  SS: {:#x}\n",
+        frame.instruction_pointer.as_u64(),
+        frame.code_segment.0,
+        frame.cpu_flags.bits(),
+        frame.stack_pointer.as_u64(),
+        frame.stack_segment.0,
+    ));
+}
+
+/// Defines a handler for an exception that pushes no error code.
+macro_rules! no_code {
+    ($fn:ident, $vector:expr, $name:expr) => {
+        extern "x86-interrupt" fn $fn(frame: InterruptStackFrame) {
+            report($vector, $name, &frame, None)
+        }
+    };
+}
+
+/// Defines a handler for an exception that pushes an error code.
+macro_rules! with_code {
+    ($fn:ident, $vector:expr, $name:expr) => {
+        extern "x86-interrupt" fn $fn(frame: InterruptStackFrame, code: u64) {
+            report($vector, $name, &frame, Some(code))
+        }
+    };
+}
+
+no_code!(divide_error, 0, "#DE divide error");
+no_code!(debug, 1, "#DB debug");
+no_code!(nmi, 2, "NMI non-maskable interrupt");
+no_code!(breakpoint, 3, "#BP breakpoint");
+no_code!(overflow, 4, "#OF overflow");
+no_code!(bound_range, 5, "#BR bound range exceeded");
+no_code!(invalid_opcode, 6, "#UD invalid opcode");
+no_code!(device_not_available, 7, "#NM device not available");
+with_code!(invalid_tss, 10, "#TS invalid TSS");
+with_code!(segment_not_present, 11, "#NP segment not present");
+with_code!(stack_segment, 12, "#SS stack-segment fault");
+with_code!(general_protection, 13, "#GP general protection fault");
+no_code!(x87_floating_point, 16, "#MF x87 floating-point error");
+with_code!(alignment_check, 17, "#AC alignment check");
+no_code!(simd_floating_point, 19, "#XM SIMD floating-point error");
+no_code!(virtualization, 20, "#VE virtualization exception");
+with_code!(control_protection, 21, "#CP control protection");
+no_code!(hv_injection, 28, "#HV hypervisor injection");
+with_code!(vmm_communication, 29, "#VC VMM communication");
+with_code!(security, 30, "#SX security exception");
+
+/// Runs on its own IST stack (see `gdt`), so it works even when the kernel
+/// stack has overflowed. The error code of #DF is always zero.
+extern "x86-interrupt" fn double_fault(frame: InterruptStackFrame, _code: u64) -> ! {
+    emergency_print(format_args!(
+        "\nEXCEPTION: #DF double fault (vector 8); a fault while handling a fault, \
+         often a kernel stack overflow\n"
+    ));
+    print_frame(&frame);
+    qemu::die()
+}
+
+extern "x86-interrupt" fn machine_check(frame: InterruptStackFrame) -> ! {
+    report(18, "#MC machine check", &frame, None)
+}
+
+/// #PF: CR2 holds the address that could not be accessed; the error code's
+/// bits say why (present/not present, read/write, kernel/user, fetch).
+extern "x86-interrupt" fn page_fault(frame: InterruptStackFrame, code: PageFaultErrorCode) {
+    let addr = Cr2::read_raw();
+    emergency_print(format_args!(
+        "\nEXCEPTION: #PF page fault (vector 14)\n  CR2: {addr:#018x}\n  error code: {:#x} ({})\n",
+        code.bits(),
+        describe(code),
+    ));
+    print_frame(&frame);
+    qemu::die()
+}
+
+/// Decodes the page-fault error code into words.
+fn describe(code: PageFaultErrorCode) -> &'static str {
+    let present = code.contains(PageFaultErrorCode::PROTECTION_VIOLATION);
+    let write = code.contains(PageFaultErrorCode::CAUSED_BY_WRITE);
+    let user = code.contains(PageFaultErrorCode::USER_MODE);
+    let fetch = code.contains(PageFaultErrorCode::INSTRUCTION_FETCH);
+    match (user, present, fetch, write) {
+        (true, _, _, _) => "user-mode access",
+        (false, false, true, _) => "kernel instruction fetch, page not present",
+        (false, false, false, true) => "kernel write, page not present",
+        (false, false, false, false) => "kernel read, page not present",
+        (false, true, true, _) => "kernel instruction fetch, protection violation",
+        (false, true, false, true) => "kernel write, protection violation",
+        (false, true, false, false) => "kernel read, protection violation",
+    }
+}
+
+/// Installs a handler for every exception vector the CPU defines.
+pub fn install(idt: &mut InterruptDescriptorTable) {
+    idt.divide_error.set_handler_fn(divide_error);
+    idt.debug.set_handler_fn(debug);
+    idt.non_maskable_interrupt.set_handler_fn(nmi);
+    idt.breakpoint.set_handler_fn(breakpoint);
+    idt.overflow.set_handler_fn(overflow);
+    idt.bound_range_exceeded.set_handler_fn(bound_range);
+    idt.invalid_opcode.set_handler_fn(invalid_opcode);
+    idt.device_not_available.set_handler_fn(device_not_available);
+    // SAFETY: the IST index names the stack that `gdt` puts in the TSS.
+    unsafe {
+        idt.double_fault
+            .set_handler_fn(double_fault)
+            .set_stack_index(super::gdt::DOUBLE_FAULT_IST_INDEX);
+    }
+    idt.invalid_tss.set_handler_fn(invalid_tss);
+    idt.segment_not_present.set_handler_fn(segment_not_present);
+    idt.stack_segment_fault.set_handler_fn(stack_segment);
+    idt.general_protection_fault.set_handler_fn(general_protection);
+    idt.page_fault.set_handler_fn(page_fault);
+    idt.x87_floating_point.set_handler_fn(x87_floating_point);
+    idt.alignment_check.set_handler_fn(alignment_check);
+    idt.machine_check.set_handler_fn(machine_check);
+    idt.simd_floating_point.set_handler_fn(simd_floating_point);
+    idt.virtualization.set_handler_fn(virtualization);
+    idt.cp_protection_exception.set_handler_fn(control_protection);
+    idt.hv_injection_exception.set_handler_fn(hv_injection);
+    idt.vmm_communication_exception.set_handler_fn(vmm_communication);
+    idt.security_exception.set_handler_fn(security);
+}

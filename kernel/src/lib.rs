@@ -1,0 +1,32 @@
+//! Mosaic: a small x86_64 kernel for studying Linux-style memory management.
+//!
+//! Module map (one topic per module):
+//! - `arch`    CPU tables (GDT, IDT), exception reports, interrupt controller
+//! - `drivers` serial port, timer, QEMU's fw_cfg and exit devices
+//! - `mm`      the memory manager; for now the virtual memory layout
+//! - `shell`   the serial console: line editor, parser, command table
+//! - `ktest`   the in-kernel test runner
+//!
+//! Modules that touch hardware are compiled only for the bare-metal target;
+//! the rest also builds on the host so it can be unit-tested there.
+
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(target_os = "none", feature(abi_x86_interrupt))]
+
+pub mod mm;
+pub mod shell;
+
+#[cfg(target_os = "none")]
+pub mod arch;
+#[cfg(target_os = "none")]
+pub mod boot;
+#[cfg(target_os = "none")]
+pub mod drivers;
+#[cfg(target_os = "none")]
+pub mod ktest;
+#[cfg(target_os = "none")]
+mod ktests;
+#[cfg(target_os = "none")]
+pub mod logger;
+#[cfg(target_os = "none")]
+mod panic;

@@ -1,0 +1,77 @@
+//! The kernel's virtual memory layout, modelled on Linux x86_64 (4-level
+//! paging, see Linux's Documentation/arch/x86/x86_64/mm.rst).
+//!
+//! ```text
+//! 0x0000_0000_0000_0000 - 0x0000_7fff_ffff_ffff  lower half: unused (user space in Linux);
+//!                                                the bootloader leaves two identity-mapped pages here
+//! 0xffff_8880_0000_0000 - ...                    direct map of all physical memory (PAGE_OFFSET)
+//! 0xffff_c900_0000_0000 - 0xffff_e8ff_ffff_ffff  vmalloc/ioremap area, 32 TiB = 64 PML4 entries
+//! 0xffff_fe00_0000_0000 - 0xffff_feff_ffff_ffff  boot area: kernel stack, boot info, frame buffer
+//!                                                (Linux's cpu_entry_area sits here)
+//! 0xffff_ffff_8000_0000 - ...                    kernel image (__START_KERNEL_map)
+//! ```
+//!
+//! Everything the bootloader maps is pinned to a fixed address outside the
+//! vmalloc area, so the vmalloc PML4 entries start out empty in every table.
+
+use bootloader_api::config::{BootloaderConfig, Mapping};
+
+/// Start of the direct map: physical address `p` is visible at `PAGE_OFFSET + p`.
+pub const PAGE_OFFSET: u64 = 0xffff_8880_0000_0000;
+/// First address of the vmalloc area.
+pub const VMALLOC_START: u64 = 0xffff_c900_0000_0000;
+/// One past the last address of the vmalloc area.
+pub const VMALLOC_END: u64 = 0xffff_e900_0000_0000;
+/// The region given to the bootloader's own mappings.
+pub const BOOT_AREA_START: u64 = 0xffff_fe00_0000_0000;
+pub const BOOT_AREA_END: u64 = 0xffff_ff00_0000_0000;
+/// The kernel stack's guard page; the stack itself starts one page higher.
+pub const KERNEL_STACK_GUARD: u64 = BOOT_AREA_START;
+pub const KERNEL_STACK_SIZE: u64 = 256 * 1024;
+/// Where the bootloader puts its `BootInfo` (and the memory map after it).
+pub const BOOT_INFO_ADDR: u64 = BOOT_AREA_START + 0x1000_0000;
+/// Where the frame buffer is mapped, if the firmware provides one.
+pub const FRAMEBUFFER_ADDR: u64 = BOOT_AREA_START + 0x2000_0000;
+/// Base of the kernel image: the top 2 GiB, as in Linux.
+pub const KERNEL_BASE: u64 = 0xffff_ffff_8000_0000;
+
+/// Tells the bootloader (through a section of the kernel ELF) where to put
+/// everything. The kernel is a position-independent executable, relocated
+/// by the bootloader to `KERNEL_BASE`.
+pub const BOOTLOADER_CONFIG: BootloaderConfig = {
+    let mut config = BootloaderConfig::new_default();
+    config.kernel_stack_size = KERNEL_STACK_SIZE;
+    config.mappings.physical_memory = Some(Mapping::FixedAddress(PAGE_OFFSET));
+    config.mappings.kernel_base = Mapping::FixedAddress(KERNEL_BASE);
+    config.mappings.kernel_stack = Mapping::FixedAddress(KERNEL_STACK_GUARD);
+    config.mappings.boot_info = Mapping::FixedAddress(BOOT_INFO_ADDR);
+    config.mappings.framebuffer = Mapping::FixedAddress(FRAMEBUFFER_ADDR);
+    // Anything left dynamic (nothing today) also lands in the boot area.
+    config.mappings.dynamic_range_start = Some(BOOT_AREA_START);
+    config.mappings.dynamic_range_end = Some(BOOT_AREA_END - 1);
+    config
+};
+
+/// True if `addr` lies in the vmalloc area.
+pub const fn in_vmalloc_area(addr: u64) -> bool {
+    addr >= VMALLOC_START && addr < VMALLOC_END
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_do_not_overlap_and_are_pml4_aligned() {
+        const PML4_SPAN: u64 = 1 << 39;
+        for a in [PAGE_OFFSET, VMALLOC_START, VMALLOC_END, BOOT_AREA_START, BOOT_AREA_END] {
+            assert_eq!(a % PML4_SPAN, 0, "{a:#x} is not on a PML4 entry boundary");
+        }
+        assert!(PAGE_OFFSET < VMALLOC_START && VMALLOC_END <= BOOT_AREA_START);
+        assert!(BOOT_AREA_END <= KERNEL_BASE);
+        assert_eq!((VMALLOC_END - VMALLOC_START) / PML4_SPAN, 64);
+        for a in [KERNEL_STACK_GUARD, BOOT_INFO_ADDR, FRAMEBUFFER_ADDR] {
+            assert!(!in_vmalloc_area(a) && (BOOT_AREA_START..BOOT_AREA_END).contains(&a));
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The command table. To add a command: write a `fn(&[&str]) -> Result<(),
+//! CmdError>` and add one `Command` line to `COMMANDS`; `help`, usage errors
+//! and argument counting come for free.
+
+use super::{CmdError, Command};
+use crate::drivers::{pit, qemu};
+use crate::{arch, bail, print, println};
+use log::LevelFilter;
+
+#[rustfmt::skip]
+pub const COMMANDS: &[Command] = &[
+    Command { name: "help", args: "[command]", about: "list the commands, or show one command's usage", min_args: 0, max_args: 1, run: help },
+    Command { name: "echo", args: "[words...]", about: "print the words back", min_args: 0, max_args: usize::MAX, run: echo },
+    Command { name: "uptime", args: "", about: "time since boot", min_args: 0, max_args: 0, run: uptime },
+    Command { name: "log", args: "[off|error|warn|info|debug|trace]", about: "show or set the kernel log level", min_args: 0, max_args: 1, run: log_level },
+    Command { name: "shutdown", args: "", about: "power off (ends QEMU with success)", min_args: 0, max_args: 0, run: shutdown },
+    Command { name: "reboot", args: "", about: "reset the machine", min_args: 0, max_args: 0, run: reboot },
+];
+
+/// Column where descriptions start in `help`.
+const HELP_COLUMN: usize = 44;
+
+fn help(args: &[&str]) -> Result<(), CmdError> {
+    if let Some(name) = args.first() {
+        let Some(cmd) = super::find(COMMANDS, name) else {
+            bail!("no command '{}'", super::parse::Shown(name));
+        };
+        println!("usage: {} {}\n  {}", cmd.name, cmd.args, cmd.about);
+        return Ok(());
+    }
+    for cmd in COMMANDS {
+        let width = cmd.name.len() + 1 + cmd.args.len();
+        print!("{} {}", cmd.name, cmd.args);
+        println!("{:pad$}{}", "", cmd.about, pad = HELP_COLUMN.saturating_sub(width).max(2));
+    }
+    Ok(())
+}
+
+fn echo(args: &[&str]) -> Result<(), CmdError> {
+    for (i, word) in args.iter().enumerate() {
+        print!("{}{word}", if i > 0 { " " } else { "" });
+    }
+    println!();
+    Ok(())
+}
+
+fn uptime(_: &[&str]) -> Result<(), CmdError> {
+    let ms = pit::uptime_ms();
+    println!("up {}.{:03} s ({} ticks at {} Hz)", ms / 1000, ms % 1000, pit::ticks(), pit::HZ);
+    Ok(())
+}
+
+const LEVELS: [(&str, LevelFilter); 6] = [
+    ("off", LevelFilter::Off),
+    ("error", LevelFilter::Error),
+    ("warn", LevelFilter::Warn),
+    ("info", LevelFilter::Info),
+    ("debug", LevelFilter::Debug),
+    ("trace", LevelFilter::Trace),
+];
+
+fn log_level(args: &[&str]) -> Result<(), CmdError> {
+    if let Some(name) = args.first() {
+        let Some(&(_, level)) = LEVELS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) else {
+            bail!("unknown log level '{}' (off, error, warn, info, debug or trace)", super::parse::Shown(name));
+        };
+        log::set_max_level(level);
+    }
+    let current = log::max_level();
+    let name = LEVELS.iter().find(|(_, l)| *l == current).map_or("?", |(n, _)| n);
+    println!("log level: {name}");
+    Ok(())
+}
+
+fn shutdown(_: &[&str]) -> Result<(), CmdError> {
+    println!("shutting down");
+    qemu::exit(qemu::ExitCode::Success)
+}
+
+fn reboot(_: &[&str]) -> Result<(), CmdError> {
+    println!("rebooting");
+    arch::reboot()
+}

@@ -1,0 +1,192 @@
+//! The serial-console shell: read a line, split it into words, look the first
+//! word up in the command table, run it.
+//!
+//! Every failure is one line starting with `error: ` followed by the prompt
+//! again; no input can bring the kernel down.
+
+pub mod line;
+pub mod parse;
+
+#[cfg(target_os = "none")]
+mod commands;
+#[cfg(target_os = "none")]
+pub use commands::COMMANDS;
+
+use core::fmt;
+
+/// The prompt; the host side also waits for it to know the kernel is ready.
+pub const PROMPT: &str = "mosaic> ";
+/// Most words a command line may have (the command name included).
+pub const MAX_WORDS: usize = 16;
+
+/// One shell command: an entry in the table in `commands.rs`.
+pub struct Command {
+    pub name: &'static str,
+    /// Argument synopsis for `help` and usage errors, e.g. `<order> [zone]`.
+    pub args: &'static str,
+    /// One-line description for `help`.
+    pub about: &'static str,
+    pub min_args: usize,
+    pub max_args: usize,
+    pub run: fn(&[&str]) -> Result<(), CmdError>,
+}
+
+/// A command's failure, printed as `error: <message>`. Holds the message
+/// in a fixed buffer so reporting an error never needs the heap.
+pub struct CmdError {
+    buf: [u8; 160],
+    len: usize,
+}
+
+impl CmdError {
+    pub fn new(args: fmt::Arguments) -> Self {
+        let mut e = CmdError { buf: [0; 160], len: 0 };
+        let _ = fmt::write(&mut e, args);
+        e
+    }
+}
+
+impl fmt::Write for CmdError {
+    /// Appends what fits; the rest is cut off.
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut n = s.len().min(self.buf.len() - self.len);
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+impl fmt::Display for CmdError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(core::str::from_utf8(&self.buf[..self.len]).unwrap_or("?"))
+    }
+}
+
+impl From<parse::ParseError<'_>> for CmdError {
+    fn from(e: parse::ParseError) -> Self {
+        CmdError::new(format_args!("{e}"))
+    }
+}
+
+/// Returns early from a command with `error: <formatted message>`.
+#[macro_export]
+macro_rules! bail {
+    ($($arg:tt)*) => {
+        return Err($crate::shell::CmdError::new(format_args!($($arg)*)))
+    };
+}
+
+/// Splits a line into at most `MAX_WORDS` words; `None` if there are more.
+pub fn split_words(line: &str) -> Option<([&str; MAX_WORDS], usize)> {
+    let mut words = [""; MAX_WORDS];
+    let mut count = 0;
+    for word in line.split_whitespace() {
+        *words.get_mut(count)? = word;
+        count += 1;
+    }
+    Some((words, count))
+}
+
+/// Finds `name` in `table`.
+pub fn find<'a>(table: &'a [Command], name: &str) -> Option<&'a Command> {
+    table.iter().find(|c| c.name == name)
+}
+
+/// Runs one command line against `table`, returning the error to print.
+pub fn execute(table: &[Command], line: &str) -> Result<(), CmdError> {
+    let Some((words, count)) = split_words(line) else {
+        bail!("too many words (at most {MAX_WORDS})");
+    };
+    if count == 0 {
+        return Ok(());
+    }
+    let Some(cmd) = find(table, words[0]) else {
+        bail!("unknown command '{}' (type 'help' for the list)", parse::Shown(words[0]));
+    };
+    let args = &words[1..count];
+    if args.len() < cmd.min_args || args.len() > cmd.max_args {
+        bail!("usage: {} {}", cmd.name, cmd.args);
+    }
+    (cmd.run)(args)
+}
+
+/// The read-eval-print loop. Never returns.
+#[cfg(target_os = "none")]
+pub fn run() -> ! {
+    use crate::drivers::serial;
+    use crate::println;
+    use line::{Event, LineEditor, LINE_MAX};
+
+    let mut editor = LineEditor::new();
+    println!("Mosaic teaching kernel. Type 'help' for the commands.");
+    loop {
+        crate::print!("{PROMPT}");
+        let event = loop {
+            let byte = serial::read_byte();
+            match editor.feed(byte, &mut |echo: &[u8]| serial::write_bytes(echo)) {
+                Event::Pending => continue,
+                event => break event,
+            }
+        };
+        if event == Event::Submitted {
+            let result = match editor.line() {
+                Ok(line) => execute(COMMANDS, line),
+                Err(line::TooLong) => Err(CmdError::new(format_args!(
+                    "line too long (at most {LINE_MAX} characters)"
+                ))),
+            };
+            if let Err(e) = result {
+                println!("error: {e}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    std::thread_local! {
+        static SEEN: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    }
+
+    fn record(args: &[&str]) -> Result<(), CmdError> {
+        SEEN.with(|s| s.borrow_mut().push(args.join(",")));
+        Ok(())
+    }
+
+    fn fail(_: &[&str]) -> Result<(), CmdError> {
+        bail!("it failed with {}", 42)
+    }
+
+    const TABLE: &[Command] = &[
+        Command { name: "one", args: "<x>", about: "", min_args: 1, max_args: 1, run: record },
+        Command { name: "fail", args: "", about: "", min_args: 0, max_args: 0, run: fail },
+    ];
+
+    fn err(line: &str) -> String {
+        execute(TABLE, line).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn dispatches_with_arguments() {
+        assert!(execute(TABLE, "  one   7 ").is_ok());
+        assert!(execute(TABLE, "").is_ok());
+        assert_eq!(SEEN.with(|s| s.borrow().clone()), ["7"]);
+    }
+
+    #[test]
+    fn errors_are_one_line() {
+        assert_eq!(err("nope"), "unknown command 'nope' (type 'help' for the list)");
+        assert_eq!(err("one"), "usage: one <x>");
+        assert_eq!(err("one 1 2"), "usage: one <x>");
+        assert_eq!(err("fail"), "it failed with 42");
+        assert_eq!(err(&"w ".repeat(17)), "too many words (at most 16)");
+        let long = err(&"x".repeat(1000));
+        assert!(long.len() <= 160 && !long.contains('\n'), "{long}");
+    }
+}
