@@ -35,10 +35,7 @@ fn main() -> ExitCode {
         .create_disk_image(&bios)
         .and_then(|_| UefiBoot::new(&kernel).set_boot_config(&config).create_disk_image(&uefi));
     match result {
-        Ok(()) => {
-            println!("{}\n{}", bios.display(), uefi.display());
-            ExitCode::SUCCESS
-        }
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: cannot build disk images: {e:#}");
             ExitCode::FAILURE

@@ -2,6 +2,7 @@
 //! CmdError>` and add one `Command` line to `COMMANDS`; `help`, usage errors
 //! and argument counting come for free.
 
+use super::parse::parse_size;
 use super::{CmdError, Command};
 use crate::drivers::{pit, qemu};
 use crate::{arch, bail, print, println};
@@ -12,6 +13,7 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "help", args: "[command]", about: "list the commands, or show one command's usage", min_args: 0, max_args: 1, run: help },
     Command { name: "echo", args: "[words...]", about: "print the words back", min_args: 0, max_args: usize::MAX, run: echo },
     Command { name: "uptime", args: "", about: "time since boot", min_args: 0, max_args: 0, run: uptime },
+    Command { name: "num", args: "<number|size>", about: "show a number (decimal, 0x hex, K/M/G suffix) in decimal, hex and units", min_args: 1, max_args: 1, run: num },
     Command { name: "log", args: "[off|error|warn|info|debug|trace]", about: "show or set the kernel log level", min_args: 0, max_args: 1, run: log_level },
     Command { name: "shutdown", args: "", about: "power off (ends QEMU with success)", min_args: 0, max_args: 0, run: shutdown },
     Command { name: "reboot", args: "", about: "reset the machine", min_args: 0, max_args: 0, run: reboot },
@@ -47,6 +49,19 @@ fn echo(args: &[&str]) -> Result<(), CmdError> {
 fn uptime(_: &[&str]) -> Result<(), CmdError> {
     let ms = pit::uptime_ms();
     println!("up {}.{:03} s ({} ticks at {} Hz)", ms / 1000, ms % 1000, pit::ticks(), pit::HZ);
+    Ok(())
+}
+
+fn num(args: &[&str]) -> Result<(), CmdError> {
+    let value = parse_size(args[0])?;
+    print!("{value} = {value:#x}");
+    let unit = [(30, "GiB"), (20, "MiB"), (10, "KiB")]
+        .into_iter()
+        .find(|&(shift, _)| value != 0 && value % (1 << shift) == 0);
+    match unit {
+        Some((shift, name)) => println!(" = {} {name}", value >> shift),
+        None => println!(),
+    }
     Ok(())
 }
 

@@ -1,0 +1,25 @@
+//! Helpers shared by the integration tests. The harness itself (booting
+//! QEMU, matching output, saving logs) is `xtask::session`.
+
+pub use xtask::qemu::{Firmware, EXIT_FAILURE, EXIT_SUCCESS};
+pub use xtask::session::{Session, TestEnv};
+
+use anyhow::Result;
+
+/// Boots `firmware` and waits for the first prompt.
+pub fn booted(name: &str, firmware: Firmware) -> Result<Session> {
+    let mut s = Session::boot(name, firmware)?;
+    s.expect("^Mosaic teaching kernel")?;
+    s.wait_prompt()?;
+    Ok(s)
+}
+
+/// Boots the BIOS image to the prompt.
+pub fn shell(name: &str) -> Result<Session> {
+    booted(name, Firmware::Bios)
+}
+
+/// Runs `line` and checks that the answer is exactly one `error: ` line.
+pub fn expect_error(s: &mut Session, line: &str) -> Result<String> {
+    s.command_expect(line, "^error: \\S")
+}

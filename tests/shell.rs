@@ -1,0 +1,84 @@
+//! The shell: commands, line editing, and bad input.
+
+use mosaic_tests::*;
+
+#[test]
+fn help_lists_every_command_with_usage() -> anyhow::Result<()> {
+    let mut s = shell("help")?;
+    let lines = s.command("help")?;
+    for name in ["help", "echo", "uptime", "log", "num", "shutdown", "reboot"] {
+        let found = lines.iter().any(|l| l.starts_with(&format!("{name} ")) && l.split_whitespace().count() > 2);
+        assert!(found, "help has no line for {name}: {lines:#?}");
+    }
+    let usage = s.command("help log")?;
+    assert_eq!(usage, ["usage: log [off|error|warn|info|debug|trace]", "  show or set the kernel log level"]);
+    Ok(())
+}
+
+#[test]
+fn echo_uptime_and_log_level() -> anyhow::Result<()> {
+    let mut s = shell("commands")?;
+    s.command_expect("echo  hello   world ", "^hello world$")?;
+    s.command_expect("uptime", r"^up \d+\.\d{3} s \(\d+ ticks at 100 Hz\)$")?;
+    s.command_expect("log", "^log level: info$")?;
+    s.command_expect("log debug", "^log level: debug$")?;
+    s.command_expect("log", "^log level: debug$")?;
+    s.command_expect("log WARN", "^log level: warn$")?;
+    Ok(())
+}
+
+#[test]
+fn numbers_accept_decimal_hex_and_size_suffixes() -> anyhow::Result<()> {
+    let mut s = shell("numbers")?;
+    s.command_expect("num 20000", "^20000 = 0x4e20$")?;
+    s.command_expect("num 0x1000", "^4096 = 0x1000 = 4 KiB$")?;
+    s.command_expect("num 64K", "^65536 = 0x10000 = 64 KiB$")?;
+    s.command_expect("num 3M", "^3145728 = 0x300000 = 3 MiB$")?;
+    s.command_expect("num 5G", "^5368709120 = 0x140000000 = 5 GiB$")?;
+    Ok(())
+}
+
+#[test]
+fn line_editing_keys() -> anyhow::Result<()> {
+    let mut s = shell("editing")?;
+    // Backspace (DEL and BS), then Ctrl-U to wipe a whole line.
+    assert_eq!(s.command("echo abx\x7fc\x08d")?, ["abd"]);
+    assert_eq!(s.command("garbage\x15echo clean")?, ["clean"]);
+    // Ctrl-C abandons the line: nothing runs, a new prompt appears.
+    s.send(b"shutdown\x03")?;
+    s.wait_prompt()?;
+    // Up arrow recalls the previous command; two ups go further back.
+    assert_eq!(s.command("\x1b[A")?, ["clean"]);
+    assert_eq!(s.command("\x1b[A\x1b[A")?, ["abd"]);
+    Ok(())
+}
+
+#[test]
+fn bad_input_gets_one_error_line_and_the_shell_carries_on() -> anyhow::Result<()> {
+    let mut s = shell("bad-input")?;
+    let long = "x".repeat(4096);
+    let many = "echo ".to_string() + &"w ".repeat(20);
+    let cases = [
+        "frobnicate",
+        "log loud",
+        "log info extra",
+        "uptime now",
+        "help nosuchcommand",
+        "num",
+        "num 12abc",
+        "num -1",
+        "num 0x",
+        "num 18446744073709551616",
+        "num 17179869184G",
+        "shutdown now",
+        long.as_str(),
+        many.as_str(),
+        "\x01\x02\x1b[Zlog\x7f\x7f\x7fnum x",
+    ];
+    for line in cases {
+        expect_error(&mut s, line)?;
+    }
+    s.command_expect("echo still alive", "^still alive$")?;
+    s.command_expect("log", "^log level: info$")?;
+    Ok(())
+}

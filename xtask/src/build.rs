@@ -1,0 +1,117 @@
+//! Building the kernel ELF and the BIOS and UEFI disk images.
+//!
+//! Both builds run on the pinned nightly in their own target directory
+//! (`target/nightly`), so they never contend with the stable host build for
+//! cargo's lock. The image tool (`boot/`) is always built in the dev
+//! profile: its build script compiles the bootloader's stages, which takes
+//! minutes the first time and must not be redone for a release kernel.
+
+use crate::{root, toolchain};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    Debug,
+    Release,
+}
+
+impl Profile {
+    pub fn dir(self) -> &'static str {
+        match self {
+            Profile::Debug => "debug",
+            Profile::Release => "release",
+        }
+    }
+}
+
+/// Paths of a built kernel and its disk images.
+#[derive(Clone, Debug)]
+pub struct Images {
+    pub kernel: PathBuf,
+    pub bios: PathBuf,
+    pub uefi: PathBuf,
+}
+
+/// Where the nightly builds go.
+pub fn nightly_target_dir() -> PathBuf {
+    crate::target_dir().join("nightly")
+}
+
+/// Path of the kernel ELF for `profile` (whether or not it is built yet).
+pub fn kernel_path(profile: Profile) -> PathBuf {
+    nightly_target_dir().join("x86_64-unknown-none").join(profile.dir()).join("mosaic-kernel")
+}
+
+/// Compiles the kernel.
+pub fn kernel(profile: Profile) -> Result<PathBuf> {
+    toolchain::ensure()?;
+    let mut cargo = toolchain::nightly_cargo();
+    cargo.current_dir(root()).args(["build", "--quiet", "--package", "mosaic-kernel", "--target", "x86_64-unknown-none"]);
+    cargo.arg("--target-dir").arg(nightly_target_dir());
+    if profile == Profile::Release {
+        cargo.arg("--release");
+    }
+    run(&mut cargo, "building the kernel")?;
+    Ok(kernel_path(profile))
+}
+
+/// Compiles the kernel and wraps it in BIOS and UEFI disk images.
+pub fn images(profile: Profile) -> Result<Images> {
+    let kernel = kernel(profile)?;
+    let out = crate::target_dir().join("images").join(profile.dir());
+    let mut cargo = toolchain::nightly_cargo();
+    cargo.current_dir(root()).args(["run", "--quiet", "--package", "mosaic-boot"]);
+    cargo.arg("--target-dir").arg(nightly_target_dir());
+    cargo.arg("--").arg(&kernel).arg(&out);
+    if !stages_built() {
+        eprintln!(
+            "xtask: first build of the bootloader's BIOS and UEFI stages: this takes about \
+             5 minutes on 2 cores and is done once (cached in target/nightly)"
+        );
+        run_with_heartbeat(&mut cargo, "building the disk images")?;
+    } else {
+        run(&mut cargo, "building the disk images")?;
+    }
+    Ok(Images { kernel, bios: out.join("bios.img"), uefi: out.join("uefi.img") })
+}
+
+/// True once the bootloader's build script has produced its UEFI stage.
+fn stages_built() -> bool {
+    find_file(&nightly_target_dir().join("debug").join("build"), "bootloader-x86_64-uefi.efi", 5)
+}
+
+fn find_file(dir: &Path, name: &str, depth: usize) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    entries.flatten().any(|e| {
+        let path = e.path();
+        path.file_name().is_some_and(|n| n == name) || (depth > 0 && path.is_dir() && find_file(&path, name, depth - 1))
+    })
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("{what}: cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Like `run`, printing a line every 30 seconds so a long build is not
+/// mistaken for a hang (cargo's own progress bar is absent without a tty).
+fn run_with_heartbeat(cmd: &mut Command, what: &str) -> Result<()> {
+    let (done, wait) = mpsc::channel::<()>();
+    let start = Instant::now();
+    let ticker = std::thread::spawn(move || {
+        while wait.recv_timeout(Duration::from_secs(30)) == Err(mpsc::RecvTimeoutError::Timeout) {
+            eprintln!("xtask: still building the bootloader stages... ({} s)", start.elapsed().as_secs());
+        }
+    });
+    let result = run(cmd, what);
+    drop(done);
+    let _ = ticker.join();
+    result
+}

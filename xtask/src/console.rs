@@ -1,0 +1,205 @@
+//! The serial console of `cargo xtask run`: this terminal <-> QEMU's serial port.
+//!
+//! xtask sits between the terminal and QEMU instead of handing QEMU the
+//! terminal, for two reasons:
+//! - Input typed or piped before the kernel is ready would be lost (the
+//!   kernel resets the UART's FIFO when it initialises it), so input is held
+//!   back until the first `mosaic> ` prompt appears.
+//! - Piped input is fed one line per prompt, so a script sees each answer
+//!   right after its command, and the session ends when the input does.
+//!
+//! On a terminal, the terminal is put in raw mode so the kernel's line editor
+//! gets every key (Ctrl-C abandons a line in the shell; it does not kill
+//! xtask). Ctrl-A then x quits. The terminal is restored on every way out,
+//! including SIGTERM and SIGHUP.
+
+use anyhow::{Context, Result};
+use nix::sys::termios::{self, SetArg, Termios};
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::path::Path;
+use std::process::{ExitCode, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use xtask::host::Ovmf;
+use xtask::qemu::{self, Machine};
+use xtask::session::PROMPT;
+
+/// What the output thread has seen.
+#[derive(Default)]
+struct Seen {
+    prompts: usize,
+    exited: bool,
+}
+
+type Shared = Arc<(Mutex<Seen>, Condvar)>;
+
+/// The terminal settings to put back; also used by the signal handler.
+static SAVED_TERMINAL: Mutex<Option<Termios>> = Mutex::new(None);
+
+pub fn run(machine: &Machine, qemu_path: &Path, ovmf: &Ovmf) -> Result<ExitCode> {
+    let interactive = std::io::stdin().is_terminal();
+    let mut machine = machine.clone();
+    if !interactive {
+        // A script cannot read a halted kernel's report and press keys:
+        // make a panic end QEMU with a failure status instead.
+        machine.cmdline = "panic=exit".into();
+    }
+    let mut child = machine
+        .command(qemu_path, ovmf)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("cannot start {}", qemu_path.display()))?;
+    let pid = child.id();
+    let shared: Shared = Arc::default();
+
+    let stdout = child.stdout.take().expect("piped");
+    let out_shared = Arc::clone(&shared);
+    let output = std::thread::spawn(move || copy_output(stdout, &out_shared));
+
+    if interactive {
+        raw_mode()?;
+    }
+    ctrlc::set_handler(move || {
+        restore_terminal();
+        kill(pid);
+        std::process::exit(130);
+    })
+    .context("cannot install the signal handler")?;
+
+    let stdin = child.stdin.take().expect("piped");
+    let in_shared = Arc::clone(&shared);
+    let quit_pid = pid;
+    std::thread::spawn(move || {
+        let result = if interactive { type_keys(stdin, &in_shared) } else { feed_lines(stdin, &in_shared) };
+        // Ctrl-A x, or the end of a script: stop the machine.
+        if result.is_ok() {
+            kill(quit_pid);
+        }
+    });
+
+    let status = child.wait();
+    let _ = output.join();
+    restore_terminal();
+    let status = status.context("waiting for QEMU")?;
+    let code = status.code();
+    Ok(match code {
+        Some(qemu::EXIT_SUCCESS) | Some(0) | None => ExitCode::SUCCESS,
+        other => {
+            eprintln!("xtask: {} (status {})", qemu::describe_exit(other), other.unwrap_or(-1));
+            ExitCode::FAILURE
+        }
+    })
+}
+
+/// Copies QEMU's output to the terminal, counting prompts.
+fn copy_output(mut from: impl Read, shared: &Shared) {
+    let mut stdout = std::io::stdout();
+    let keep_cr = stdout.is_terminal();
+    let mut window: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = from.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        if keep_cr {
+            let _ = stdout.write_all(chunk);
+        } else {
+            let text: Vec<u8> = chunk.iter().copied().filter(|&b| b != b'\r').collect();
+            let _ = stdout.write_all(&text);
+        }
+        let _ = stdout.flush();
+        // Count prompts, including one split across two reads.
+        window.extend_from_slice(chunk);
+        let found = count(&window, PROMPT.as_bytes());
+        let keep = window.len().min(PROMPT.len() - 1);
+        window.drain(..window.len() - keep);
+        if found > 0 {
+            let (lock, cond) = &**shared;
+            lock.lock().unwrap().prompts += found;
+            cond.notify_all();
+        }
+    }
+    let (lock, cond) = &**shared;
+    lock.lock().unwrap().exited = true;
+    cond.notify_all();
+}
+
+fn count(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+/// Blocks until at least `n` prompts have appeared; false if QEMU exited.
+fn wait_prompts(shared: &Shared, n: usize) -> bool {
+    let (lock, cond) = &**shared;
+    let seen = cond.wait_while(lock.lock().unwrap(), |s| s.prompts < n && !s.exited).unwrap();
+    seen.prompts >= n
+}
+
+/// Interactive: forward keystrokes once the kernel is ready; Ctrl-A x quits.
+fn type_keys(mut to: impl Write, shared: &Shared) -> Result<()> {
+    let mut stdin = std::io::stdin().lock();
+    let mut byte = [0u8; 1];
+    let mut after_ctrl_a = false;
+    loop {
+        if stdin.read(&mut byte)? == 0 {
+            return Ok(());
+        }
+        if after_ctrl_a && byte[0] == b'x' {
+            return Ok(());
+        }
+        after_ctrl_a = byte[0] == 0x01;
+        if after_ctrl_a {
+            continue;
+        }
+        if !wait_prompts(shared, 1) {
+            anyhow::bail!("QEMU exited");
+        }
+        to.write_all(&byte)?;
+        to.flush()?;
+    }
+}
+
+/// Scripted: send each line at a prompt; when input ends, wait for the last
+/// command to finish.
+fn feed_lines(mut to: impl Write, shared: &Shared) -> Result<()> {
+    let mut sent = 0;
+    for line in std::io::stdin().lock().lines() {
+        if !wait_prompts(shared, sent + 1) {
+            anyhow::bail!("QEMU exited");
+        }
+        to.write_all(line?.as_bytes())?;
+        to.write_all(b"\n")?;
+        to.flush()?;
+        sent += 1;
+    }
+    if wait_prompts(shared, sent + 1) {
+        eprintln!("\nxtask: end of input, stopping the machine");
+        return Ok(());
+    }
+    anyhow::bail!("QEMU exited")
+}
+
+/// Stops QEMU at once (SIGKILL: no "terminating on signal" noise).
+fn kill(pid: u32) {
+    use nix::sys::signal::{kill, Signal};
+    let _ = kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL);
+}
+
+fn raw_mode() -> Result<()> {
+    let stdin = std::io::stdin();
+    let original = termios::tcgetattr(&stdin).context("reading terminal settings")?;
+    let mut raw = original.clone();
+    termios::cfmakeraw(&mut raw);
+    *SAVED_TERMINAL.lock().unwrap() = Some(original);
+    termios::tcsetattr(&stdin, SetArg::TCSANOW, &raw).context("setting raw mode")?;
+    Ok(())
+}
+
+fn restore_terminal() {
+    if let Some(original) = SAVED_TERMINAL.lock().unwrap().take() {
+        let _ = termios::tcsetattr(std::io::stdin(), SetArg::TCSANOW, &original);
+    }
+}

@@ -1,0 +1,29 @@
+//! Mosaic's host-side tooling, shared by the `xtask` commands and the
+//! QEMU-driven tests in `tests/`.
+//!
+//! - `toolchain`: the pinned nightly, installed on demand with rustup
+//! - `host`: QEMU and OVMF, found or installed with the package manager
+//! - `report`: reading the in-kernel and `cargo test` reports
+//! - `build`: kernel ELF and BIOS/UEFI disk images
+//! - `qemu`: QEMU command lines and exit codes
+//! - `session`: drive the shell like a person would, prompt by prompt
+
+pub mod build;
+pub mod host;
+pub mod qemu;
+pub mod report;
+pub mod session;
+pub mod toolchain;
+
+use std::path::PathBuf;
+
+/// The repository's top directory.
+pub fn root() -> PathBuf {
+    let xtask = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    xtask.parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+/// The host-side target directory (stable toolchain).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+}

@@ -1,0 +1,139 @@
+//! QEMU command lines for Mosaic, and what QEMU's exit status means.
+//!
+//! The serial port is QEMU's stdin/stdout. The kernel ends QEMU through the
+//! isa-debug-exit device (see kernel/src/drivers/qemu.rs) and reads its
+//! options from an fw_cfg file (kernel/src/drivers/fw_cfg.rs). Disks are
+//! opened with `-snapshot`, so several machines can boot the same image and
+//! the same OVMF variable store at once without writing to them.
+
+use crate::host::Ovmf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// QEMU's status when the kernel reports success: `(0x10 << 1) | 1`.
+pub const EXIT_SUCCESS: i32 = 33;
+/// QEMU's status when the kernel reports failure: `(0x11 << 1) | 1`.
+pub const EXIT_FAILURE: i32 = 35;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Firmware {
+    Bios,
+    Uefi,
+}
+
+/// One virtual machine to start.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    pub firmware: Firmware,
+    pub image: PathBuf,
+    /// Memory size in QEMU's `-m` syntax, e.g. `512M` or `5G`.
+    pub memory: String,
+    /// Use KVM instead of TCG (opt-in: KVM does not work everywhere).
+    pub kvm: bool,
+    /// Wait for gdb on localhost:1234 before running the firmware.
+    pub gdb: bool,
+    /// Options for the kernel, e.g. `ktest panic=exit`.
+    pub cmdline: String,
+    /// Exit QEMU instead of resetting (a triple fault then ends the run).
+    pub no_reboot: bool,
+}
+
+impl Machine {
+    pub fn new(firmware: Firmware, image: impl Into<PathBuf>) -> Self {
+        Machine {
+            firmware,
+            image: image.into(),
+            memory: "512M".into(),
+            kvm: false,
+            gdb: false,
+            cmdline: String::new(),
+            no_reboot: true,
+        }
+    }
+
+    /// The QEMU command (stdin/stdout left for the caller to set up).
+    pub fn command(&self, qemu: &Path, ovmf: &Ovmf) -> Command {
+        let mut cmd = Command::new(qemu);
+        cmd.args(["-m", &self.memory, "-display", "none", "-serial", "stdio", "-monitor", "none"]);
+        cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-snapshot"]);
+        if self.firmware == Firmware::Uefi {
+            cmd.arg("-drive").arg(pflash(&ovmf.code, true));
+            cmd.arg("-drive").arg(pflash(&ovmf.vars, false));
+        }
+        cmd.arg("-drive").arg(format!("format=raw,file={}", escape(&self.image)));
+        if !self.cmdline.is_empty() {
+            cmd.arg("-fw_cfg").arg(format!("name=opt/mosaic/cmdline,string={}", self.cmdline.replace(',', ",,")));
+        }
+        if self.kvm {
+            cmd.args(["-enable-kvm", "-cpu", "host"]);
+        }
+        if self.gdb {
+            cmd.args(["-s", "-S"]);
+        }
+        if self.no_reboot {
+            cmd.arg("-no-reboot");
+        }
+        cmd
+    }
+}
+
+fn pflash(file: &Path, readonly: bool) -> String {
+    format!("if=pflash,format=raw,readonly={},file={}", if readonly { "on" } else { "off" }, escape(file))
+}
+
+/// QEMU option values use `,` as a separator; a literal comma is `,,`.
+fn escape(path: &Path) -> String {
+    path.display().to_string().replace(',', ",,")
+}
+
+/// Describes a QEMU exit status in words.
+pub fn describe_exit(code: Option<i32>) -> &'static str {
+    match code {
+        Some(EXIT_SUCCESS) => "the kernel exited with success",
+        Some(EXIT_FAILURE) => "the kernel reported a failure",
+        Some(0) => "QEMU stopped (machine reset or powered off)",
+        Some(_) => "QEMU failed",
+        None => "QEMU was killed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(m: &Machine) -> Vec<String> {
+        let ovmf = Ovmf { code: "/fw/code.fd".into(), vars: "/fw/vars.fd".into() };
+        m.command(Path::new("qemu"), &ovmf).get_args().map(|a| a.to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn bios_machine_has_debug_exit_and_no_firmware_flash() {
+        let a = args(&Machine::new(Firmware::Bios, "/img/bios.img"));
+        assert!(a.contains(&"isa-debug-exit,iobase=0xf4,iosize=0x04".to_string()));
+        assert!(a.contains(&"format=raw,file=/img/bios.img".to_string()));
+        assert!(!a.iter().any(|x| x.contains("pflash")));
+        assert!(a.contains(&"-no-reboot".to_string()) && !a.contains(&"-enable-kvm".to_string()));
+    }
+
+    #[test]
+    fn uefi_machine_uses_ovmf_and_options() {
+        let mut m = Machine::new(Firmware::Uefi, "/img/a,b.img");
+        m.cmdline = "ktest=x,y".into();
+        m.kvm = true;
+        m.gdb = true;
+        m.memory = "5G".into();
+        let a = args(&m);
+        assert!(a.contains(&"if=pflash,format=raw,readonly=on,file=/fw/code.fd".to_string()));
+        assert!(a.contains(&"if=pflash,format=raw,readonly=off,file=/fw/vars.fd".to_string()));
+        assert!(a.contains(&"format=raw,file=/img/a,,b.img".to_string()));
+        assert!(a.contains(&"name=opt/mosaic/cmdline,string=ktest=x,,y".to_string()));
+        assert!(a.windows(2).any(|w| w == ["-m", "5G"]));
+        assert!(a.contains(&"-enable-kvm".to_string()) && a.contains(&"-S".to_string()));
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(describe_exit(Some(EXIT_SUCCESS)), "the kernel exited with success");
+        assert_eq!(describe_exit(Some(EXIT_FAILURE)), "the kernel reported a failure");
+    }
+}

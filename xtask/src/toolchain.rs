@@ -1,0 +1,79 @@
+//! The pinned nightly toolchain, needed for the kernel and the bootloader.
+//!
+//! The host crates build with whatever stable toolchain runs `cargo xtask`.
+//! The kernel needs a nightly (the x86-interrupt calling convention), and
+//! the `bootloader` crate compiles its stages with `-Zbuild-std`, which needs
+//! `rust-src` and `llvm-tools`. This is the one place the nightly is named.
+
+use anyhow::{bail, Context, Result};
+use std::process::{Command, Stdio};
+
+/// The nightly Mosaic is built and tested with.
+pub const NIGHTLY: &str = "nightly-2026-10-01";
+const COMPONENTS: [&str; 2] = ["rust-src", "llvm-tools"];
+const TARGET: &str = "x86_64-unknown-none";
+
+/// Makes sure the nightly, its components and the bare-metal target are
+/// installed, installing what is missing with rustup.
+pub fn ensure() -> Result<()> {
+    let installed = rustup(&["toolchain", "list"])?;
+    let have_toolchain = installed.lines().any(|l| l.starts_with(NIGHTLY));
+    let (components, targets) = if have_toolchain {
+        let c = rustup(&["component", "list", "--installed", "--toolchain", NIGHTLY])?;
+        let t = rustup(&["target", "list", "--installed", "--toolchain", NIGHTLY])?;
+        (c, t)
+    } else {
+        Default::default()
+    };
+    let missing_component = COMPONENTS.iter().any(|c| !components.lines().any(|l| l.starts_with(c)));
+    let missing_target = !targets.lines().any(|l| l.trim() == TARGET);
+    if have_toolchain && !missing_component && !missing_target {
+        return Ok(());
+    }
+    eprintln!(
+        "xtask: installing the {NIGHTLY} toolchain (profile minimal) with rust-src, \
+         llvm-tools-preview and the {TARGET} target"
+    );
+    let status = Command::new("rustup")
+        .args(["toolchain", "install", NIGHTLY, "--profile", "minimal"])
+        .args(["--component", "rust-src,llvm-tools-preview", "--target", TARGET])
+        .status()
+        .context("cannot run rustup; Mosaic needs rustup (https://rustup.rs)")?;
+    if !status.success() {
+        bail!("rustup could not install {NIGHTLY}");
+    }
+    Ok(())
+}
+
+fn rustup(args: &[&str]) -> Result<String> {
+    let out = Command::new("rustup")
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run rustup; Mosaic needs rustup (https://rustup.rs)")?;
+    if !out.status.success() {
+        bail!("`rustup {}` failed", args.join(" "));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A `cargo` command on the pinned nightly.
+///
+/// Cargo and rustup export variables such as `RUSTUP_TOOLCHAIN`, `CARGO` and
+/// `RUSTC` to the processes they start, which would make the inner cargo
+/// use the outer (stable) toolchain; they are removed. `rustup run` picks
+/// the toolchain explicitly.
+pub fn nightly_cargo() -> Command {
+    let mut cmd = Command::new("rustup");
+    cmd.args(["run", NIGHTLY, "cargo"]);
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let inherited = key.starts_with("CARGO_") && key != "CARGO_HOME"
+            || ["CARGO", "RUSTC", "RUSTDOC", "RUSTUP_TOOLCHAIN", "RUSTFLAGS", "RUSTC_WRAPPER"]
+                .contains(&key.as_ref());
+        if inherited {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    cmd
+}
