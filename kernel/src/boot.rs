@@ -1,7 +1,7 @@
 //! The boot sequence: bring up each subsystem in dependency order, then hand
 //! the CPU to the shell (or to the in-kernel tests when asked for them).
 
-use crate::{arch, drivers, ktest, logger, shell};
+use crate::{arch, drivers, ktest, logger, mm, shell};
 use bootloader_api::BootInfo;
 use spin::Once;
 
@@ -17,6 +17,7 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
     let boot_info: &'static BootInfo = BOOT_INFO.call_once(|| boot_info);
     drivers::serial::init();
     logger::init();
+    mm::init(boot_info);
     arch::gdt::init();
     arch::idt::init();
     arch::pic::init();

@@ -3,7 +3,7 @@
 //! Module map (one topic per module):
 //! - `arch`    CPU tables (GDT, IDT), exception reports, interrupt controller
 //! - `drivers` serial port, timer, QEMU's fw_cfg and exit devices
-//! - `mm`      the memory manager; for now the virtual memory layout
+//! - `mm`      the memory manager: layout, buddy allocator, kernel heap
 //! - `shell`   the serial console: line editor, parser, command table
 //! - `ktest`   the in-kernel test runner
 //!
@@ -12,6 +12,8 @@
 
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(target_os = "none", feature(abi_x86_interrupt))]
+
+extern crate alloc;
 
 pub mod mm;
 pub mod shell;

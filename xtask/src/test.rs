@@ -53,7 +53,7 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
     if wants(Part::Host) {
         banner("host unit tests");
         let mut cargo = host_cargo();
-        cargo.args(["test", "--package", "xtask", "--package", "mosaic-kernel", "--lib"]);
+        cargo.args(["test", "--no-fail-fast", "--package", "xtask", "--package", "mosaic-kernel", "--lib"]);
         let (p, f) = cargo_test(cargo);
         tally.add("host unit tests", p, f);
     }
@@ -71,14 +71,14 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
         if wants(Part::Integration) {
             banner("integration tests (QEMU)");
             let mut cargo = host_cargo();
-            cargo.args(["test", "--package", "mosaic-tests", "--"]).args(&args.filter);
+            cargo.args(["test", "--no-fail-fast", "--package", "mosaic-tests", "--"]).args(&args.filter);
             cargo.env("MOSAIC_QEMU", &env.qemu);
             cargo.env("MOSAIC_OVMF_CODE", &env.ovmf.code).env("MOSAIC_OVMF_VARS", &env.ovmf.vars);
             cargo.env("MOSAIC_BIOS_IMAGE", &env.bios).env("MOSAIC_UEFI_IMAGE", &env.uefi);
             cargo.env("MOSAIC_XTASK", std::env::current_exe()?);
             // Failures are explained by their messages; anyhow's backtraces
             // would bury them.
-            cargo.env("RUST_LIB_BACKTRACE", "0");
+            cargo.env("RUST_LIB_BACKTRACE", "0").env("RUST_BACKTRACE", "0");
             let (p, f) = cargo_test(cargo);
             tally.add("integration tests", p, f);
         }

@@ -15,6 +15,7 @@
 //! vmalloc area, so the vmalloc PML4 entries start out empty in every table.
 
 use bootloader_api::config::{BootloaderConfig, Mapping};
+use x86_64::{PhysAddr, VirtAddr};
 
 /// Start of the direct map: physical address `p` is visible at `PAGE_OFFSET + p`.
 pub const PAGE_OFFSET: u64 = 0xffff_8880_0000_0000;
@@ -51,6 +52,18 @@ pub const BOOTLOADER_CONFIG: BootloaderConfig = {
     config.mappings.dynamic_range_end = Some(BOOT_AREA_END - 1);
     config
 };
+
+/// Where physical address `phys` is visible in the direct map (Linux's `__va`).
+pub fn phys_to_virt(phys: PhysAddr) -> VirtAddr {
+    VirtAddr::new(PAGE_OFFSET + phys.as_u64())
+}
+
+/// The physical address behind a direct-map address (Linux's `__pa`).
+/// `virt` must lie in the direct map.
+pub fn virt_to_phys(virt: VirtAddr) -> PhysAddr {
+    debug_assert!(virt.as_u64() >= PAGE_OFFSET && virt.as_u64() < VMALLOC_START);
+    PhysAddr::new(virt.as_u64() - PAGE_OFFSET)
+}
 
 /// True if `addr` lies in the vmalloc area.
 pub const fn in_vmalloc_area(addr: u64) -> bool {

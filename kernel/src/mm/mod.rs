@@ -1,4 +1,61 @@
-//! The memory manager. For now only the virtual memory layout; the buddy
-//! allocator, vmalloc and the fault handler come later.
+//! The memory manager.
+//!
+//! - `layout`: the virtual memory layout
+//! - `page`, `zone`, `page_alloc`: physical page frames, zones and the buddy
+//!   allocator (hardware-free, unit-tested on the host)
+//! - `slab`: small-object caches for the kernel heap (hardware-free)
+//! - `memblock`: boot-time setup from the bootloader's memory map
+//! - `heap`: the kernel's `#[global_allocator]`
 
 pub mod layout;
+pub mod page;
+pub mod page_alloc;
+pub mod slab;
+pub mod zone;
+
+#[cfg(target_os = "none")]
+pub mod heap;
+#[cfg(target_os = "none")]
+mod memblock;
+#[cfg(target_os = "none")]
+pub mod ktests;
+
+#[cfg(target_os = "none")]
+pub use global::*;
+
+/// The one page allocator of the running kernel, and the calls the rest of
+/// the kernel uses to reach it.
+#[cfg(target_os = "none")]
+mod global {
+    use super::page_alloc::{AllocError, FreeError, PageAllocator};
+    use super::zone::ZoneType;
+    use spin::Mutex;
+    use x86_64::instructions::interrupts::without_interrupts;
+    use x86_64::structures::paging::PhysFrame;
+    use x86_64::PhysAddr;
+
+    static PAGES: Mutex<Option<PageAllocator<'static>>> = Mutex::new(None);
+
+    /// Sets up the page allocator from the bootloader's memory map.
+    pub fn init(boot_info: &'static bootloader_api::BootInfo) {
+        let pages = super::memblock::init(&boot_info.memory_regions);
+        *PAGES.lock() = Some(pages);
+    }
+
+    /// Runs `f` on the page allocator, locked and with interrupts off.
+    /// `f` must not use the heap: the heap takes this same lock, and a
+    /// spinlock taken twice on one CPU never comes free.
+    pub fn with_pages<R>(f: impl FnOnce(&mut PageAllocator<'static>) -> R) -> R {
+        without_interrupts(|| f(PAGES.lock().as_mut().expect("mm::init runs at boot")))
+    }
+
+    /// Allocates 2^order contiguous frames from `zone` or a zone below it.
+    pub fn alloc_pages(order: usize, zone: ZoneType) -> Result<PhysFrame, AllocError> {
+        with_pages(|p| p.alloc_pages(order, zone))
+    }
+
+    /// Frees a block that `alloc_pages` returned, with the same order.
+    pub fn free_pages(addr: PhysAddr, order: usize) -> Result<(), FreeError> {
+        with_pages(|p| p.free_pages(addr, order))
+    }
+}

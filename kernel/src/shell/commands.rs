@@ -2,6 +2,7 @@
 //! CmdError>` and add one `Command` line to `COMMANDS`; `help`, usage errors
 //! and argument counting come for free.
 
+use super::mm_commands as mm;
 use super::parse::parse_size;
 use super::{CmdError, Command};
 use crate::drivers::{pit, qemu};
@@ -15,6 +16,12 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "uptime", args: "", about: "time since boot", min_args: 0, max_args: 0, run: uptime },
     Command { name: "num", args: "<number|size>", about: "show a number (decimal, 0x hex, K/M/G suffix) in decimal, hex and units", min_args: 1, max_args: 1, run: num },
     Command { name: "log", args: "[off|error|warn|info|debug|trace]", about: "show or set the kernel log level", min_args: 0, max_args: 1, run: log_level },
+    Command { name: "buddyinfo", args: "", about: "free blocks per order in each zone (/proc/buddyinfo)", min_args: 0, max_args: 0, run: mm::buddyinfo },
+    Command { name: "zoneinfo", args: "", about: "each zone's range and page counts (/proc/zoneinfo)", min_args: 0, max_args: 0, run: mm::zoneinfo },
+    Command { name: "meminfo", args: "", about: "memory totals in kB (/proc/meminfo)", min_args: 0, max_args: 0, run: mm::meminfo },
+    Command { name: "slabinfo", args: "", about: "the kernel heap's caches (/proc/slabinfo)", min_args: 0, max_args: 0, run: mm::slabinfo },
+    Command { name: "alloc_pages", args: "<order> [dma|dma32|normal]", about: "allocate 2^order pages from the buddy allocator", min_args: 1, max_args: 2, run: mm::alloc_pages },
+    Command { name: "free_pages", args: "<phys> <order>", about: "free a block alloc_pages returned", min_args: 2, max_args: 2, run: mm::free_pages },
     Command { name: "shutdown", args: "", about: "power off (ends QEMU with success)", min_args: 0, max_args: 0, run: shutdown },
     Command { name: "reboot", args: "", about: "reset the machine", min_args: 0, max_args: 0, run: reboot },
 ];

@@ -10,6 +10,8 @@ pub mod parse;
 #[cfg(target_os = "none")]
 mod commands;
 #[cfg(target_os = "none")]
+mod mm_commands;
+#[cfg(target_os = "none")]
 pub use commands::COMMANDS;
 
 use core::fmt;

@@ -1,0 +1,113 @@
+//! The kernel heap: Rust's `alloc` crate (Box, Vec, String, BTreeMap...)
+//! on top of the buddy allocator.
+//!
+//! Small objects (up to 1 KiB) come from the slab caches in `slab.rs`, which
+//! take whole pages from the buddy allocator; bigger ones get their own block
+//! of 2^order pages. Either way the memory is reached through the direct map,
+//! so heap addresses are `PAGE_OFFSET + physical address`. Like Linux's
+//! kmalloc with GFP_KERNEL, pages come from the Normal zone, falling back to
+//! DMA32 and DMA.
+
+use super::layout::{phys_to_virt, virt_to_phys};
+use super::page::{order_for, pages, PAGE_SIZE};
+use super::slab::{CacheStats, PageSource, SlabAllocator, SIZE_CLASSES};
+use super::zone::ZoneType;
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr::{null_mut, NonNull};
+use core::sync::atomic::{AtomicU64, Ordering};
+use spin::Mutex;
+use x86_64::instructions::interrupts::without_interrupts;
+use x86_64::VirtAddr;
+
+#[global_allocator]
+static HEAP: KernelHeap = KernelHeap;
+
+static SLABS: Mutex<SlabAllocator> = Mutex::new(SlabAllocator::new());
+/// Large allocations currently live, and the pages they hold.
+static LARGE_ALLOCS: AtomicU64 = AtomicU64::new(0);
+static LARGE_PAGES: AtomicU64 = AtomicU64::new(0);
+
+struct KernelHeap;
+
+/// The slab caches' page supply: order-0 blocks from the buddy allocator.
+struct BuddyPages;
+
+impl PageSource for BuddyPages {
+    fn alloc_page(&mut self) -> Option<NonNull<u8>> {
+        let frame = super::alloc_pages(0, ZoneType::Normal).ok()?;
+        NonNull::new(phys_to_virt(frame.start_address()).as_mut_ptr())
+    }
+
+    unsafe fn free_page(&mut self, page: NonNull<u8>) {
+        let phys = virt_to_phys(VirtAddr::from_ptr(page.as_ptr()));
+        super::free_pages(phys, 0).expect("slab page was allocated as order 0");
+    }
+}
+
+/// Order of the block a large allocation gets (size and alignment met).
+fn large_order(layout: Layout) -> usize {
+    order_for(layout.size().max(layout.align()) as u64)
+}
+
+unsafe impl GlobalAlloc for KernelHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        without_interrupts(|| {
+            if SlabAllocator::class_for(layout).is_some() {
+                return SLABS.lock().alloc(layout, &mut BuddyPages).map_or(null_mut(), NonNull::as_ptr);
+            }
+            let order = large_order(layout);
+            match super::alloc_pages(order, ZoneType::Normal) {
+                Ok(frame) => {
+                    LARGE_ALLOCS.fetch_add(1, Ordering::Relaxed);
+                    LARGE_PAGES.fetch_add(pages(order), Ordering::Relaxed);
+                    phys_to_virt(frame.start_address()).as_mut_ptr()
+                }
+                Err(_) => null_mut(),
+            }
+        })
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let Some(ptr) = NonNull::new(ptr) else { return };
+        without_interrupts(|| {
+            if SlabAllocator::class_for(layout).is_some() {
+                // SAFETY: GlobalAlloc's contract: `ptr` came from `alloc`
+                // with this layout, which sent it to the slab caches.
+                unsafe { SLABS.lock().dealloc(ptr, layout, &mut BuddyPages) };
+                return;
+            }
+            let order = large_order(layout);
+            let phys = virt_to_phys(VirtAddr::from_ptr(ptr.as_ptr()));
+            super::free_pages(phys, order).expect("large heap block was allocated with this order");
+            LARGE_ALLOCS.fetch_sub(1, Ordering::Relaxed);
+            LARGE_PAGES.fetch_sub(pages(order), Ordering::Relaxed);
+        })
+    }
+}
+
+/// What the heap holds, for `slabinfo` and `meminfo`.
+pub struct HeapStats {
+    pub caches: [CacheStats; SIZE_CLASSES.len()],
+    pub large_allocs: u64,
+    pub large_pages: u64,
+}
+
+impl HeapStats {
+    /// Pages held by the slab caches.
+    pub fn slab_pages(&self) -> u64 {
+        self.caches.iter().map(|c| c.slabs as u64).sum()
+    }
+
+    pub fn slab_bytes(&self) -> u64 {
+        self.slab_pages() * PAGE_SIZE
+    }
+}
+
+pub fn stats() -> HeapStats {
+    let caches = without_interrupts(|| SLABS.lock().stats());
+    HeapStats {
+        caches,
+        large_allocs: LARGE_ALLOCS.load(Ordering::Relaxed),
+        large_pages: LARGE_PAGES.load(Ordering::Relaxed),
+    }
+}

@@ -1,0 +1,79 @@
+//! Boot-time memory setup: from the bootloader's memory map to a running
+//! buddy allocator.
+//!
+//! Linux does this in two steps: an early boot allocator (bootmem in 2.4,
+//! memblock today) hands out memory while `mem_map` is being built, then
+//! `mem_init` releases every free page to the buddy allocator (Gorman ch. 5).
+//! Mosaic needs one early allocation only, `mem_map` itself, so it simply
+//! carves it out of the first usable region big enough, then gives the rest
+//! of usable RAM to the buddy allocator.
+//!
+//! Never handed out: anything the bootloader did not mark `Usable` (the
+//! kernel image, its stack, the page tables, the boot information, firmware
+//! memory), `mem_map`, and frame 0 (so physical address 0 is never valid).
+
+use super::layout::phys_to_virt;
+use super::page::{Page, PAGE_SIZE};
+use super::page_alloc::PageAllocator;
+use super::zone::ZoneType;
+use bootloader_api::info::{MemoryRegionKind, MemoryRegions};
+use core::ops::Range;
+use x86_64::PhysAddr;
+
+/// Builds `mem_map` and the buddy allocator from the memory map.
+pub fn init(regions: &MemoryRegions) -> PageAllocator<'static> {
+    let usable = || regions.iter().filter(|r| r.kind == MemoryRegionKind::Usable).map(|r| frames(r.start..r.end));
+    let max_pfn = regions
+        .iter()
+        .filter(|r| matches!(r.kind, MemoryRegionKind::Usable | MemoryRegionKind::Bootloader))
+        .map(|r| r.end.div_ceil(PAGE_SIZE))
+        .max()
+        .unwrap_or(0);
+    let map_pages = (max_pfn * core::mem::size_of::<Page>() as u64).div_ceil(PAGE_SIZE);
+    let map_at = place_mem_map(usable, map_pages).expect("no usable region can hold mem_map");
+    let map_frames = map_at..map_at + map_pages;
+
+    // SAFETY: the frames were Usable (nobody else uses them) and lie in the
+    // direct map; from here on they belong to mem_map for good.
+    let map: &'static mut [Page] = unsafe {
+        let ptr = phys_to_virt(PhysAddr::new(map_at * PAGE_SIZE)).as_mut_ptr::<Page>();
+        core::slice::from_raw_parts_mut(ptr, max_pfn as usize)
+    };
+    let mut pages = PageAllocator::new(map);
+    for range in usable() {
+        for piece in subtract(range.clone(), map_frames.clone()) {
+            pages.add_free_range(piece.start.max(1)..piece.end);
+        }
+        if range.contains(&0) {
+            pages.note_reserved(0..1);
+        }
+    }
+    pages.note_reserved(map_frames);
+    for r in regions.iter().filter(|r| r.kind == MemoryRegionKind::Bootloader) {
+        pages.note_reserved(frames(r.start..r.end));
+    }
+    pages
+}
+
+/// The whole frames inside the byte range `bytes`.
+fn frames(bytes: Range<u64>) -> Range<u64> {
+    bytes.start.div_ceil(PAGE_SIZE)..bytes.end / PAGE_SIZE
+}
+
+/// First frame of a run of `count` usable frames for `mem_map`, preferring
+/// memory above the DMA zone, which is scarce.
+fn place_mem_map<I: Iterator<Item = Range<u64>>>(usable: impl Fn() -> I, count: u64) -> Option<u64> {
+    let above_dma = ZoneType::Dma.end_pfn();
+    let fit = |r: Range<u64>, floor: u64| {
+        let start = r.start.max(floor).max(1);
+        (start + count <= r.end).then_some(start)
+    };
+    usable().find_map(|r| fit(r, above_dma)).or_else(|| usable().find_map(|r| fit(r, 0)))
+}
+
+/// `range` without `hole`: zero, one or two ranges.
+fn subtract(range: Range<u64>, hole: Range<u64>) -> impl Iterator<Item = Range<u64>> {
+    let below = range.start..range.end.min(hole.start);
+    let above = range.start.max(hole.end)..range.end;
+    [below, above].into_iter().filter(|r| !r.is_empty())
+}

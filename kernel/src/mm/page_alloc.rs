@@ -1,0 +1,205 @@
+//! The zoned page allocator: `alloc_pages` and `free_pages` over all zones.
+//!
+//! This is the hardware-free core of Linux's mm/page_alloc.c (Gorman ch. 6,
+//! Mauerer ch. 3.5.4-3.5.6): it owns `mem_map` and one buddy allocator per
+//! zone, picks the zone for a request with Linux's fallback order (a Normal
+//! request may be served from DMA32, then DMA; never the other way), and
+//! checks every free against `mem_map` so that a double free or a wrong
+//! order is reported instead of corrupting the free lists.
+
+use super::page::{pages, Page, PageState, MAX_ORDER, NR_ORDERS, PAGE_SIZE};
+use super::zone::{Zone, ZoneType};
+use core::fmt;
+use core::ops::Range;
+use x86_64::structures::paging::PhysFrame;
+use x86_64::PhysAddr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllocError {
+    BadOrder(usize),
+    /// No free block of the order in the zone or any zone it may fall back to.
+    OutOfMemory { order: usize, zone: ZoneType },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreeError {
+    BadOrder(usize),
+    /// The address is not page-aligned.
+    Unaligned(u64),
+    /// The frame is not RAM the allocator manages.
+    NotManaged(u64),
+    /// The frame heads a free block: a double free.
+    AlreadyFree(u64),
+    /// The frame is inside a block, not at its start.
+    NotBlockStart(u64),
+    /// The block was allocated with another order.
+    WrongOrder { addr: u64, allocated: usize, given: usize },
+}
+
+impl fmt::Display for AllocError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match *self {
+            AllocError::BadOrder(o) => write!(f, "order {o} is out of range (0..={MAX_ORDER})"),
+            AllocError::OutOfMemory { order, zone } => {
+                write!(f, "out of memory: no free block of order {order} in zone {zone} or below")
+            }
+        }
+    }
+}
+
+impl fmt::Display for FreeError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match *self {
+            FreeError::BadOrder(o) => write!(f, "order {o} is out of range (0..={MAX_ORDER})"),
+            FreeError::Unaligned(a) => write!(f, "{a:#x} is not page-aligned"),
+            FreeError::NotManaged(a) => write!(f, "{a:#x} is not memory the page allocator manages"),
+            FreeError::AlreadyFree(a) => write!(f, "{a:#x} is already free (double free?)"),
+            FreeError::NotBlockStart(a) => write!(f, "{a:#x} is not the start of an allocated block"),
+            FreeError::WrongOrder { addr, allocated, given } => {
+                write!(f, "{addr:#x} was allocated with order {allocated}, not {given}")
+            }
+        }
+    }
+}
+
+pub struct PageAllocator<'a> {
+    map: &'a mut [Page],
+    zones: [Zone; 3],
+}
+
+impl<'a> PageAllocator<'a> {
+    /// An allocator with no memory yet; every frame of `map` starts Reserved.
+    pub fn new(map: &'a mut [Page]) -> Self {
+        map.fill(Page::RESERVED);
+        let len = map.len() as u64;
+        let zones = ZoneType::ALL.map(|z| Zone::new(z, len));
+        for zone in &zones {
+            for page in &mut map[zone.start_pfn as usize..zone.end_pfn as usize] {
+                page.zone = zone.kind as u8;
+            }
+        }
+        PageAllocator { map, zones }
+    }
+
+    /// Hands the frames `pfns` to the allocator (boot time). They must be
+    /// Reserved so far. Freed as the largest aligned blocks that fit, which
+    /// then merge with free neighbours.
+    pub fn add_free_range(&mut self, pfns: Range<u64>) {
+        let mut pfn = pfns.start;
+        let end = pfns.end.min(self.map.len() as u64);
+        while pfn < end {
+            let fits = |o: usize| pfn % pages(o) == 0 && pfn + pages(o) <= end;
+            let order = (0..=MAX_ORDER).rev().find(|&o| fits(o)).unwrap_or(0);
+            debug_assert!(self.map[pfn as usize].state == PageState::Reserved);
+            for tail in pfn..pfn + pages(order) {
+                self.map[tail as usize].state = PageState::Tail;
+            }
+            let head = &mut self.map[pfn as usize];
+            head.state = PageState::Allocated;
+            head.order = order as u8;
+            let zone = self.zone_index(pfn);
+            self.zones[zone].managed += pages(order);
+            self.zones[zone].free(pfn, order, self.map);
+            pfn += pages(order);
+        }
+    }
+
+    /// Records the frames `pfns` as RAM that stays reserved (for zoneinfo).
+    pub fn note_reserved(&mut self, pfns: Range<u64>) {
+        for pfn in pfns.start..pfns.end.min(self.map.len() as u64) {
+            let zone = self.zone_index(pfn);
+            self.zones[zone].reserved += 1;
+        }
+    }
+
+    fn zone_index(&self, pfn: u64) -> usize {
+        ZoneType::of(pfn) as usize
+    }
+
+    /// Allocates 2^order contiguous frames from `zone` or a lower one.
+    pub fn alloc_pages(&mut self, order: usize, zone: ZoneType) -> Result<PhysFrame, AllocError> {
+        if order > MAX_ORDER {
+            return Err(AllocError::BadOrder(order));
+        }
+        for z in (0..=zone as usize).rev() {
+            if let Some(pfn) = self.zones[z].alloc(order, self.map) {
+                return Ok(PhysFrame::containing_address(PhysAddr::new(pfn * PAGE_SIZE)));
+            }
+        }
+        Err(AllocError::OutOfMemory { order, zone })
+    }
+
+    /// Frees the block of 2^order frames starting at `addr`, after checking
+    /// that exactly such a block was allocated there.
+    pub fn free_pages(&mut self, addr: PhysAddr, order: usize) -> Result<(), FreeError> {
+        let a = addr.as_u64();
+        if order > MAX_ORDER {
+            return Err(FreeError::BadOrder(order));
+        }
+        if a % PAGE_SIZE != 0 {
+            return Err(FreeError::Unaligned(a));
+        }
+        let pfn = a / PAGE_SIZE;
+        let Some(page) = self.map.get(pfn as usize) else { return Err(FreeError::NotManaged(a)) };
+        match page.state {
+            PageState::Reserved => Err(FreeError::NotManaged(a)),
+            PageState::Free => Err(FreeError::AlreadyFree(a)),
+            PageState::Tail => Err(FreeError::NotBlockStart(a)),
+            PageState::Allocated if page.order as usize != order => {
+                Err(FreeError::WrongOrder { addr: a, allocated: page.order as usize, given: order })
+            }
+            PageState::Allocated => {
+                let zone = self.zone_index(pfn);
+                self.zones[zone].free(pfn, order, self.map);
+                Ok(())
+            }
+        }
+    }
+
+    /// The order of the allocated block starting at `addr`, if there is one.
+    pub fn allocated_order(&self, addr: PhysAddr) -> Option<usize> {
+        let page = self.map.get((addr.as_u64() / PAGE_SIZE) as usize)?;
+        (page.state == PageState::Allocated && addr.as_u64() % PAGE_SIZE == 0).then_some(page.order as usize)
+    }
+
+    pub fn zone(&self, kind: ZoneType) -> &Zone {
+        &self.zones[kind as usize]
+    }
+
+    /// Zones that have memory, lowest first (like /proc/buddyinfo).
+    pub fn populated_zones(&self) -> impl Iterator<Item = &Zone> {
+        self.zones.iter().filter(|z| z.managed > 0)
+    }
+
+    pub fn free_pages_total(&self) -> u64 {
+        self.zones.iter().map(|z| z.free_pages).sum()
+    }
+
+    pub fn managed_pages_total(&self) -> u64 {
+        self.zones.iter().map(|z| z.managed).sum()
+    }
+
+    /// Free blocks per order summed over all zones.
+    pub fn nr_free_total(&self) -> [u64; NR_ORDERS] {
+        let mut total = [0; NR_ORDERS];
+        for zone in &self.zones {
+            for (t, n) in total.iter_mut().zip(zone.nr_free()) {
+                *t += n;
+            }
+        }
+        total
+    }
+
+    /// Number of frames `mem_map` describes (highest PFN + 1).
+    pub fn max_pfn(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    /// Checks every zone's free lists and counters against `mem_map`.
+    pub fn check(&self) -> Result<(), &'static str> {
+        self.zones.iter().try_for_each(|z| z.check(self.map))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,203 @@
+//! Host tests of the buddy allocator: fixed scenarios, then random
+//! sequences checked against a model after every step.
+
+use super::*;
+use proptest::prelude::*;
+
+const DMA_PAGES: u64 = 4096;
+
+fn map(len: u64) -> Vec<Page> {
+    vec![Page::RESERVED; len as usize]
+}
+
+fn addr(frame: PhysFrame) -> PhysAddr {
+    frame.start_address()
+}
+
+#[test]
+fn boot_memory_becomes_the_largest_aligned_blocks() {
+    let mut m = map(2 * DMA_PAGES);
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(1..2 * DMA_PAGES); // frame 0 stays reserved, as at boot
+    assert_eq!(a.zone(ZoneType::Dma).nr_free(), [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3]);
+    assert_eq!(a.zone(ZoneType::Dma32).nr_free(), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4]);
+    assert_eq!(a.free_pages_total(), 2 * DMA_PAGES - 1);
+    assert_eq!(a.populated_zones().count(), 2);
+    a.check().unwrap();
+}
+
+#[test]
+fn allocation_splits_and_free_merges_back() {
+    let mut m = map(2 * DMA_PAGES);
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(DMA_PAGES..2 * DMA_PAGES);
+    let before = a.zone(ZoneType::Dma32).nr_free();
+    let f = a.alloc_pages(0, ZoneType::Dma32).unwrap();
+    assert_eq!(a.zone(ZoneType::Dma32).nr_free(), [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3]);
+    assert_eq!(a.allocated_order(addr(f)), Some(0));
+    a.check().unwrap();
+    a.free_pages(addr(f), 0).unwrap();
+    assert_eq!(a.zone(ZoneType::Dma32).nr_free(), before);
+    a.check().unwrap();
+}
+
+#[test]
+fn requests_fall_back_to_lower_zones_only() {
+    let mut m = map(2 * DMA_PAGES);
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(DMA_PAGES - 4..DMA_PAGES + 4); // 4 DMA pages, 4 DMA32 pages
+    // Normal is empty: served from DMA32, then DMA.
+    let mut got = Vec::new();
+    for _ in 0..8 {
+        got.push(a.alloc_pages(0, ZoneType::Normal).unwrap().start_address().as_u64() / PAGE_SIZE);
+    }
+    assert!(got[..4].iter().all(|&p| p >= DMA_PAGES), "DMA32 first: {got:?}");
+    assert!(got[4..].iter().all(|&p| p < DMA_PAGES), "then DMA: {got:?}");
+    for pfn in got.drain(4..) {
+        a.free_pages(PhysAddr::new(pfn * PAGE_SIZE), 0).unwrap();
+    }
+    // A DMA request never takes DMA32 memory, even when DMA is exhausted.
+    for _ in 0..4 {
+        assert!(a.alloc_pages(0, ZoneType::Dma).unwrap().start_address().as_u64() < DMA_PAGES * PAGE_SIZE);
+    }
+    assert_eq!(a.alloc_pages(0, ZoneType::Dma), Err(AllocError::OutOfMemory { order: 0, zone: ZoneType::Dma }));
+    a.check().unwrap();
+}
+
+#[test]
+fn bad_frees_are_reported_and_change_nothing() {
+    let mut m = map(DMA_PAGES);
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(1..DMA_PAGES);
+    let block = addr(a.alloc_pages(2, ZoneType::Dma).unwrap());
+    let snapshot = (a.free_pages_total(), a.nr_free_total());
+    let b = block.as_u64();
+    let cases = [
+        (PhysAddr::new(b), 11, FreeError::BadOrder(11)),
+        (PhysAddr::new(b + 8), 2, FreeError::Unaligned(b + 8)),
+        (PhysAddr::new(b + PAGE_SIZE), 0, FreeError::NotBlockStart(b + PAGE_SIZE)),
+        (PhysAddr::new(b), 1, FreeError::WrongOrder { addr: b, allocated: 2, given: 1 }),
+        (PhysAddr::new(0), 0, FreeError::NotManaged(0)),
+        (PhysAddr::new(DMA_PAGES * PAGE_SIZE), 0, FreeError::NotManaged(DMA_PAGES * PAGE_SIZE)),
+    ];
+    for (at, order, expected) in cases {
+        assert_eq!(a.free_pages(at, order), Err(expected));
+        assert_eq!((a.free_pages_total(), a.nr_free_total()), snapshot);
+        a.check().unwrap();
+    }
+    a.free_pages(block, 2).unwrap();
+    assert_eq!(a.free_pages(block, 2), Err(FreeError::AlreadyFree(b)));
+    assert_eq!(a.alloc_pages(11, ZoneType::Dma), Err(AllocError::BadOrder(11)));
+    a.check().unwrap();
+}
+
+#[test]
+fn exhausting_a_zone_and_freeing_everything_restores_it_exactly() {
+    let mut m = map(2 * DMA_PAGES);
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(1..1000);
+    a.add_free_range(1003..2 * DMA_PAGES);
+    let baseline = a.nr_free_total();
+    let mut blocks = Vec::new();
+    while let Ok(f) = a.alloc_pages(0, ZoneType::Dma) {
+        blocks.push(f);
+    }
+    assert_eq!(a.zone(ZoneType::Dma).free_pages, 0);
+    assert_eq!(blocks.len() as u64, a.zone(ZoneType::Dma).managed);
+    // Free in an order unrelated to allocation order.
+    blocks.sort_by_key(|f| (f.start_address().as_u64() / PAGE_SIZE).wrapping_mul(0x9e37_79b9) % 7919);
+    for f in blocks {
+        a.free_pages(addr(f), 0).unwrap();
+    }
+    assert_eq!(a.nr_free_total(), baseline);
+    a.check().unwrap();
+}
+
+/// One step of a random workload.
+#[derive(Clone, Debug)]
+enum Op {
+    Alloc { order: usize, zone: ZoneType },
+    /// Free the live block at this index (modulo the number of live blocks).
+    Free(usize),
+    /// Try to free a live block with the wrong order.
+    FreeWrongOrder(usize),
+    /// Try to free the second page of a live block of order >= 1.
+    FreeMiddle(usize),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let zone = prop_oneof![Just(ZoneType::Dma), Just(ZoneType::Dma32), Just(ZoneType::Normal)];
+    prop_oneof![
+        4 => (0usize..=MAX_ORDER, zone).prop_map(|(o, zone)| Op::Alloc { order: o % 5 + (o / 9) * 6, zone }),
+        3 => any::<usize>().prop_map(Op::Free),
+        1 => any::<usize>().prop_map(Op::FreeWrongOrder),
+        1 => any::<usize>().prop_map(Op::FreeMiddle),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn random_workloads_match_the_model(ops in prop::collection::vec(op(), 1..400)) {
+        // Two zones with holes, as real memory maps have.
+        let mut m = map(3 * DMA_PAGES);
+        let mut a = PageAllocator::new(&mut m);
+        for range in [1..700, 705..2048, 2050..DMA_PAGES, DMA_PAGES..2 * DMA_PAGES + 77, 2 * DMA_PAGES + 1024..3 * DMA_PAGES] {
+            a.add_free_range(range);
+        }
+        let managed = a.managed_pages_total();
+        let baseline = (a.zone(ZoneType::Dma).nr_free(), a.zone(ZoneType::Dma32).nr_free());
+        let mut live: Vec<(u64, usize)> = Vec::new(); // (pfn, order)
+
+        for op in ops {
+            match op {
+                Op::Alloc { order, zone } => match a.alloc_pages(order, zone) {
+                    Ok(frame) => {
+                        let pfn = frame.start_address().as_u64() / PAGE_SIZE;
+                        prop_assert_eq!(pfn % pages(order), 0, "misaligned block");
+                        prop_assert!(ZoneType::of(pfn) <= zone, "came from a higher zone");
+                        for &(p, o) in &live {
+                            let disjoint = pfn + pages(order) <= p || p + pages(o) <= pfn;
+                            prop_assert!(disjoint, "block {} handed out twice", pfn);
+                        }
+                        live.push((pfn, order));
+                    }
+                    Err(AllocError::OutOfMemory { .. }) => {
+                        // Only legitimate if no zone it may use has a big enough block.
+                        let any = (0..=zone as usize).any(|z| {
+                            a.zone(ZoneType::ALL[z]).nr_free()[order..].iter().any(|&n| n > 0)
+                        });
+                        prop_assert!(!any, "refused although a block was free");
+                    }
+                    Err(e) => prop_assert!(false, "unexpected {:?}", e),
+                },
+                Op::Free(i) if !live.is_empty() => {
+                    let (pfn, order) = live.swap_remove(i % live.len());
+                    prop_assert_eq!(a.free_pages(PhysAddr::new(pfn * PAGE_SIZE), order), Ok(()));
+                }
+                Op::FreeWrongOrder(i) if !live.is_empty() => {
+                    let (pfn, order) = live[i % live.len()];
+                    let wrong = (order + 1) % (MAX_ORDER + 1);
+                    prop_assert!(a.free_pages(PhysAddr::new(pfn * PAGE_SIZE), wrong).is_err());
+                }
+                Op::FreeMiddle(i) if !live.is_empty() => {
+                    let (pfn, order) = live[i % live.len()];
+                    if order > 0 {
+                        let middle = PhysAddr::new((pfn + 1) * PAGE_SIZE);
+                        prop_assert!(a.free_pages(middle, 0).is_err());
+                    }
+                }
+                _ => {}
+            }
+            prop_assert_eq!(a.check(), Ok(()));
+            let used: u64 = live.iter().map(|&(_, o)| pages(o)).sum();
+            prop_assert_eq!(a.free_pages_total(), managed - used);
+        }
+        for (pfn, order) in live.drain(..) {
+            prop_assert_eq!(a.free_pages(PhysAddr::new(pfn * PAGE_SIZE), order), Ok(()));
+        }
+        prop_assert_eq!((a.zone(ZoneType::Dma).nr_free(), a.zone(ZoneType::Dma32).nr_free()), baseline);
+        prop_assert_eq!(a.check(), Ok(()));
+    }
+}

@@ -1,0 +1,238 @@
+//! Zones and the buddy algorithm that runs inside each of them.
+//!
+//! Physical memory is split into zones by what hardware can reach (Gorman
+//! ch. 2.2, Mauerer ch. 3.2.1): `DMA` below 16 MiB for old ISA devices with
+//! 24-bit addresses, `DMA32` below 4 GiB for devices with 32-bit addresses,
+//! and `Normal` for the rest. Each zone runs its own buddy allocator (Gorman
+//! ch. 6, Mauerer ch. 3.5): a free list per order, where a block of order `k`
+//! is 2^k pages aligned to 2^k pages. Its *buddy* is the other half of the
+//! block of order `k + 1` that contains it, found by flipping bit `k` of the
+//! PFN. Allocation splits a larger block when no block of the right order is
+//! free; freeing merges a block with its buddy for as long as the buddy is
+//! free and of the same order.
+//!
+//! Zone boundaries (16 MiB, 4 GiB) are multiples of the largest block
+//! (4 MiB), so a block and its buddy always lie in the same zone.
+
+use super::page::{pages, Page, PageState, MAX_ORDER, NIL, NR_ORDERS};
+use core::fmt;
+
+/// The zones, lowest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ZoneType {
+    Dma = 0,
+    Dma32 = 1,
+    Normal = 2,
+}
+
+impl ZoneType {
+    pub const ALL: [ZoneType; 3] = [ZoneType::Dma, ZoneType::Dma32, ZoneType::Normal];
+
+    /// Linux's name for the zone, as in /proc/buddyinfo.
+    pub fn name(self) -> &'static str {
+        match self {
+            ZoneType::Dma => "DMA",
+            ZoneType::Dma32 => "DMA32",
+            ZoneType::Normal => "Normal",
+        }
+    }
+
+    /// First PFN past the zone (for Normal: no limit).
+    pub fn end_pfn(self) -> u64 {
+        match self {
+            ZoneType::Dma => (16 << 20) / 4096,
+            ZoneType::Dma32 => (4 << 30) / 4096,
+            ZoneType::Normal => u64::MAX,
+        }
+    }
+
+    pub fn start_pfn(self) -> u64 {
+        match self {
+            ZoneType::Dma => 0,
+            ZoneType::Dma32 => ZoneType::Dma.end_pfn(),
+            ZoneType::Normal => ZoneType::Dma32.end_pfn(),
+        }
+    }
+
+    /// The zone a PFN belongs to.
+    pub fn of(pfn: u64) -> ZoneType {
+        ZoneType::ALL.into_iter().find(|z| pfn < z.end_pfn()).unwrap_or(ZoneType::Normal)
+    }
+
+    /// Parses `dma`, `dma32` or `normal` (any case).
+    pub fn parse(name: &str) -> Option<ZoneType> {
+        ZoneType::ALL.into_iter().find(|z| z.name().eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Display for ZoneType {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One order's free list: Linux's `struct free_area`.
+#[derive(Clone, Copy, Debug)]
+pub struct FreeArea {
+    /// PFN of the first free block, or NIL.
+    head: u32,
+    /// Number of free blocks on the list.
+    pub nr_free: u64,
+}
+
+/// A zone: its PFN span, its counters and its free lists.
+#[derive(Clone, Debug)]
+pub struct Zone {
+    pub kind: ZoneType,
+    /// PFNs [start_pfn, end_pfn) that the zone spans (holes included).
+    pub start_pfn: u64,
+    pub end_pfn: u64,
+    /// Pages handed to the buddy allocator at boot.
+    pub managed: u64,
+    /// Pages of RAM in the span that are reserved (never handed out).
+    pub reserved: u64,
+    /// Pages currently free.
+    pub free_pages: u64,
+    free_area: [FreeArea; NR_ORDERS],
+}
+
+impl Zone {
+    pub fn new(kind: ZoneType, map_len: u64) -> Zone {
+        let start_pfn = kind.start_pfn().min(map_len);
+        let end_pfn = kind.end_pfn().min(map_len);
+        Zone {
+            kind,
+            start_pfn,
+            end_pfn,
+            managed: 0,
+            reserved: 0,
+            free_pages: 0,
+            free_area: [FreeArea { head: NIL, nr_free: 0 }; NR_ORDERS],
+        }
+    }
+
+    pub fn spanned(&self) -> u64 {
+        self.end_pfn - self.start_pfn
+    }
+
+    /// Free blocks per order, as /proc/buddyinfo shows them.
+    pub fn nr_free(&self) -> [u64; NR_ORDERS] {
+        self.free_area.map(|a| a.nr_free)
+    }
+
+    pub fn contains(&self, pfn: u64) -> bool {
+        (self.start_pfn..self.end_pfn).contains(&pfn)
+    }
+
+    /// Takes a block of `order`, splitting a larger one if needed
+    /// (Linux's `__rmqueue_smallest` and `expand`). Returns its head PFN.
+    pub fn alloc(&mut self, order: usize, map: &mut [Page]) -> Option<u64> {
+        let found = (order..=MAX_ORDER).find(|&o| self.free_area[o].head != NIL)?;
+        let pfn = self.free_area[found].head as u64;
+        self.remove(pfn, found, map);
+        // Hand the upper halves back, from the largest down: a block of
+        // order `found` becomes our block plus one free block of each order
+        // from `found - 1` down to `order`.
+        for half in (order..found).rev() {
+            let buddy = pfn + pages(half);
+            self.push(buddy, half, map);
+        }
+        let head = &mut map[pfn as usize];
+        head.state = PageState::Allocated;
+        head.order = order as u8;
+        self.free_pages -= pages(order);
+        Some(pfn)
+    }
+
+    /// Returns the allocated block at `pfn` of `order`, merging it with its
+    /// buddy as far as possible (Linux's `__free_one_page`). The caller has
+    /// checked that `pfn` heads an allocated block of exactly this order.
+    pub fn free(&mut self, mut pfn: u64, mut order: usize, map: &mut [Page]) {
+        debug_assert!(map[pfn as usize].state == PageState::Allocated);
+        self.free_pages += pages(order);
+        while order < MAX_ORDER {
+            let buddy = pfn ^ pages(order);
+            if !self.contains(buddy) || !is_free_block(&map[buddy as usize], order) {
+                break;
+            }
+            self.remove(buddy, order, map);
+            // The merged block starts at the lower of the two heads; the
+            // other head becomes part of it.
+            let merged = pfn & buddy;
+            map[(pfn ^ buddy ^ merged) as usize].state = PageState::Tail;
+            pfn = merged;
+            order += 1;
+        }
+        self.push(pfn, order, map);
+    }
+
+    /// Puts the block at `pfn` on the free list of `order`, in O(1).
+    fn push(&mut self, pfn: u64, order: usize, map: &mut [Page]) {
+        let area = &mut self.free_area[order];
+        let old_head = area.head;
+        map[pfn as usize] = Page {
+            state: PageState::Free,
+            order: order as u8,
+            zone: self.kind as u8,
+            prev: NIL,
+            next: old_head,
+        };
+        if old_head != NIL {
+            map[old_head as usize].prev = pfn as u32;
+        }
+        area.head = pfn as u32;
+        area.nr_free += 1;
+    }
+
+    /// Unlinks the free block at `pfn` from the list of `order`, in O(1).
+    fn remove(&mut self, pfn: u64, order: usize, map: &mut [Page]) {
+        let Page { prev, next, .. } = map[pfn as usize];
+        if prev == NIL {
+            self.free_area[order].head = next;
+        } else {
+            map[prev as usize].next = next;
+        }
+        if next != NIL {
+            map[next as usize].prev = prev;
+        }
+        self.free_area[order].nr_free -= 1;
+        let page = &mut map[pfn as usize];
+        page.prev = NIL;
+        page.next = NIL;
+        page.state = PageState::Tail;
+    }
+
+    /// Checks the zone's lists against `map` (slow: for tests).
+    pub fn check(&self, map: &[Page]) -> Result<(), &'static str> {
+        let mut free = 0;
+        for (order, area) in self.free_area.iter().enumerate() {
+            let (mut pfn, mut prev, mut count) = (area.head, NIL, 0);
+            while pfn != NIL {
+                let page = &map[pfn as usize];
+                if page.state != PageState::Free || page.order as usize != order {
+                    return Err("a block on a free list is not a free head of that order");
+                }
+                if page.prev != prev {
+                    return Err("broken back link on a free list");
+                }
+                if pfn as u64 % pages(order) != 0 || !self.contains(pfn as u64 + pages(order) - 1) {
+                    return Err("free block misaligned or outside its zone");
+                }
+                (prev, pfn) = (pfn, page.next);
+                count += 1;
+            }
+            if count != area.nr_free {
+                return Err("nr_free differs from the list length");
+            }
+            free += count * pages(order);
+        }
+        if free != self.free_pages {
+            return Err("free_pages differs from the free lists");
+        }
+        Ok(())
+    }
+}
+
+fn is_free_block(page: &Page, order: usize) -> bool {
+    page.state == PageState::Free && page.order as usize == order
+}
