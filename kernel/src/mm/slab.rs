@@ -85,7 +85,7 @@ pub struct CacheStats {
     pub objects_in_use: usize,
     /// Free objects in the cache's slabs (not counting memory not yet carved into slabs).
     pub objects_free: usize,
-    /// Slabs, which is also pages, that the cache holds.
+    /// Slabs the cache holds; each is one page.
     pub slabs: usize,
 }
 
@@ -176,10 +176,10 @@ impl Cache {
         // SAFETY: the caller promises `obj` is one of our objects, which all
         // live in slab pages.
         let slab = unsafe { slab_of(obj) };
-        self.debug_check(slab, obj);
         // SAFETY: `slab` is a live slab of this cache and nothing else refers
         // to its header while we hold `&mut self`.
         let header = unsafe { &mut *slab.as_ptr() };
+        self.debug_check(header, obj);
         let was_full = header.free.is_none();
         let obj = obj.cast::<FreeObject>();
         // SAFETY: the caller is done with `obj`, and it is aligned and big
@@ -273,23 +273,20 @@ impl Cache {
         }
     }
 
-    /// Catches the common misuses of `dealloc` in debug builds: freeing with
-    /// the wrong layout, a pointer into the middle of an object, or the same
-    /// object twice in a row. None of it is free, so release builds skip it.
-    fn debug_check(&self, slab: NonNull<SlabHeader>, obj: NonNull<u8>) {
-        if cfg!(debug_assertions) {
-            let size = self.object_size;
-            let offset = obj.addr().get() % PAGE_SIZE;
-            assert!(
-                offset >= first_object(size) && offset % size == 0,
-                "{obj:p} is not an object slot of the {size}-byte cache"
-            );
-            // SAFETY: `dealloc`'s caller promises `obj` is in one of our slabs.
-            let header = unsafe { slab.as_ref() };
-            assert_eq!(header.object_size as usize, size, "{obj:p} is freed to the wrong cache");
-            assert!(header.in_use > 0, "{obj:p} is freed to a slab with no objects in use");
-            assert_ne!(header.free, Some(obj.cast()), "{obj:p} is freed twice");
-        }
+    /// Cheap checks, in debug builds only, for the usual misuses of
+    /// `dealloc`: a wrong layout, a pointer into the middle of an object, and
+    /// freeing the same object twice in a row. (A double free with other
+    /// frees in between would need a walk of the free list; not done here.)
+    fn debug_check(&self, header: &SlabHeader, obj: NonNull<u8>) {
+        let size = self.object_size;
+        let offset = obj.addr().get() % PAGE_SIZE;
+        debug_assert!(
+            offset >= first_object(size) && offset.is_multiple_of(size),
+            "{obj:p} is not an object slot of the {size}-byte cache"
+        );
+        debug_assert_eq!(header.object_size as usize, size, "{obj:p} is freed to the wrong cache");
+        debug_assert!(header.in_use > 0, "{obj:p} is freed to a slab with no objects in use");
+        debug_assert_ne!(header.free, Some(obj.cast()), "{obj:p} is freed twice");
     }
 
     fn stats(&self) -> CacheStats {
@@ -335,7 +332,8 @@ impl SlabAllocator {
         SlabAllocator { caches }
     }
 
-    /// Index into SIZE_CLASSES for `layout`, or None if it is too big or too aligned (size or align > 1024). Zero-size layouts use the smallest class.
+    /// Index into SIZE_CLASSES for `layout`, or None if it is too big or too
+    /// aligned (size or align > 1024). Zero-size layouts use the smallest class.
     pub fn class_for(layout: Layout) -> Option<usize> {
         // Objects are aligned to their size, so a class whose size covers
         // the alignment also meets it.
@@ -343,16 +341,20 @@ impl SlabAllocator {
         SIZE_CLASSES.iter().position(|&size| size >= need)
     }
 
-    /// Allocates an object for `layout` (caller guarantees class_for(layout).is_some()); None only if the page source is exhausted.
-    ///
-    /// (A layout without a class also gets None.)
+    /// Allocates an object for `layout` (caller guarantees
+    /// class_for(layout).is_some()); None only if the page source is exhausted.
+    /// A layout without a class also gets None rather than a panic, so that
+    /// the global allocator reports it as an ordinary allocation failure.
     pub fn alloc(&mut self, layout: Layout, pages: &mut impl PageSource) -> Option<NonNull<u8>> {
         let class = Self::class_for(layout)?;
         self.caches[class].alloc(pages)
     }
 
+    /// Frees an object, and its slab's page if that was the slab's last object.
+    ///
     /// # Safety
-    /// `ptr` was returned by `alloc` of this allocator with the same `layout` and is not freed yet.
+    /// `ptr` was returned by `alloc` of this allocator with the same `layout`
+    /// and is not freed yet.
     pub unsafe fn dealloc(&mut self, ptr: NonNull<u8>, layout: Layout, pages: &mut impl PageSource) {
         let class = Self::class_for(layout).expect("slab dealloc of a layout that has no size class");
         // SAFETY: the caller's promise: `ptr` came from this class's cache.
@@ -668,8 +670,46 @@ mod tests {
             assert_eq!(s.object_size, SIZE_CLASSES[class]);
             assert_eq!(s.objects_in_use, live_here, "class {class}");
             assert_eq!(s.objects_in_use + s.objects_free, s.slabs * objects_per_slab(s.object_size));
+            assert_eq!(free_on_partial_list(&slab.caches[class]), s.objects_free, "class {class}");
         }
         assert_eq!(stats.iter().map(|s| s.slabs).sum::<usize>(), pages.outstanding());
+    }
+
+    /// Walks a cache's partial list, checking its links and headers, and
+    /// counts the objects on the slabs' free lists. Full slabs have none, so
+    /// the count must equal the cache's `objects_free`.
+    fn free_on_partial_list(cache: &Cache) -> usize {
+        let size = cache.object_size;
+        let mut total = 0;
+        let mut prev = None;
+        let mut slab = cache.partial;
+        while let Some(s) = slab {
+            // SAFETY: slabs on the partial list are live pages of the cache.
+            let header = unsafe { s.as_ref() };
+            assert_eq!(header.prev, prev, "broken back link in the {size}-byte cache");
+            assert_eq!(header.object_size as usize, size);
+            let free = free_objects(s, header);
+            assert!(free > 0, "a full slab is on the partial list");
+            assert_eq!(header.in_use as usize + free, objects_per_slab(size));
+            total += free;
+            prev = slab;
+            slab = header.next;
+        }
+        total
+    }
+
+    /// Length of a slab's free list, whose objects must all be in the slab.
+    fn free_objects(slab: NonNull<SlabHeader>, header: &SlabHeader) -> usize {
+        let mut n = 0;
+        let mut obj = header.free;
+        while let Some(o) = obj {
+            assert_eq!(o.addr().get() & !(PAGE_SIZE - 1), slab.addr().get(), "free object outside its slab");
+            n += 1;
+            assert!(n <= objects_per_slab(header.object_size as usize), "free list loops");
+            // SAFETY: objects on a free list hold a link.
+            obj = unsafe { o.as_ref().next };
+        }
+        n
     }
 
     fn free_live(slab: &mut SlabAllocator, pages: &mut TestPages, obj: Live) {
