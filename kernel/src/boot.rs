@@ -17,13 +17,14 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
     let boot_info: &'static BootInfo = BOOT_INFO.call_once(|| boot_info);
     drivers::serial::init();
     logger::init();
-    mm::init(boot_info);
-    arch::gdt::init();
-    arch::idt::init();
-    arch::pic::init();
-    drivers::pit::init();
     let args = drivers::fw_cfg::cmdline();
     drivers::qemu::set_exit_on_panic(args.has("panic=exit") || args.has("ktest"));
+    arch::gdt::init();
+    arch::idt::init();
+    mm::init(boot_info);
+    mm::vmalloc::init(args.value("vmalloc") == Some("list"));
+    arch::pic::init();
+    drivers::pit::init();
     x86_64::instructions::interrupts::enable();
 
     log::info!(

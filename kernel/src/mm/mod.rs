@@ -6,19 +6,29 @@
 //! - `slab`: small-object caches for the kernel heap (hardware-free)
 //! - `memblock`: boot-time setup from the bootloader's memory map
 //! - `heap`: the kernel's `#[global_allocator]`
+//! - `vmap_area`: the vmalloc area's range allocators, list and tree
+//!   (hardware-free)
+//! - `pgtable`, `vmalloc`: page-table walks and the vmalloc family
 
 pub mod layout;
 pub mod page;
 pub mod page_alloc;
 pub mod slab;
+pub mod vmap_area;
 pub mod zone;
 
 #[cfg(target_os = "none")]
 pub mod heap;
 #[cfg(target_os = "none")]
+pub mod pgtable;
+#[cfg(target_os = "none")]
+pub mod vmalloc;
+#[cfg(target_os = "none")]
 mod memblock;
 #[cfg(target_os = "none")]
 pub mod ktests;
+#[cfg(target_os = "none")]
+pub mod vm_ktests;
 
 #[cfg(target_os = "none")]
 pub use global::*;

@@ -3,6 +3,7 @@
 //! and argument counting come for free.
 
 use super::mm_commands as mm;
+use super::vm_commands as vm;
 use super::parse::parse_size;
 use super::{CmdError, Command};
 use crate::drivers::{pit, qemu};
@@ -22,6 +23,16 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "slabinfo", args: "", about: "the kernel heap's caches (/proc/slabinfo)", min_args: 0, max_args: 0, run: mm::slabinfo },
     Command { name: "alloc_pages", args: "<order> [dma|dma32|normal]", about: "allocate 2^order pages from the buddy allocator", min_args: 1, max_args: 2, run: mm::alloc_pages },
     Command { name: "free_pages", args: "<phys> <order>", about: "free a block alloc_pages returned", min_args: 2, max_args: 2, run: mm::free_pages },
+    Command { name: "vmalloc", args: "<size> [zero|32|dma]", about: "allocate virtually contiguous memory (vzalloc, vmalloc_32, vmalloc_dma)", min_args: 1, max_args: 2, run: vm::vmalloc },
+    Command { name: "vfree", args: "<addr>", about: "free memory from vmalloc", min_args: 1, max_args: 1, run: vm::vfree },
+    Command { name: "vmap", args: "<npages>", about: "map that many separately allocated pages into one range", min_args: 1, max_args: 1, run: vm::vmap },
+    Command { name: "vunmap", args: "<addr>", about: "undo vmap and free its pages", min_args: 1, max_args: 1, run: vm::vunmap },
+    Command { name: "ioremap", args: "<phys> <size> [uc|cache]", about: "map device memory (uncached by default)", min_args: 2, max_args: 3, run: vm::ioremap },
+    Command { name: "iounmap", args: "<addr>", about: "undo ioremap", min_args: 1, max_args: 1, run: vm::iounmap },
+    Command { name: "vmallocinfo", args: "", about: "the vmalloc areas (/proc/vmallocinfo)", min_args: 0, max_args: 0, run: vm::vmallocinfo },
+    Command { name: "pt", args: "<vaddr>", about: "walk the page table for an address, level by level", min_args: 1, max_args: 1, run: vm::pt },
+    Command { name: "peek", args: "<addr> [8|16|32|64]", about: "read kernel memory (refused if not mapped)", min_args: 1, max_args: 2, run: vm::peek },
+    Command { name: "poke", args: "<addr> <value> [8|16|32|64]", about: "write kernel memory (refused if not mapped or read-only)", min_args: 2, max_args: 3, run: vm::poke },
     Command { name: "shutdown", args: "", about: "power off (ends QEMU with success)", min_args: 0, max_args: 0, run: shutdown },
     Command { name: "reboot", args: "", about: "reset the machine", min_args: 0, max_args: 0, run: reboot },
 ];

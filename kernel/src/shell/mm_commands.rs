@@ -34,6 +34,11 @@ pub fn meminfo(_: &[&str]) -> Result<(), CmdError> {
     field("MemAvailable", kb(free));
     field("Slab", kb(heap.slab_pages()));
     field("HeapLarge", kb(heap.large_pages));
+    field("PageTables", kb(crate::mm::pgtable::table_pages()));
+    let vm = crate::mm::vmalloc::totals();
+    field("VmallocTotal", (crate::mm::layout::VMALLOC_END - crate::mm::layout::VMALLOC_START) / 1024);
+    field("VmallocUsed", kb(vm.used_pages));
+    field("VmallocChunk", vm.largest_free / 1024);
     Ok(())
 }
 

@@ -12,6 +12,8 @@ mod commands;
 #[cfg(target_os = "none")]
 mod mm_commands;
 #[cfg(target_os = "none")]
+mod vm_commands;
+#[cfg(target_os = "none")]
 pub use commands::COMMANDS;
 
 use core::fmt;

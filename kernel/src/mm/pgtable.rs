@@ -1,0 +1,255 @@
+//! Page-table walks for the vmalloc area.
+//!
+//! x86_64 translates a virtual address through four tables of 512 entries
+//! each. Linux names the levels PGD, PUD, PMD and PTE (the Intel manuals say
+//! PML4, PDPT, PD and PT); each level is indexed by 9 bits of the address:
+//!
+//! ```text
+//!  63    48 47     39 38     30 29     21 20     12 11        0
+//! | sign   | PGD idx | PUD idx | PMD idx | PTE idx | page offset|
+//! ```
+//!
+//! An entry holds the physical address of the next table (or of the page)
+//! and flag bits: P (present), W (writable), U (user), PWT/PCD (caching),
+//! PS (a huge page ends the walk early), G (global: kept in the TLB across
+//! CR3 loads), NX (no execute).
+//!
+//! Mapping a vmalloc area follows the books (Gorman 8.2, Mauerer 3.5.7):
+//! `vmalloc_area_pages` walks the PGD, and `alloc_area_pud`,
+//! `alloc_area_pmd` and `alloc_area_pte` each fill the part of the range
+//! that one table covers, allocating a missing lower table on the way.
+//! Tables are reached through the direct map. Page-table pages of the
+//! vmalloc area are never freed, as in Linux: they are few and are reused.
+
+use super::layout::{phys_to_virt, VMALLOC_END, VMALLOC_START};
+use super::page::PAGE_SIZE;
+use super::zone::ZoneType;
+use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
+use x86_64::registers::control::Cr3;
+use x86_64::structures::paging::page_table::PageTableEntry;
+use x86_64::structures::paging::{PageTable, PageTableFlags as Flags, PhysFrame};
+use x86_64::{PhysAddr, VirtAddr};
+
+/// Page-table pages allocated for the vmalloc area (meminfo's PageTables).
+static TABLE_PAGES: AtomicU64 = AtomicU64::new(0);
+/// The master page table (Linux's `init_mm.pgd`), recorded at boot.
+static MASTER: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// No page for a page table.
+    NoMemory,
+    /// The page is already mapped: the area bookkeeping is broken.
+    AlreadyMapped(u64),
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            MapError::NoMemory => write!(f, "out of memory for a page table"),
+            MapError::AlreadyMapped(a) => write!(f, "{a:#x} is already mapped"),
+        }
+    }
+}
+
+/// Records the page table the bootloader left in CR3 as the master table.
+pub fn init() {
+    MASTER.store(Cr3::read().0.start_address().as_u64(), Ordering::Relaxed);
+}
+
+pub fn master_pgd() -> PhysFrame {
+    PhysFrame::containing_address(PhysAddr::new(MASTER.load(Ordering::Relaxed)))
+}
+
+pub fn table_pages() -> u64 {
+    TABLE_PAGES.load(Ordering::Relaxed)
+}
+
+/// The table stored in `frame`, through the direct map.
+///
+/// # Safety
+/// `frame` must hold a page table, and the caller must not create two
+/// mutable references to the same table at once.
+unsafe fn table(frame: PhysFrame) -> &'static mut PageTable {
+    // SAFETY: per the contract; the direct map covers all RAM.
+    unsafe { &mut *phys_to_virt(frame.start_address()).as_mut_ptr::<PageTable>() }
+}
+
+/// The table `entry` points to, allocating a zeroed one if it is empty.
+/// Intermediate entries are writable and executable: the leaf entry decides.
+fn table_or_alloc(entry: &mut PageTableEntry) -> Result<&'static mut PageTable, MapError> {
+    if entry.is_unused() {
+        let frame = super::alloc_pages(0, ZoneType::Normal).map_err(|_| MapError::NoMemory)?;
+        // SAFETY: a fresh page, ours alone; zeroed it is an empty table.
+        unsafe { phys_to_virt(frame.start_address()).as_mut_ptr::<PageTable>().write(PageTable::new()) };
+        TABLE_PAGES.fetch_add(1, Ordering::Relaxed);
+        entry.set_frame(frame, Flags::PRESENT | Flags::WRITABLE);
+    }
+    // SAFETY: a present non-leaf entry in the vmalloc area points to a table.
+    Ok(unsafe { table(entry.frame().expect("vmalloc area has no huge pages")) })
+}
+
+/// End of the region of `span` bytes that contains `addr`, capped at `end`.
+fn boundary(addr: u64, span: u64, end: u64) -> u64 {
+    ((addr & !(span - 1)) + span).min(end)
+}
+
+const PUD_SPAN: u64 = 1 << 39; // covered by one PGD entry: 512 GiB
+const PMD_SPAN: u64 = 1 << 30; // by one PUD entry: 1 GiB
+const PTE_SPAN: u64 = 1 << 21; // by one PMD entry: 2 MiB
+
+/// Maps `count` pages from `start` in the master page table, to the frames
+/// `frames` yields, with `flags`. On error, some pages may already be
+/// mapped: the caller undoes them with `unmap_range`.
+pub fn vmalloc_area_pages(
+    start: VirtAddr,
+    count: u64,
+    frames: impl IntoIterator<Item = PhysFrame>,
+    flags: Flags,
+) -> Result<(), MapError> {
+    let (mut addr, end) = (start.as_u64(), start.as_u64() + count * PAGE_SIZE);
+    debug_assert!(addr >= VMALLOC_START && end <= VMALLOC_END);
+    // SAFETY: the master table; callers hold the vmalloc lock.
+    let pgd = unsafe { table(master_pgd()) };
+    let mut frames = frames.into_iter();
+    while addr < end {
+        let next = boundary(addr, PUD_SPAN, end);
+        let pud = table_or_alloc(&mut pgd[pgd_index(addr)])?;
+        alloc_area_pud(pud, addr, next, &mut frames, flags)?;
+        addr = next;
+    }
+    Ok(())
+}
+
+fn alloc_area_pud(pud: &mut PageTable, mut addr: u64, end: u64, frames: &mut impl Iterator<Item = PhysFrame>, flags: Flags) -> Result<(), MapError> {
+    while addr < end {
+        let next = boundary(addr, PMD_SPAN, end);
+        let pmd = table_or_alloc(&mut pud[pud_index(addr)])?;
+        alloc_area_pmd(pmd, addr, next, frames, flags)?;
+        addr = next;
+    }
+    Ok(())
+}
+
+fn alloc_area_pmd(pmd: &mut PageTable, mut addr: u64, end: u64, frames: &mut impl Iterator<Item = PhysFrame>, flags: Flags) -> Result<(), MapError> {
+    while addr < end {
+        let next = boundary(addr, PTE_SPAN, end);
+        let pte = table_or_alloc(&mut pmd[pmd_index(addr)])?;
+        alloc_area_pte(pte, addr, next, frames, flags)?;
+        addr = next;
+    }
+    Ok(())
+}
+
+fn alloc_area_pte(pte: &mut PageTable, mut addr: u64, end: u64, frames: &mut impl Iterator<Item = PhysFrame>, flags: Flags) -> Result<(), MapError> {
+    while addr < end {
+        let entry = &mut pte[pte_index(addr)];
+        if !entry.is_unused() {
+            return Err(MapError::AlreadyMapped(addr));
+        }
+        let frame = frames.next().expect("one frame per page");
+        entry.set_frame(frame, flags);
+        addr += PAGE_SIZE;
+    }
+    Ok(())
+}
+
+/// x86 has physically indexed caches that need no flush when mappings
+/// appear; Linux's `flush_cache_vmap` is a no-op here too. Kept so the code
+/// reads like the books.
+pub fn flush_cache_vmap(_start: VirtAddr, _end: VirtAddr) {}
+
+/// Clears the PTEs of `pages` pages from `start` in the master table and
+/// drops them from the TLB (`invlpg` also drops global entries). Returns
+/// the frames that were mapped. Missing tables are skipped.
+pub fn unmap_range(start: VirtAddr, pages: u64) -> impl Iterator<Item = PhysFrame> {
+    (0..pages).filter_map(move |i| {
+        let addr = start + i * PAGE_SIZE;
+        let entry = pte_mut(master_pgd(), addr)?;
+        let frame = entry.frame().ok();
+        entry.set_unused();
+        x86_64::instructions::tlb::flush(addr);
+        frame
+    })
+}
+
+/// The leaf entry for `addr` in the table `pgd`, if the tables down to it
+/// exist (no allocation, no huge pages).
+fn pte_mut(pgd: PhysFrame, addr: VirtAddr) -> Option<&'static mut PageTableEntry> {
+    let a = addr.as_u64();
+    // SAFETY: each frame comes from a present non-huge entry, so it holds a
+    // table; callers hold the vmalloc lock.
+    unsafe {
+        let pud = table(table(pgd)[pgd_index(a)].frame().ok()?);
+        let pmd = table(pud[pud_index(a)].frame().ok()?);
+        let pte = table(pmd[pmd_index(a)].frame().ok()?);
+        Some(&mut pte[pte_index(a)])
+    }
+}
+
+fn pgd_index(addr: u64) -> usize {
+    (addr >> 39) as usize & 511
+}
+fn pud_index(addr: u64) -> usize {
+    (addr >> 30) as usize & 511
+}
+fn pmd_index(addr: u64) -> usize {
+    (addr >> 21) as usize & 511
+}
+fn pte_index(addr: u64) -> usize {
+    (addr >> 12) as usize & 511
+}
+
+/// One step of a walk: which table, which entry, what it held.
+#[derive(Clone, Copy, Debug)]
+pub struct Step {
+    pub level: &'static str,
+    pub index: usize,
+    pub entry: u64,
+    pub flags: Flags,
+}
+
+/// A complete walk of one address.
+pub struct Walk {
+    pub steps: [Option<Step>; 4],
+    /// The physical address the virtual address maps to, with the flags of
+    /// the last entry, or None if the walk stopped at a non-present entry.
+    pub phys: Option<(PhysAddr, Flags)>,
+}
+
+/// Walks `pgd` for `addr` the way the MMU does, recording every level.
+pub fn walk(pgd: PhysFrame, addr: VirtAddr) -> Walk {
+    const LEVELS: [(&str, u32, u64); 4] = [("PGD", 39, 0), ("PUD", 30, 1 << 30), ("PMD", 21, 1 << 21), ("PTE", 12, 1 << 12)];
+    let a = addr.as_u64();
+    let mut result = Walk { steps: [None; 4], phys: None };
+    let mut frame = pgd;
+    for (i, (level, shift, page_size)) in LEVELS.into_iter().enumerate() {
+        let index = (a >> shift) as usize & 511;
+        // SAFETY: `frame` is the PGD or came from a present non-leaf entry.
+        let entry = unsafe { &table(frame)[index] };
+        let flags = entry.flags();
+        result.steps[i] = Some(Step { level, index, entry: entry.addr().as_u64() | flags.bits(), flags });
+        if !flags.contains(Flags::PRESENT) {
+            return result;
+        }
+        let leaf = i == 3 || (i > 0 && flags.contains(Flags::HUGE_PAGE));
+        if leaf {
+            let base = entry.addr().as_u64() & !(page_size - 1);
+            result.phys = Some((PhysAddr::new(base + (a & (page_size - 1))), flags));
+            return result;
+        }
+        frame = PhysFrame::containing_address(entry.addr());
+    }
+    result
+}
+
+/// The page table in CR3 now.
+pub fn current_pgd() -> PhysFrame {
+    Cr3::read().0
+}
+
+/// Translates `addr` in the current page table.
+pub fn translate(addr: VirtAddr) -> Option<(PhysAddr, Flags)> {
+    walk(current_pgd(), addr).phys
+}

@@ -1,0 +1,213 @@
+//! In-kernel tests of the vmalloc family on the real page tables.
+
+use super::page::PAGE_SIZE;
+use super::pgtable;
+use super::vmalloc::{self, VmError, VM_MAP_PUT_PAGES};
+use super::zone::ZoneType;
+use super::{alloc_pages, free_pages, with_pages};
+use crate::ktest::{Test, TestResult};
+use crate::{kassert, kassert_eq};
+use alloc::vec::Vec;
+use x86_64::VirtAddr;
+
+pub const TESTS: &[Test] = &[
+    Test { name: "vmalloc::sizes_hold_their_patterns", run: sizes_hold_patterns, explicit: false },
+    Test { name: "vmalloc::zones_of_32_and_dma_variants", run: zone_variants, explicit: false },
+    Test { name: "vmalloc::vzalloc_zeroes", run: vzalloc_zeroes, explicit: false },
+    Test { name: "vmalloc::guard_page_is_unmapped", run: guard_page, explicit: false },
+    Test { name: "vmalloc::bad_frees_are_refused", run: bad_frees, explicit: false },
+    Test { name: "vmalloc::oom_rolls_back", run: oom_rolls_back, explicit: false },
+    Test { name: "vmalloc::vmap_shows_the_callers_pages", run: vmap_pages, explicit: false },
+    Test { name: "vmalloc::ioremap_reads_the_hpet", run: ioremap_hpet, explicit: false },
+    Test { name: "vmalloc::ioremap_rejects_bad_ranges", run: ioremap_bad, explicit: false },
+];
+
+/// Free pages plus the pages that bookkeeping keeps: page tables (kept
+/// once made, as in Linux) and heap pages (the area lists and the tests' own
+/// vectors). Constant across a vmalloc/vfree cycle: a page of data that is
+/// not given back shows up here.
+fn pages_accounted() -> u64 {
+    let heap = super::heap::stats();
+    with_pages(|p| p.free_pages_total()) + pgtable::table_pages() + heap.slab_pages() + heap.large_pages
+}
+
+/// The word stored at byte offset `i` of area number `id`.
+fn pattern(id: u64, i: u64) -> u64 {
+    (id << 48) ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+fn fill(addr: VirtAddr, size: u64, id: u64) {
+    let words = addr.as_mut_ptr::<u64>();
+    for i in 0..size / 8 {
+        // SAFETY: the area holds `size` bytes mapped from `addr`.
+        unsafe { words.add(i as usize).write_volatile(pattern(id, i)) };
+    }
+    for i in size / 8 * 8..size {
+        // SAFETY: as above, the tail bytes.
+        unsafe { addr.as_mut_ptr::<u8>().add(i as usize).write_volatile(pattern(id, i) as u8) };
+    }
+}
+
+fn verify(addr: VirtAddr, size: u64, id: u64) -> bool {
+    let words = addr.as_ptr::<u64>();
+    // SAFETY: as in `fill`.
+    (0..size / 8).all(|i| unsafe { words.add(i as usize).read_volatile() } == pattern(id, i))
+        && (size / 8 * 8..size).all(|i| unsafe { addr.as_ptr::<u8>().add(i as usize).read_volatile() } == pattern(id, i) as u8)
+}
+
+fn sizes_hold_patterns() -> TestResult {
+    let before = (pages_accounted(), vmalloc::totals().areas);
+    let sizes = [1, 8, 4095, 4096, 4097, 20000, 64 << 10, 1 << 20, (4 << 20) + 123, 64 << 20];
+    let mut live = Vec::new();
+    for (id, &size) in sizes.iter().enumerate() {
+        let addr = vmalloc::vmalloc(size);
+        kassert!(addr.is_ok(), "vmalloc({size}) failed: {:?}", addr);
+        let addr = addr.unwrap();
+        kassert!(vmalloc::is_vmalloc_addr(addr));
+        fill(addr, size, id as u64);
+        live.push((addr, size, id as u64));
+    }
+    // Everything still intact after all the others were written.
+    for &(addr, size, id) in &live {
+        kassert!(verify(addr, size, id), "area {id} of {size} bytes corrupted");
+    }
+    kassert_eq!(vmalloc::check(), Ok(()));
+    // Free in a scrambled order, checking each area right before.
+    for k in [3, 7, 0, 9, 5, 1, 8, 2, 6, 4] {
+        let (addr, size, id) = live[k];
+        kassert!(verify(addr, size, id), "area {id} corrupted before vfree");
+        kassert_eq!(vmalloc::vfree(addr), Ok(()));
+    }
+    kassert_eq!((pages_accounted(), vmalloc::totals().areas), before);
+    kassert_eq!(vmalloc::check(), Ok(()));
+    Ok(())
+}
+
+fn zone_variants() -> TestResult {
+    for (alloc, limit) in [(vmalloc::vmalloc_32 as fn(u64) -> _, 4u64 << 30), (vmalloc::vmalloc_dma, 16 << 20)] {
+        let addr = alloc(40 * PAGE_SIZE).unwrap();
+        for i in 0..40 {
+            let frame = vmalloc::vmalloc_to_page(addr + i * PAGE_SIZE);
+            kassert!(frame.is_some_and(|f| f.start_address().as_u64() < limit), "page {i} above {limit:#x}");
+        }
+        kassert_eq!(vmalloc::vfree(addr), Ok(()));
+    }
+    Ok(())
+}
+
+fn vzalloc_zeroes() -> TestResult {
+    // Dirty some pages first so that zeroing is really needed.
+    let dirty = vmalloc::vmalloc(64 * PAGE_SIZE).unwrap();
+    fill(dirty, 64 * PAGE_SIZE, 0xff);
+    vmalloc::vfree(dirty).unwrap();
+    let addr = vmalloc::vzalloc(64 * PAGE_SIZE).unwrap();
+    let words = addr.as_ptr::<u64>();
+    // SAFETY: 64 mapped pages.
+    let zero = (0..64 * PAGE_SIZE / 8).all(|i| unsafe { words.add(i as usize).read_volatile() } == 0);
+    vmalloc::vfree(addr).unwrap();
+    kassert!(zero, "vzalloc memory not zeroed");
+    Ok(())
+}
+
+fn guard_page() -> TestResult {
+    let a = vmalloc::vmalloc(3 * PAGE_SIZE).unwrap();
+    let b = vmalloc::vmalloc(PAGE_SIZE).unwrap();
+    kassert!(pgtable::translate(a + 2 * PAGE_SIZE).is_some());
+    kassert!(pgtable::translate(a + 3 * PAGE_SIZE).is_none(), "guard page is mapped");
+    kassert!(b >= a + 4 * PAGE_SIZE, "next area starts inside the guard page");
+    let (_, flags) = pgtable::translate(a).unwrap();
+    use x86_64::structures::paging::PageTableFlags as F;
+    kassert!(flags.contains(F::WRITABLE | F::NO_EXECUTE | F::GLOBAL) && !flags.contains(F::USER_ACCESSIBLE));
+    vmalloc::vfree(b).unwrap();
+    vmalloc::vfree(a).unwrap();
+    kassert!(pgtable::translate(a).is_none(), "still mapped after vfree");
+    Ok(())
+}
+
+fn bad_frees() -> TestResult {
+    let a = vmalloc::vmalloc(2 * PAGE_SIZE).unwrap();
+    let before = (pages_accounted(), vmalloc::totals().areas);
+    kassert_eq!(vmalloc::vfree(a + 8u64), Err(VmError::NotStart { addr: a.as_u64() + 8, start: a.as_u64() }));
+    let outside = VirtAddr::new(crate::mm::layout::VMALLOC_END - PAGE_SIZE);
+    kassert_eq!(vmalloc::vfree(outside), Err(VmError::NotAnArea(outside.as_u64())));
+    kassert!(matches!(vmalloc::vunmap(a), Err(VmError::WrongKind { .. })));
+    kassert!(matches!(vmalloc::iounmap(a), Err(VmError::WrongKind { .. })));
+    kassert_eq!(vmalloc::vfree(VirtAddr::zero()), Ok(()));
+    kassert_eq!((pages_accounted(), vmalloc::totals().areas), before);
+    kassert_eq!(vmalloc::vfree(a), Ok(()));
+    kassert_eq!(vmalloc::vfree(a), Err(VmError::NotAnArea(a.as_u64())));
+    kassert!(matches!(vmalloc::vmalloc(0), Err(VmError::ZeroSize)));
+    kassert!(matches!(vmalloc::vmalloc(u64::MAX), Err(VmError::TooLarge(_))));
+    kassert!(matches!(vmalloc::vmalloc(1 << 45), Err(VmError::TooLarge(_))));
+    Ok(())
+}
+
+fn oom_rolls_back() -> TestResult {
+    // One page more than the DMA zone has free: vmalloc_dma must run dry
+    // part-way, then give every page back.
+    let dma_free = with_pages(|p| p.zone(ZoneType::Dma).free_pages);
+    let before = (pages_accounted(), vmalloc::totals().areas);
+    let result = vmalloc::vmalloc_dma((dma_free + 1) * PAGE_SIZE);
+    kassert_eq!(result, Err(VmError::NoMemory));
+    kassert_eq!(with_pages(|p| p.zone(ZoneType::Dma).free_pages), dma_free);
+    kassert_eq!((pages_accounted(), vmalloc::totals().areas), before);
+    // And the same call that fits succeeds afterwards.
+    let ok = vmalloc::vmalloc_dma(dma_free.min(100) * PAGE_SIZE);
+    kassert!(ok.is_ok());
+    vmalloc::vfree(ok.unwrap()).unwrap();
+    Ok(())
+}
+
+fn vmap_pages() -> TestResult {
+    let frames: Vec<_> = (0..3).map(|_| alloc_pages(0, ZoneType::Normal).unwrap()).collect();
+    for (i, f) in frames.iter().enumerate() {
+        // SAFETY: our own fresh pages, through the direct map.
+        unsafe { super::layout::phys_to_virt(f.start_address()).as_mut_ptr::<u64>().write(0xabc0 + i as u64) };
+    }
+    let addr = vmalloc::vmap(&frames, 0).unwrap();
+    for i in 0..3u64 {
+        // SAFETY: three pages mapped at `addr`.
+        let v = unsafe { (addr + i * PAGE_SIZE).as_ptr::<u64>().read_volatile() };
+        kassert_eq!(v, 0xabc0 + i);
+    }
+    kassert!(matches!(vmalloc::vfree(addr), Err(VmError::WrongKind { .. })));
+    let back = vmalloc::vunmap(addr).unwrap();
+    kassert_eq!(back, frames);
+    kassert!(pgtable::translate(addr).is_none());
+    for f in frames {
+        free_pages(f.start_address(), 0).unwrap();
+    }
+    // With VM_MAP_PUT_PAGES, vunmap frees the pages itself.
+    let before = pages_accounted();
+    let frames: Vec<_> = (0..2).map(|_| alloc_pages(0, ZoneType::Normal).unwrap()).collect();
+    let addr = vmalloc::vmap(&frames, VM_MAP_PUT_PAGES).unwrap();
+    kassert!(vmalloc::vunmap(addr).unwrap().is_empty());
+    kassert_eq!(pages_accounted(), before);
+    Ok(())
+}
+
+/// The HPET's General Capabilities register: vendor in bits 31..16,
+/// counter period (femtoseconds) in bits 63..32.
+fn ioremap_hpet() -> TestResult {
+    let addr = vmalloc::ioremap(0xfed0_0000, 0x400).unwrap();
+    // SAFETY: the HPET's register block, just mapped uncached.
+    let caps = unsafe { addr.as_ptr::<u64>().read_volatile() };
+    let _ = vmalloc::iounmap(addr);
+    kassert_eq!((caps >> 16) & 0xffff, 0x8086);
+    kassert!(caps >> 32 != 0 && caps >> 32 <= 100_000_000, "period {}", caps >> 32);
+    // An unaligned address keeps its offset.
+    let addr = vmalloc::ioremap(0xfed0_00f0, 16).unwrap();
+    kassert_eq!(addr.as_u64() % PAGE_SIZE, 0xf0);
+    kassert_eq!(vmalloc::iounmap(addr), Ok(()));
+    Ok(())
+}
+
+fn ioremap_bad() -> TestResult {
+    let before = (pages_accounted(), vmalloc::totals().areas);
+    kassert_eq!(vmalloc::ioremap(0xfed0_0000, 0), Err(VmError::ZeroSize));
+    kassert!(matches!(vmalloc::ioremap(u64::MAX - 10, 100), Err(VmError::BadPhys(_))));
+    kassert!(matches!(vmalloc::ioremap(1 << 60, 4096), Err(VmError::BadPhys(_))));
+    kassert!(matches!(vmalloc::ioremap(0x20_0000, 4096), Err(VmError::IsRam(_))));
+    kassert_eq!((pages_accounted(), vmalloc::totals().areas), before);
+    Ok(())
+}

@@ -1,0 +1,454 @@
+//! The vmalloc family: virtually contiguous memory from scattered pages.
+//!
+//! Reading: Gorman ch. 8 (non-contiguous memory allocation), Mauerer ch.
+//! 3.5.7 (discontiguous pages), Linux mm/vmalloc.c. A request is served in three steps:
+//!
+//! 1. `get_vm_area` reserves a range of the vmalloc area, plus one unmapped
+//!    guard page after it, and records it in a `VmStruct`.
+//! 2. Pages are taken from the buddy allocator one at a time, so they may
+//!    lie anywhere in physical memory.
+//! 3. `vmalloc_area_pages` maps them one after another into the master
+//!    page table, allocating page tables as needed.
+//!
+//! Freeing (`vfree` -> `__vunmap`) undoes the three in reverse. The other
+//! members map pages the caller owns (`vmap`) or device memory (`ioremap`)
+//! into the same area. Every failure rolls back completely: pages taken are
+//! returned and the range is released.
+//!
+//! All state sits behind one lock, taken with interrupts off. Lock order:
+//! vmalloc, then the heap, then the page allocator.
+
+use super::layout::{phys_to_virt, VMALLOC_END, VMALLOC_START};
+use super::page::PAGE_SIZE;
+use super::pgtable::{self, MapError};
+use super::vmap_area::{Area, AreaAllocator, AreaError, ListAllocator, TreeAllocator};
+use super::zone::ZoneType;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::fmt;
+use core::panic::Location;
+use spin::Mutex;
+use x86_64::instructions::interrupts::without_interrupts;
+use x86_64::structures::paging::{PageTableFlags as Flags, PhysFrame};
+use x86_64::{PhysAddr, VirtAddr};
+
+/// Area kinds, with Linux's values (include/linux/vmalloc.h).
+pub const VM_IOREMAP: u32 = 0x1;
+pub const VM_ALLOC: u32 = 0x2;
+pub const VM_MAP: u32 = 0x4;
+/// vunmap also frees the pages (Linux 5.9's VM_MAP_PUT_PAGES).
+pub const VM_MAP_PUT_PAGES: u32 = 0x200;
+
+/// Linux's `struct vm_struct`: one area of the vmalloc space.
+pub struct VmStruct {
+    pub flags: u32,
+    /// The pages backing the area (VM_ALLOC, VM_MAP), in address order.
+    pub pages: Vec<PhysFrame>,
+    /// Mapped pages (without the guard page).
+    pub nr_pages: u64,
+    /// First physical address mapped (VM_IOREMAP).
+    pub phys_addr: Option<PhysAddr>,
+    /// Who asked for the area.
+    pub caller: &'static Location<'static>,
+}
+
+impl VmStruct {
+    pub fn kind(&self) -> &'static str {
+        match self.flags {
+            f if f & VM_ALLOC != 0 => "vmalloc",
+            f if f & VM_IOREMAP != 0 => "ioremap",
+            _ => "vmap",
+        }
+    }
+}
+
+/// Why a call of the family failed. Nothing was changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VmError {
+    ZeroSize,
+    /// Larger than the vmalloc area or than all of memory.
+    TooLarge(u64),
+    /// No free range of the area is large enough.
+    NoSpace(u64),
+    /// The buddy allocator ran out of pages (data or page tables).
+    NoMemory,
+    NotAnArea(u64),
+    NotStart { addr: u64, start: u64 },
+    WrongKind { addr: u64, kind: &'static str, expected: &'static str },
+    BadPhys(u64),
+    IsRam(u64),
+}
+
+impl fmt::Display for VmError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match *self {
+            VmError::ZeroSize => write!(f, "size 0"),
+            VmError::TooLarge(s) => write!(f, "{s} bytes is more than the vmalloc area or memory can hold"),
+            VmError::NoSpace(s) => write!(f, "no free range of {s} bytes left in the vmalloc area"),
+            VmError::NoMemory => write!(f, "out of memory"),
+            VmError::NotAnArea(a) => write!(f, "{a:#x} is not in any vmalloc area (never allocated or already freed)"),
+            VmError::NotStart { addr, start } => write!(f, "{addr:#x} is inside the area at {start:#x}, not its start"),
+            VmError::WrongKind { addr, kind, expected } => {
+                write!(f, "{addr:#x} is a {kind} area, not a {expected} area")
+            }
+            VmError::BadPhys(p) => write!(f, "physical range at {p:#x} is invalid or wraps around"),
+            VmError::IsRam(p) => write!(f, "{p:#x} is ordinary RAM, not device memory"),
+        }
+    }
+}
+
+impl From<MapError> for VmError {
+    fn from(_: MapError) -> Self {
+        VmError::NoMemory
+    }
+}
+
+/// How ioremap'ed memory is cached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheMode {
+    /// Uncached (PCD and PWT set): device registers. Linux's `ioremap`.
+    Uncached,
+    /// Write-back, like RAM. Linux's `ioremap_cache`.
+    Cached,
+}
+
+struct Vmalloc {
+    areas: Box<dyn AreaAllocator<VmStruct> + Send>,
+    /// Pages held by VM_ALLOC areas (meminfo's VmallocUsed).
+    vmalloc_pages: u64,
+}
+
+static VMALLOC: Mutex<Option<Vmalloc>> = Mutex::new(None);
+
+/// Sets up the area allocator: the augmented tree, or the sorted list of
+/// Linux 2.4 when `use_list` is set (boot option `vmalloc=list`).
+pub fn init(use_list: bool) {
+    pgtable::init();
+    let span = VMALLOC_START..VMALLOC_END;
+    let areas: Box<dyn AreaAllocator<VmStruct> + Send> =
+        if use_list { Box::new(ListAllocator::new(span)) } else { Box::new(TreeAllocator::new(span)) };
+    *VMALLOC.lock() = Some(Vmalloc { areas, vmalloc_pages: 0 });
+}
+
+fn with<R>(f: impl FnOnce(&mut Vmalloc) -> R) -> R {
+    without_interrupts(|| f(VMALLOC.lock().as_mut().expect("vmalloc::init runs at boot")))
+}
+
+/// Linux's `is_vmalloc_addr`.
+pub fn is_vmalloc_addr(addr: VirtAddr) -> bool {
+    super::layout::in_vmalloc_area(addr.as_u64())
+}
+
+/// Writable, not executable, global kernel pages (Linux's PAGE_KERNEL).
+const PAGE_KERNEL: Flags =
+    Flags::PRESENT.union(Flags::WRITABLE).union(Flags::NO_EXECUTE).union(Flags::GLOBAL);
+
+/// Reserves `size` bytes (rounded up to pages) plus a guard page.
+fn get_vm_area(v: &mut Vmalloc, size: u64, flags: u32, caller: &'static Location<'static>) -> Result<VirtAddr, VmError> {
+    let pages = size.div_ceil(PAGE_SIZE);
+    let total = pages.checked_add(1).and_then(|p| p.checked_mul(PAGE_SIZE)).ok_or(VmError::TooLarge(size))?;
+    let vm = VmStruct { flags, pages: Vec::new(), nr_pages: pages, phys_addr: None, caller };
+    match v.areas.alloc(total, PAGE_SIZE, vm) {
+        Ok(start) => Ok(VirtAddr::new(start)),
+        Err(AreaError::NoSpace) => Err(VmError::NoSpace(size)),
+        Err(_) => Err(VmError::TooLarge(size)),
+    }
+}
+
+/// Takes `count` pages from `zone`, zeroed if asked; returns them all or
+/// none.
+fn alloc_pages_array(count: u64, zone: ZoneType, zero: bool) -> Result<Vec<PhysFrame>, VmError> {
+    let mut pages = Vec::new();
+    pages.try_reserve_exact(count as usize).map_err(|_| VmError::NoMemory)?;
+    for _ in 0..count {
+        match super::alloc_pages(0, zone) {
+            Ok(frame) => {
+                if zero {
+                    // SAFETY: a fresh page, reached through the direct map.
+                    unsafe { phys_to_virt(frame.start_address()).as_mut_ptr::<u8>().write_bytes(0, PAGE_SIZE as usize) };
+                }
+                pages.push(frame);
+            }
+            Err(_) => {
+                free_pages_array(&pages);
+                return Err(VmError::NoMemory);
+            }
+        }
+    }
+    Ok(pages)
+}
+
+fn free_pages_array(pages: &[PhysFrame]) {
+    for frame in pages {
+        super::free_pages(frame.start_address(), 0).expect("vmalloc page was allocated as order 0");
+    }
+}
+
+/// The common path of every vmalloc variant (Linux's `__vmalloc_node`).
+fn __vmalloc(size: u64, zone: ZoneType, zero: bool, caller: &'static Location<'static>) -> Result<VirtAddr, VmError> {
+    if size == 0 {
+        return Err(VmError::ZeroSize);
+    }
+    let count = size.div_ceil(PAGE_SIZE);
+    if count > super::with_pages(|p| p.managed_pages_total()) {
+        return Err(VmError::TooLarge(size));
+    }
+    with(|v| {
+        let start = get_vm_area(v, size, VM_ALLOC, caller)?;
+        let pages = match alloc_pages_array(count, zone, zero) {
+            Ok(pages) => pages,
+            Err(e) => {
+                v.areas.remove(start.as_u64());
+                return Err(e);
+            }
+        };
+        if let Err(e) = pgtable::vmalloc_area_pages(start, count, pages.iter().copied(), PAGE_KERNEL) {
+            pgtable::unmap_range(start, count).for_each(drop);
+            free_pages_array(&pages);
+            v.areas.remove(start.as_u64());
+            return Err(e.into());
+        }
+        pgtable::flush_cache_vmap(start, start + count * PAGE_SIZE);
+        v.vmalloc_pages += count;
+        v.areas.find_mut(start.as_u64()).expect("just reserved").data.pages = pages;
+        Ok(start)
+    })
+}
+
+/// Allocates `size` bytes of virtually contiguous memory (Linux's `vmalloc`).
+/// Pages come from the Normal zone, falling back to DMA32 and DMA.
+#[track_caller]
+pub fn vmalloc(size: u64) -> Result<VirtAddr, VmError> {
+    __vmalloc(size, ZoneType::Normal, false, Location::caller())
+}
+
+/// Like `vmalloc`, with the memory zeroed (Linux's `vzalloc`).
+#[track_caller]
+pub fn vzalloc(size: u64) -> Result<VirtAddr, VmError> {
+    __vmalloc(size, ZoneType::Normal, true, Location::caller())
+}
+
+/// Pages addressable with 32 bits: DMA32 or DMA (Linux's `vmalloc_32`).
+#[track_caller]
+pub fn vmalloc_32(size: u64) -> Result<VirtAddr, VmError> {
+    __vmalloc(size, ZoneType::Dma32, false, Location::caller())
+}
+
+/// Pages from the DMA zone, below 16 MiB (Linux 2.4's `vmalloc_dma`).
+#[track_caller]
+pub fn vmalloc_dma(size: u64) -> Result<VirtAddr, VmError> {
+    __vmalloc(size, ZoneType::Dma, false, Location::caller())
+}
+
+/// Takes the area starting at `addr` out of the bookkeeping if it exists,
+/// starts exactly there and has kind `flag`.
+fn take_area(v: &mut Vmalloc, addr: u64, flag: u32, expected: &'static str) -> Result<Area<VmStruct>, VmError> {
+    let area = v.areas.find(addr).ok_or(VmError::NotAnArea(addr))?;
+    if area.start != addr {
+        return Err(VmError::NotStart { addr, start: area.start });
+    }
+    if area.data.flags & flag == 0 {
+        return Err(VmError::WrongKind { addr, kind: area.data.kind(), expected });
+    }
+    Ok(v.areas.remove(addr).expect("found just above"))
+}
+
+/// Unmaps an area and, if asked, returns its pages to the buddy allocator
+/// (Linux's `__vunmap`). The range itself is already out of the books.
+fn __vunmap(area: &Area<VmStruct>, deallocate_pages: bool) {
+    pgtable::unmap_range(VirtAddr::new(area.start), area.data.nr_pages).for_each(drop);
+    if deallocate_pages {
+        free_pages_array(&area.data.pages);
+    }
+}
+
+/// Frees memory from `vmalloc` and its variants. `addr` must be the start
+/// of a VM_ALLOC area; a null address does nothing (Linux's `vfree`).
+pub fn vfree(addr: VirtAddr) -> Result<(), VmError> {
+    if addr.is_null() {
+        return Ok(());
+    }
+    with(|v| {
+        let area = take_area(v, addr.as_u64(), VM_ALLOC, "vmalloc")?;
+        __vunmap(&area, true);
+        v.vmalloc_pages -= area.data.nr_pages;
+        Ok(())
+    })
+}
+
+/// Maps pages the caller owns into one virtual range (Linux's `vmap`).
+/// With `VM_MAP_PUT_PAGES` in `flags`, `vunmap` frees them.
+#[track_caller]
+pub fn vmap(pages: &[PhysFrame], flags: u32) -> Result<VirtAddr, VmError> {
+    let caller = Location::caller();
+    if pages.is_empty() {
+        return Err(VmError::ZeroSize);
+    }
+    let mut owned = Vec::new();
+    owned.try_reserve_exact(pages.len()).map_err(|_| VmError::NoMemory)?;
+    owned.extend_from_slice(pages);
+    with(|v| {
+        let size = pages.len() as u64 * PAGE_SIZE;
+        let start = get_vm_area(v, size, VM_MAP | (flags & VM_MAP_PUT_PAGES), caller)?;
+        if let Err(e) = pgtable::vmalloc_area_pages(start, pages.len() as u64, pages.iter().copied(), PAGE_KERNEL) {
+            pgtable::unmap_range(start, pages.len() as u64).for_each(drop);
+            v.areas.remove(start.as_u64());
+            return Err(e.into());
+        }
+        v.areas.find_mut(start.as_u64()).expect("just reserved").data.pages = owned;
+        Ok(start)
+    })
+}
+
+/// Unmaps a `vmap` area (Linux's `vunmap`). Returns its pages to the
+/// caller, or frees them if the area was made with `VM_MAP_PUT_PAGES`.
+pub fn vunmap(addr: VirtAddr) -> Result<Vec<PhysFrame>, VmError> {
+    with(|v| {
+        let area = take_area(v, addr.as_u64(), VM_MAP, "vmap")?;
+        let put = area.data.flags & VM_MAP_PUT_PAGES != 0;
+        __vunmap(&area, put);
+        Ok(if put { Vec::new() } else { area.data.pages })
+    })
+}
+
+/// Maps `size` bytes of device memory at `phys` (Linux's `ioremap`,
+/// uncached, and `ioremap_cache`). Returns the virtual address of `phys`
+/// itself, so an unaligned `phys` keeps its offset into the page.
+#[track_caller]
+pub fn ioremap_prot(phys: u64, size: u64, mode: CacheMode) -> Result<VirtAddr, VmError> {
+    let caller = Location::caller();
+    if size == 0 {
+        return Err(VmError::ZeroSize);
+    }
+    let last = phys.checked_add(size - 1).ok_or(VmError::BadPhys(phys))?;
+    if PhysAddr::try_new(last).is_err() {
+        return Err(VmError::BadPhys(phys));
+    }
+    if let Some(ram) = overlapping_ram(phys, last) {
+        return Err(VmError::IsRam(ram));
+    }
+    let offset = phys % PAGE_SIZE;
+    let base = phys - offset;
+    let count = (offset + size).div_ceil(PAGE_SIZE);
+    let mut flags = PAGE_KERNEL;
+    if mode == CacheMode::Uncached {
+        flags |= Flags::NO_CACHE | Flags::WRITE_THROUGH;
+    }
+    with(|v| {
+        let start = get_vm_area(v, count * PAGE_SIZE, VM_IOREMAP, caller)?;
+        // Device frames are not RAM: they are computed, not allocated.
+        let frames = (0..count).map(|i| PhysFrame::containing_address(PhysAddr::new(base + i * PAGE_SIZE)));
+        let result = pgtable::vmalloc_area_pages(start, count, frames, flags);
+        if let Err(e) = result {
+            pgtable::unmap_range(start, count).for_each(drop);
+            v.areas.remove(start.as_u64());
+            return Err(e.into());
+        }
+        v.areas.find_mut(start.as_u64()).expect("just reserved").data.phys_addr = Some(PhysAddr::new(phys));
+        Ok(start + offset)
+    })
+}
+
+/// Uncached mapping of device memory (Linux's `ioremap`).
+#[track_caller]
+pub fn ioremap(phys: u64, size: u64) -> Result<VirtAddr, VmError> {
+    ioremap_prot(phys, size, CacheMode::Uncached)
+}
+
+/// The first RAM address in [phys, last], if any: RAM must not be mapped
+/// uncached behind the allocator's back.
+fn overlapping_ram(phys: u64, last: u64) -> Option<u64> {
+    use bootloader_api::info::MemoryRegionKind::{Bootloader, Usable};
+    let regions = &crate::boot::info().memory_regions;
+    regions
+        .iter()
+        .filter(|r| matches!(r.kind, Usable | Bootloader) && r.start <= last && phys < r.end)
+        .map(|r| r.start.max(phys))
+        .min()
+}
+
+/// Undoes `ioremap`; `addr` may be anywhere in the area's first page, as
+/// returned by ioremap (Linux's `iounmap`).
+pub fn iounmap(addr: VirtAddr) -> Result<(), VmError> {
+    let start = addr.align_down(PAGE_SIZE).as_u64();
+    with(|v| {
+        let area = take_area(v, start, VM_IOREMAP, "ioremap")?;
+        __vunmap(&area, false);
+        Ok(())
+    })
+}
+
+/// The page frame behind a vmalloc address (Linux's `vmalloc_to_page`).
+pub fn vmalloc_to_page(addr: VirtAddr) -> Option<PhysFrame> {
+    if !is_vmalloc_addr(addr) {
+        return None;
+    }
+    let (phys, _) = pgtable::walk(pgtable::master_pgd(), addr).phys?;
+    Some(PhysFrame::containing_address(phys))
+}
+
+/// The page frame number behind a vmalloc address (`vmalloc_to_pfn`).
+pub fn vmalloc_to_pfn(addr: VirtAddr) -> Option<u64> {
+    vmalloc_to_page(addr).map(|f| f.start_address().as_u64() / PAGE_SIZE)
+}
+
+/// One line of `vmallocinfo`, copied out of the lock.
+#[derive(Clone, Copy, Debug)]
+pub struct AreaInfo {
+    pub start: u64,
+    pub size: u64,
+    pub nr_pages: u64,
+    pub kind: &'static str,
+    pub phys: Option<u64>,
+    pub caller: &'static Location<'static>,
+}
+
+/// Every area in address order.
+pub fn areas() -> Vec<AreaInfo> {
+    with(|v| {
+        let mut out = Vec::with_capacity(v.areas.busy_count());
+        v.areas.for_each(&mut |a| {
+            out.push(AreaInfo {
+                start: a.start,
+                size: a.size,
+                nr_pages: a.data.nr_pages,
+                kind: a.data.kind(),
+                phys: a.data.phys_addr.map(|p| p.as_u64()),
+                caller: a.data.caller,
+            })
+        });
+        out
+    })
+}
+
+/// Totals for meminfo.
+pub struct Totals {
+    pub used_pages: u64,
+    pub largest_free: u64,
+    pub areas: usize,
+    pub allocator: &'static str,
+}
+
+pub fn totals() -> Totals {
+    with(|v| Totals {
+        used_pages: v.vmalloc_pages,
+        largest_free: v.areas.largest_free(),
+        areas: v.areas.busy_count(),
+        allocator: v.areas.name(),
+    })
+}
+
+/// The area containing `addr`, if any: (start, size with guard, kind).
+pub fn find_area(addr: VirtAddr) -> Option<(u64, u64, &'static str)> {
+    with(|v| v.areas.find(addr.as_u64()).map(|a| (a.start, a.size, a.data.kind())))
+}
+
+/// True if the area starting at `addr` has `flag` set.
+pub fn area_has_flag(addr: VirtAddr, flag: u32) -> bool {
+    with(|v| v.areas.find(addr.as_u64()).is_some_and(|a| a.start == addr.as_u64() && a.data.flags & flag != 0))
+}
+
+/// Checks the area allocator's invariants (slow: for tests).
+pub fn check() -> Result<(), &'static str> {
+    with(|v| v.areas.check())
+}

@@ -1,0 +1,233 @@
+//! Shell commands for the vmalloc family and for looking at memory:
+//! vmalloc, vfree, vmap, vunmap, ioremap, iounmap, vmallocinfo, pt, peek, poke.
+
+use super::parse::{parse_size, parse_u64, Shown};
+use super::CmdError;
+use crate::mm::page::PAGE_SIZE;
+use crate::mm::pgtable;
+use crate::mm::vmalloc::{self, CacheMode, VM_MAP_PUT_PAGES};
+use crate::mm::zone::ZoneType;
+use crate::{bail, println};
+use alloc::vec::Vec;
+use x86_64::structures::paging::PageTableFlags as Flags;
+use x86_64::VirtAddr;
+
+fn parse_vaddr(s: &str) -> Result<VirtAddr, CmdError> {
+    let value = parse_u64(s)?;
+    VirtAddr::try_new(value).map_err(|_| CmdError::new(format_args!("{value:#x} is not a canonical address")))
+}
+
+/// `vmalloc <size> [zero|32|dma]`
+pub fn vmalloc(args: &[&str]) -> Result<(), CmdError> {
+    let size = parse_size(args[0])?;
+    let result = match args.get(1).copied() {
+        None => vmalloc::vmalloc(size),
+        Some("zero") => vmalloc::vzalloc(size),
+        Some("32") => vmalloc::vmalloc_32(size),
+        Some("dma") => vmalloc::vmalloc_dma(size),
+        Some(other) => bail!("unknown variant '{}' (zero, 32 or dma)", Shown(other)),
+    };
+    let addr = result.map_err(|e| CmdError::new(format_args!("{e}")))?;
+    let pages = size.div_ceil(PAGE_SIZE);
+    println!("{:#x} ({pages} pages, {} bytes, plus 1 guard page)", addr.as_u64(), pages * PAGE_SIZE);
+    Ok(())
+}
+
+/// `vfree <addr>`
+pub fn vfree(args: &[&str]) -> Result<(), CmdError> {
+    let addr = parse_vaddr(args[0])?;
+    let pages = vmalloc::find_area(addr).map_or(0, |(_, size, _)| size / PAGE_SIZE - 1);
+    vmalloc::vfree(addr).map_err(|e| CmdError::new(format_args!("{e}")))?;
+    println!("freed {:#x} ({pages} pages)", addr.as_u64());
+    Ok(())
+}
+
+/// `vmap <npages>`: takes that many separate pages and maps them together.
+pub fn vmap(args: &[&str]) -> Result<(), CmdError> {
+    let count: u64 = parse_u64(args[0])?;
+    if count == 0 {
+        bail!("vmap needs at least one page");
+    }
+    if count > crate::mm::with_pages(|p| p.free_pages_total()) {
+        bail!("{count} pages is more than the free memory");
+    }
+    let mut pages = Vec::new();
+    if pages.try_reserve_exact(count as usize).is_err() {
+        bail!("out of memory for the page list");
+    }
+    for _ in 0..count {
+        match crate::mm::alloc_pages(0, ZoneType::Normal) {
+            Ok(frame) => pages.push(frame),
+            Err(e) => {
+                give_back(&pages);
+                bail!("{e}");
+            }
+        }
+    }
+    match vmalloc::vmap(&pages, VM_MAP_PUT_PAGES) {
+        Ok(addr) => {
+            println!("{:#x} ({count} separate pages mapped together)", addr.as_u64());
+            Ok(())
+        }
+        Err(e) => {
+            give_back(&pages);
+            bail!("{e}")
+        }
+    }
+}
+
+fn give_back(pages: &[x86_64::structures::paging::PhysFrame]) {
+    for frame in pages {
+        let _ = crate::mm::free_pages(frame.start_address(), 0);
+    }
+}
+
+/// `vunmap <addr>`: unmaps a `vmap` area and frees its pages.
+pub fn vunmap(args: &[&str]) -> Result<(), CmdError> {
+    let addr = parse_vaddr(args[0])?;
+    if let Some((start, _, "vmap")) = vmalloc::find_area(addr) {
+        if start == addr.as_u64() && !vmalloc::area_has_flag(addr, VM_MAP_PUT_PAGES) {
+            bail!("{:#x} maps pages the kernel owns; only areas from the vmap command can be undone here", start);
+        }
+    }
+    vmalloc::vunmap(addr).map_err(|e| CmdError::new(format_args!("{e}")))?;
+    println!("unmapped {:#x} and freed its pages", addr.as_u64());
+    Ok(())
+}
+
+/// `ioremap <phys> <size> [uc|cache]`
+pub fn ioremap(args: &[&str]) -> Result<(), CmdError> {
+    let phys = parse_u64(args[0])?;
+    let size = parse_size(args[1])?;
+    let mode = match args.get(2).copied() {
+        None | Some("uc") => CacheMode::Uncached,
+        Some("cache") => CacheMode::Cached,
+        Some(other) => bail!("unknown caching mode '{}' (uc or cache)", Shown(other)),
+    };
+    let addr = vmalloc::ioremap_prot(phys, size, mode).map_err(|e| CmdError::new(format_args!("{e}")))?;
+    let mode = if mode == CacheMode::Uncached { "uncached" } else { "cached" };
+    println!("{:#x} ({size} bytes of device memory at {phys:#x}, {mode})", addr.as_u64());
+    Ok(())
+}
+
+/// `iounmap <addr>`
+pub fn iounmap(args: &[&str]) -> Result<(), CmdError> {
+    let addr = parse_vaddr(args[0])?;
+    vmalloc::iounmap(addr).map_err(|e| CmdError::new(format_args!("{e}")))?;
+    println!("unmapped {:#x}", addr.as_u64());
+    Ok(())
+}
+
+/// Like /proc/vmallocinfo: one line per area.
+pub fn vmallocinfo(_: &[&str]) -> Result<(), CmdError> {
+    for a in vmalloc::areas() {
+        crate::print!("{:#x}-{:#x} {:>8} {}:{}", a.start, a.start + a.size, a.size, a.caller.file(), a.caller.line());
+        match a.phys {
+            Some(phys) => println!(" phys={phys:#018x} {}", a.kind),
+            None => println!(" pages={} {}", a.nr_pages, a.kind),
+        }
+    }
+    Ok(())
+}
+
+/// Names of the set flag bits of a page-table entry.
+fn flag_names(flags: Flags) -> alloc::string::String {
+    const NAMES: [(Flags, &str); 10] = [
+        (Flags::PRESENT, "P"),
+        (Flags::WRITABLE, "W"),
+        (Flags::USER_ACCESSIBLE, "U"),
+        (Flags::WRITE_THROUGH, "PWT"),
+        (Flags::NO_CACHE, "PCD"),
+        (Flags::ACCESSED, "A"),
+        (Flags::DIRTY, "D"),
+        (Flags::HUGE_PAGE, "PS"),
+        (Flags::GLOBAL, "G"),
+        (Flags::NO_EXECUTE, "NX"),
+    ];
+    let names: Vec<&str> = NAMES.iter().filter(|(f, _)| flags.contains(*f)).map(|(_, n)| *n).collect();
+    names.join(" ")
+}
+
+/// `pt <vaddr>`: the page-table walk for an address, level by level.
+pub fn pt(args: &[&str]) -> Result<(), CmdError> {
+    let addr = parse_vaddr(args[0])?;
+    let walk = pgtable::walk(pgtable::current_pgd(), addr);
+    for step in walk.steps.iter().flatten() {
+        let label = alloc::format!("{}[{}]", step.level, step.index);
+        println!("{label:<9}= {:#018x} {}", step.entry, flag_names(step.flags));
+    }
+    match walk.phys {
+        Some((phys, _)) => println!("-> physical {:#x}", phys.as_u64()),
+        None => {
+            let last = walk.steps.iter().flatten().last().map_or("PGD", |s| s.level);
+            println!("-> not mapped: the {last} entry is not present");
+        }
+    }
+    Ok(())
+}
+
+/// Parses an access width in bits (8, 16, 32 or 64), default 64.
+fn width(arg: Option<&&str>) -> Result<u64, CmdError> {
+    match arg.map(|s| parse_u64(s)).transpose()? {
+        None => Ok(8),
+        Some(bits @ (8 | 16 | 32 | 64)) => Ok(bits / 8),
+        Some(other) => bail!("width {other} is not 8, 16, 32 or 64"),
+    }
+}
+
+/// Checks that `bytes` bytes at `addr` are mapped (and writable if asked)
+/// in the current page table, so that touching them cannot fault.
+fn check_access(addr: VirtAddr, bytes: u64, write: bool) -> Result<(), CmdError> {
+    if addr.as_u64() % bytes != 0 {
+        bail!("{:#x} is not aligned to {bytes} bytes", addr.as_u64());
+    }
+    match pgtable::translate(addr) {
+        None => bail!("{:#x} is not mapped", addr.as_u64()),
+        Some((_, flags)) if write && !flags.contains(Flags::WRITABLE) => {
+            bail!("{:#x} is mapped read-only", addr.as_u64())
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// `peek <addr> [8|16|32|64]`
+pub fn peek(args: &[&str]) -> Result<(), CmdError> {
+    let addr = parse_vaddr(args[0])?;
+    let bytes = width(args.get(1))?;
+    check_access(addr, bytes, false)?;
+    // SAFETY: the address is mapped (checked just above) and aligned to the
+    // access size, so the access stays in one page and cannot fault.
+    let value = unsafe {
+        match bytes {
+            1 => addr.as_ptr::<u8>().read_volatile() as u64,
+            2 => addr.as_ptr::<u16>().read_volatile() as u64,
+            4 => addr.as_ptr::<u32>().read_volatile() as u64,
+            _ => addr.as_ptr::<u64>().read_volatile(),
+        }
+    };
+    println!("{:#x}: {value:#0w$x}", addr.as_u64(), w = 2 + 2 * bytes as usize);
+    Ok(())
+}
+
+/// `poke <addr> <value> [8|16|32|64]`
+pub fn poke(args: &[&str]) -> Result<(), CmdError> {
+    let addr = parse_vaddr(args[0])?;
+    let value = parse_u64(args[1])?;
+    let bytes = width(args.get(2))?;
+    if bytes < 8 && value >> (bytes * 8) != 0 {
+        bail!("{value:#x} does not fit in {} bits", bytes * 8);
+    }
+    check_access(addr, bytes, true)?;
+    // SAFETY: mapped, writable and aligned (checked above). Writing kernel
+    // memory can still break the kernel: that is what poke is for.
+    unsafe {
+        match bytes {
+            1 => addr.as_mut_ptr::<u8>().write_volatile(value as u8),
+            2 => addr.as_mut_ptr::<u16>().write_volatile(value as u16),
+            4 => addr.as_mut_ptr::<u32>().write_volatile(value as u32),
+            _ => addr.as_mut_ptr::<u64>().write_volatile(value),
+        }
+    }
+    println!("{:#x}: wrote {value:#x}", addr.as_u64());
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! The vmalloc family through the shell: vmalloc/vfree, vmap/vunmap,
+//! ioremap/iounmap, vmallocinfo, pt, peek and poke, and their bad inputs.
+
+use mosaic_tests::*;
+use regex::Regex;
+
+fn hex(s: &str) -> u64 {
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).expect("hex number")
+}
+
+/// The address at the start of a command's answer.
+fn first_addr(line: &str) -> u64 {
+    hex(line.split_whitespace().next().unwrap())
+}
+
+fn meminfo(s: &mut Session) -> anyhow::Result<Vec<(String, u64)>> {
+    let re = Regex::new(r"^(\w+): +(\d+) kB$")?;
+    Ok(s.command("meminfo")?.iter().filter_map(|l| re.captures(l)).map(|c| (c[1].to_string(), c[2].parse().unwrap())).collect())
+}
+
+fn field(info: &[(String, u64)], name: &str) -> u64 {
+    info.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name} in {info:?}")).1
+}
+
+#[test]
+fn vmalloc_20000_is_five_pages_plus_a_guard() -> anyhow::Result<()> {
+    let mut s = shell("vmalloc-20000")?;
+    let line = s.command_expect("vmalloc 20000", r"^0xffffc9[0-9a-f]{10} \(5 pages, 20480 bytes, plus 1 guard page\)$")?;
+    let addr = first_addr(&line);
+    let info = s.command("vmallocinfo")?;
+    let re = Regex::new(&format!(r"^{addr:#x}-{:#x} +24576 \S+:\d+ pages=5 vmalloc$", addr + 24576))?;
+    assert!(info.iter().any(|l| re.is_match(l)), "{info:?}");
+    assert_eq!(field(&meminfo(&mut s)?, "VmallocUsed"), 20);
+    // The memory is really there: write, read back, see the walk.
+    s.command_expect(&format!("poke {:#x} 0xfeedface 32", addr + 0x4000), "^0x[0-9a-f]+: wrote 0xfeedface$")?;
+    s.command_expect(&format!("peek {:#x} 32", addr + 0x4000), "^0x[0-9a-f]+: 0xfeedface$")?;
+    let walk = s.command(&format!("pt {addr:#x}"))?;
+    assert_eq!(walk.len(), 5, "{walk:?}");
+    assert!(walk[0].starts_with("PGD[402]") && walk[3].starts_with("PTE[") && walk[3].ends_with("P W G NX"), "{walk:?}");
+    // The guard page is not mapped.
+    let guard = s.command(&format!("pt {:#x}", addr + 0x5000))?;
+    assert!(guard.last().unwrap().contains("not mapped: the PTE entry is not present"), "{guard:?}");
+    expect_error(&mut s, &format!("peek {:#x}", addr + 0x5000))?;
+    s.command_expect(&format!("vfree {addr:#x}"), r"^freed 0x[0-9a-f]+ \(5 pages\)$")?;
+    assert!(s.command("vmallocinfo")?.is_empty());
+    assert_eq!(field(&meminfo(&mut s)?, "VmallocUsed"), 0);
+    Ok(())
+}
+
+#[test]
+fn variants_vmap_and_ioremap() -> anyhow::Result<()> {
+    let mut s = shell("vmalloc-family")?;
+    let z = first_addr(&s.command_expect("vmalloc 8K zero", r"^0x[0-9a-f]+ \(2 pages")?);
+    s.command_expect(&format!("peek {:#x}", z + 8), "^0x[0-9a-f]+: 0x0000000000000000$")?;
+    let d = first_addr(&s.command_expect("vmalloc 3000 dma", r"^0x[0-9a-f]+ \(1 pages")?);
+    let walk = s.command(&format!("pt {d:#x}"))?;
+    let phys = hex(walk.last().unwrap().trim_start_matches("-> physical "));
+    assert!(phys < 16 << 20, "vmalloc dma page at {phys:#x}");
+    let t = first_addr(&s.command_expect("vmalloc 1M 32", r"^0x[0-9a-f]+ \(256 pages")?);
+    let v = first_addr(&s.command_expect("vmap 4", r"^0x[0-9a-f]+ \(4 separate pages mapped together\)$")?);
+    // The HPET's capabilities register: vendor 0x8086 in bits 31..16.
+    let h = first_addr(&s.command_expect("ioremap 0xfed00000 0x400", r"^0x[0-9a-f]+ \(1024 bytes of device memory at 0xfed00000, uncached\)$")?);
+    let caps = s.command_expect(&format!("peek {h:#x} 32"), "^0x[0-9a-f]+: 0x[0-9a-f]{8}$")?;
+    assert_eq!(hex(caps.split_whitespace().nth(1).unwrap()) >> 16, 0x8086, "{caps}");
+    let info = s.command("vmallocinfo")?;
+    let kinds: Vec<&str> = info.iter().map(|l| l.rsplit(' ').next().unwrap()).collect();
+    assert_eq!(kinds, ["vmalloc", "vmalloc", "vmalloc", "vmap", "ioremap"], "{info:?}");
+    assert!(info[4].contains(" phys=0x00000000fed00000 ioremap"), "{info:?}");
+    // Each kind must be undone by its own call.
+    expect_error(&mut s, &format!("vfree {v:#x}"))?;
+    expect_error(&mut s, &format!("vunmap {z:#x}"))?;
+    expect_error(&mut s, &format!("iounmap {t:#x}"))?;
+    s.command_expect(&format!("vunmap {v:#x}"), "^unmapped")?;
+    s.command_expect(&format!("iounmap {h:#x}"), "^unmapped")?;
+    for a in [z, d, t] {
+        s.command_expect(&format!("vfree {a:#x}"), "^freed")?;
+    }
+    assert!(s.command("vmallocinfo")?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn bad_vmalloc_input_changes_nothing() -> anyhow::Result<()> {
+    let mut s = shell("vmalloc-bad")?;
+    let a = first_addr(&s.command("vmalloc 3")?[0]);
+    let before = (meminfo(&mut s)?, s.command("vmallocinfo")?);
+    for line in [
+        "vmalloc".to_string(),
+        "vmalloc 0".into(),
+        "vmalloc -5".into(),
+        "vmalloc lots".into(),
+        "vmalloc 100G".into(),
+        "vmalloc 99999999999999999999".into(),
+        "vmalloc 17179869183G".into(),
+        "vmalloc 4K huge".into(),
+        format!("vfree {:#x}", a + 8),
+        format!("vfree {:#x}", a + 0x1000),
+        "vfree 0xffffc80000000000".into(),
+        "vfree 0x0000900000000000".into(),
+        "vfree zz".into(),
+        "vunmap 0xffffc90100000000".into(),
+        "vmap 0".into(),
+        "vmap 999999999999".into(),
+        "ioremap 0xfed00000 0".into(),
+        "ioremap 0x100000 4096".into(),
+        "ioremap 0xfffffffffffff000 0x2000".into(),
+        "ioremap 0xfed00000 16 wc".into(),
+        "iounmap 0xffffc90000000000".into(),
+        "pt".into(),
+        "pt 0x0000800000000000".into(),
+        "peek 0x1000".into(),
+        format!("peek {:#x} 12", a),
+        format!("peek {:#x} 64", a + 4),
+        "poke 0xffffffff80000000 1".into(),
+        format!("poke {:#x} 0x1ff 8", a),
+        format!("poke {:#x}", a),
+    ] {
+        expect_error(&mut s, &line)?;
+    }
+    assert_eq!((meminfo(&mut s)?, s.command("vmallocinfo")?), before);
+    s.command_expect(&format!("vfree {a:#x}"), "^freed")?;
+    expect_error(&mut s, &format!("vfree {a:#x}"))?;
+    Ok(())
+}
