@@ -22,6 +22,8 @@ pub mod heap;
 #[cfg(target_os = "none")]
 pub mod pgtable;
 #[cfg(target_os = "none")]
+pub mod test_vmalloc;
+#[cfg(target_os = "none")]
 pub mod vmalloc;
 #[cfg(target_os = "none")]
 mod memblock;

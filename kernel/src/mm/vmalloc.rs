@@ -75,6 +75,7 @@ pub enum VmError {
     NotAnArea(u64),
     NotStart { addr: u64, start: u64 },
     WrongKind { addr: u64, kind: &'static str, expected: &'static str },
+    BadAlign(u64),
     BadPhys(u64),
     IsRam(u64),
 }
@@ -91,6 +92,7 @@ impl fmt::Display for VmError {
             VmError::WrongKind { addr, kind, expected } => {
                 write!(f, "{addr:#x} is a {kind} area, not a {expected} area")
             }
+            VmError::BadAlign(a) => write!(f, "alignment {a:#x} is not a power of two"),
             VmError::BadPhys(p) => write!(f, "physical range at {p:#x} is invalid or wraps around"),
             VmError::IsRam(p) => write!(f, "{p:#x} is ordinary RAM, not device memory"),
         }
@@ -143,12 +145,19 @@ pub fn is_vmalloc_addr(addr: VirtAddr) -> bool {
 const PAGE_KERNEL: Flags =
     Flags::PRESENT.union(Flags::WRITABLE).union(Flags::NO_EXECUTE).union(Flags::GLOBAL);
 
-/// Reserves `size` bytes (rounded up to pages) plus a guard page.
-fn get_vm_area(v: &mut Vmalloc, size: u64, flags: u32, caller: &'static Location<'static>) -> Result<VirtAddr, VmError> {
+/// Reserves `size` bytes (rounded up to pages) plus a guard page, starting
+/// at a multiple of `align` (a power of two; below a page means a page).
+fn get_vm_area(
+    v: &mut Vmalloc,
+    size: u64,
+    align: u64,
+    flags: u32,
+    caller: &'static Location<'static>,
+) -> Result<VirtAddr, VmError> {
     let pages = size.div_ceil(PAGE_SIZE);
     let total = pages.checked_add(1).and_then(|p| p.checked_mul(PAGE_SIZE)).ok_or(VmError::TooLarge(size))?;
     let vm = VmStruct { flags, pages: Vec::new(), nr_pages: pages, phys_addr: None, caller };
-    match v.areas.alloc(total, PAGE_SIZE, vm) {
+    match v.areas.alloc(total, align.max(PAGE_SIZE), vm) {
         Ok(start) => Ok(VirtAddr::new(start)),
         Err(AreaError::NoSpace) => Err(VmError::NoSpace(size)),
         Err(_) => Err(VmError::TooLarge(size)),
@@ -184,17 +193,33 @@ fn free_pages_array(pages: &[PhysFrame]) {
     }
 }
 
-/// The common path of every vmalloc variant (Linux's `__vmalloc_node`).
-fn __vmalloc(size: u64, zone: ZoneType, zero: bool, caller: &'static Location<'static>) -> Result<VirtAddr, VmError> {
+/// The common path of every vmalloc variant (Linux's `__vmalloc_node`):
+/// `size` bytes at a multiple of `align` (a power of two), pages from
+/// `zone` or below, zeroed if `zero`.
+#[track_caller]
+pub fn __vmalloc_node(size: u64, align: u64, zone: ZoneType, zero: bool) -> Result<VirtAddr, VmError> {
+    __vmalloc(size, align, zone, zero, Location::caller())
+}
+
+fn __vmalloc(
+    size: u64,
+    align: u64,
+    zone: ZoneType,
+    zero: bool,
+    caller: &'static Location<'static>,
+) -> Result<VirtAddr, VmError> {
     if size == 0 {
         return Err(VmError::ZeroSize);
+    }
+    if !align.is_power_of_two() {
+        return Err(VmError::BadAlign(align));
     }
     let count = size.div_ceil(PAGE_SIZE);
     if count > super::with_pages(|p| p.managed_pages_total()) {
         return Err(VmError::TooLarge(size));
     }
     with(|v| {
-        let start = get_vm_area(v, size, VM_ALLOC, caller)?;
+        let start = get_vm_area(v, size, align, VM_ALLOC, caller)?;
         let pages = match alloc_pages_array(count, zone, zero) {
             Ok(pages) => pages,
             Err(e) => {
@@ -219,25 +244,25 @@ fn __vmalloc(size: u64, zone: ZoneType, zero: bool, caller: &'static Location<'s
 /// Pages come from the Normal zone, falling back to DMA32 and DMA.
 #[track_caller]
 pub fn vmalloc(size: u64) -> Result<VirtAddr, VmError> {
-    __vmalloc(size, ZoneType::Normal, false, Location::caller())
+    __vmalloc(size, PAGE_SIZE, ZoneType::Normal, false, Location::caller())
 }
 
 /// Like `vmalloc`, with the memory zeroed (Linux's `vzalloc`).
 #[track_caller]
 pub fn vzalloc(size: u64) -> Result<VirtAddr, VmError> {
-    __vmalloc(size, ZoneType::Normal, true, Location::caller())
+    __vmalloc(size, PAGE_SIZE, ZoneType::Normal, true, Location::caller())
 }
 
 /// Pages addressable with 32 bits: DMA32 or DMA (Linux's `vmalloc_32`).
 #[track_caller]
 pub fn vmalloc_32(size: u64) -> Result<VirtAddr, VmError> {
-    __vmalloc(size, ZoneType::Dma32, false, Location::caller())
+    __vmalloc(size, PAGE_SIZE, ZoneType::Dma32, false, Location::caller())
 }
 
 /// Pages from the DMA zone, below 16 MiB (Linux 2.4's `vmalloc_dma`).
 #[track_caller]
 pub fn vmalloc_dma(size: u64) -> Result<VirtAddr, VmError> {
-    __vmalloc(size, ZoneType::Dma, false, Location::caller())
+    __vmalloc(size, PAGE_SIZE, ZoneType::Dma, false, Location::caller())
 }
 
 /// Takes the area starting at `addr` out of the bookkeeping if it exists,
@@ -289,7 +314,7 @@ pub fn vmap(pages: &[PhysFrame], flags: u32) -> Result<VirtAddr, VmError> {
     owned.extend_from_slice(pages);
     with(|v| {
         let size = pages.len() as u64 * PAGE_SIZE;
-        let start = get_vm_area(v, size, VM_MAP | (flags & VM_MAP_PUT_PAGES), caller)?;
+        let start = get_vm_area(v, size, PAGE_SIZE, VM_MAP | (flags & VM_MAP_PUT_PAGES), caller)?;
         if let Err(e) = pgtable::vmalloc_area_pages(start, pages.len() as u64, pages.iter().copied(), PAGE_KERNEL) {
             pgtable::unmap_range(start, pages.len() as u64).for_each(drop);
             v.areas.remove(start.as_u64());
@@ -335,7 +360,7 @@ pub fn ioremap_prot(phys: u64, size: u64, mode: CacheMode) -> Result<VirtAddr, V
         flags |= Flags::NO_CACHE | Flags::WRITE_THROUGH;
     }
     with(|v| {
-        let start = get_vm_area(v, count * PAGE_SIZE, VM_IOREMAP, caller)?;
+        let start = get_vm_area(v, count * PAGE_SIZE, PAGE_SIZE, VM_IOREMAP, caller)?;
         // Device frames are not RAM: they are computed, not allocated.
         let frames = (0..count).map(|i| PhysFrame::containing_address(PhysAddr::new(base + i * PAGE_SIZE)));
         let result = pgtable::vmalloc_area_pages(start, count, frames, flags);

@@ -33,6 +33,7 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "pt", args: "<vaddr>", about: "walk the page table for an address, level by level", min_args: 1, max_args: 1, run: vm::pt },
     Command { name: "peek", args: "<addr> [8|16|32|64]", about: "read kernel memory (refused if not mapped)", min_args: 1, max_args: 2, run: vm::peek },
     Command { name: "poke", args: "<addr> <value> [8|16|32|64]", about: "write kernel memory (refused if not mapped or read-only)", min_args: 2, max_args: 3, run: vm::poke },
+    Command { name: "test_vmalloc", args: "[run_test_mask=N] [test_loop_count=N] [test_repeat_count=N] [nr_pages=N]", about: "Linux's lib/test_vmalloc.c performance tests", min_args: 0, max_args: 4, run: crate::mm::test_vmalloc::run },
     Command { name: "shutdown", args: "", about: "power off (ends QEMU with success)", min_args: 0, max_args: 0, run: shutdown },
     Command { name: "reboot", args: "", about: "reset the machine", min_args: 0, max_args: 0, run: reboot },
 ];
