@@ -6,6 +6,7 @@
 //! silent reboot would hide the very bug a student is hunting.
 
 use crate::drivers::{qemu, serial::emergency_print};
+use crate::mm;
 use x86_64::registers::control::Cr2;
 use x86_64::structures::idt::{InterruptDescriptorTable, InterruptStackFrame, PageFaultErrorCode};
 
@@ -86,32 +87,28 @@ extern "x86-interrupt" fn machine_check(frame: InterruptStackFrame) -> ! {
 
 /// #PF: CR2 holds the address that could not be accessed; the error code's
 /// bits say why (present/not present, read/write, kernel/user, fetch).
-extern "x86-interrupt" fn page_fault(frame: InterruptStackFrame, code: PageFaultErrorCode) {
+///
+/// Three outcomes: a lazy vmalloc fault is fixed and the access retried; a
+/// fault in one of the shell's probe functions resumes at its fixup; any
+/// other fault is an oops.
+extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, code: PageFaultErrorCode) {
     let addr = Cr2::read_raw();
+    if mm::fault::vmalloc_fault(addr, code) {
+        return;
+    }
+    if let Some(resume) = mm::probe::fixup(frame.instruction_pointer, addr, code.bits()) {
+        // SAFETY: `resume` is the probe region's fixup, which returns to the
+        // probe's caller with the stack exactly as the probe had it.
+        unsafe { frame.as_mut().update(|f| f.instruction_pointer = resume) };
+        return;
+    }
     emergency_print(format_args!(
-        "\nEXCEPTION: #PF page fault (vector 14)\n  CR2: {addr:#018x}\n  error code: {:#x} ({})\n",
+        "\nEXCEPTION: #PF page fault (vector 14)\n  CR2: {addr:#018x}\n  error code: {:#x}\n  {}\n",
         code.bits(),
-        describe(code),
+        mm::fault::Describe { addr, code },
     ));
     print_frame(&frame);
     qemu::die()
-}
-
-/// Decodes the page-fault error code into words.
-fn describe(code: PageFaultErrorCode) -> &'static str {
-    let present = code.contains(PageFaultErrorCode::PROTECTION_VIOLATION);
-    let write = code.contains(PageFaultErrorCode::CAUSED_BY_WRITE);
-    let user = code.contains(PageFaultErrorCode::USER_MODE);
-    let fetch = code.contains(PageFaultErrorCode::INSTRUCTION_FETCH);
-    match (user, present, fetch, write) {
-        (true, _, _, _) => "user-mode access",
-        (false, false, true, _) => "kernel instruction fetch, page not present",
-        (false, false, false, true) => "kernel write, page not present",
-        (false, false, false, false) => "kernel read, page not present",
-        (false, true, true, _) => "kernel instruction fetch, protection violation",
-        (false, true, false, true) => "kernel write, protection violation",
-        (false, true, false, false) => "kernel read, protection violation",
-    }
 }
 
 /// Installs a handler for every exception vector the CPU defines.

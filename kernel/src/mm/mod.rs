@@ -9,6 +9,8 @@
 //! - `vmap_area`: the vmalloc area's range allocators, list and tree
 //!   (hardware-free)
 //! - `pgtable`, `vmalloc`: page-table walks and the vmalloc family
+//! - `aspace`, `fault`, `probe`: address spaces, the lazy PGD-sync fault
+//!   handler, and fault-tolerant access for the shell
 
 pub mod layout;
 pub mod page;
@@ -18,9 +20,17 @@ pub mod vmap_area;
 pub mod zone;
 
 #[cfg(target_os = "none")]
+pub mod as_ktests;
+#[cfg(target_os = "none")]
+pub mod aspace;
+#[cfg(target_os = "none")]
+pub mod fault;
+#[cfg(target_os = "none")]
 pub mod heap;
 #[cfg(target_os = "none")]
 pub mod pgtable;
+#[cfg(target_os = "none")]
+pub mod probe;
 #[cfg(target_os = "none")]
 pub mod test_vmalloc;
 #[cfg(target_os = "none")]

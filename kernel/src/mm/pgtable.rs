@@ -115,11 +115,33 @@ pub fn vmalloc_area_pages(
     let mut frames = frames.into_iter();
     while addr < end {
         let next = boundary(addr, PUD_SPAN, end);
-        let pud = table_or_alloc(&mut pgd[pgd_index(addr)])?;
+        let index = pgd_index(addr);
+        let new_entry = pgd[index].is_unused();
+        let pud = table_or_alloc(&mut pgd[index])?;
+        if new_entry {
+            // Other address spaces lack this entry now (see aspace.rs).
+            super::aspace::on_new_master_entry(index);
+        }
         alloc_area_pud(pud, addr, next, &mut frames, flags)?;
         addr = next;
     }
     Ok(())
+}
+
+/// Gives every top-level entry of the vmalloc area a PUD table in the
+/// master (Linux's `preallocate_vmalloc_pages`). Returns the pages spent.
+/// Callers hold the vmalloc lock.
+pub fn prealloc_vmalloc_pgd() -> Result<u64, MapError> {
+    // SAFETY: the master table, under the vmalloc lock.
+    let pgd = unsafe { table(master_pgd()) };
+    let mut spent = 0;
+    for index in super::aspace::VMALLOC_PGD {
+        if pgd[index].is_unused() {
+            table_or_alloc(&mut pgd[index])?;
+            spent += 1;
+        }
+    }
+    Ok(spent)
 }
 
 fn alloc_area_pud(pud: &mut PageTable, mut addr: u64, end: u64, frames: &mut impl Iterator<Item = PhysFrame>, flags: Flags) -> Result<(), MapError> {
@@ -188,7 +210,7 @@ fn pte_mut(pgd: PhysFrame, addr: VirtAddr) -> Option<&'static mut PageTableEntry
     }
 }
 
-fn pgd_index(addr: u64) -> usize {
+pub fn pgd_index(addr: u64) -> usize {
     (addr >> 39) as usize & 511
 }
 fn pud_index(addr: u64) -> usize {

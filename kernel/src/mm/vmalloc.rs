@@ -118,6 +118,17 @@ struct Vmalloc {
     areas: Box<dyn AreaAllocator<VmStruct> + Send>,
     /// Pages held by VM_ALLOC areas (meminfo's VmallocUsed).
     vmalloc_pages: u64,
+    /// The last areas released, so that a fault report can say "inside a
+    /// freed area" (start, end, kind).
+    freed: [(u64, u64, &'static str); 16],
+    next_freed: usize,
+}
+
+impl Vmalloc {
+    fn remember_freed(&mut self, area: &Area<VmStruct>) {
+        self.freed[self.next_freed] = (area.start, area.start + area.size, area.data.kind());
+        self.next_freed = (self.next_freed + 1) % self.freed.len();
+    }
 }
 
 static VMALLOC: Mutex<Option<Vmalloc>> = Mutex::new(None);
@@ -126,10 +137,11 @@ static VMALLOC: Mutex<Option<Vmalloc>> = Mutex::new(None);
 /// Linux 2.4 when `use_list` is set (boot option `vmalloc=list`).
 pub fn init(use_list: bool) {
     pgtable::init();
+    super::aspace::init();
     let span = VMALLOC_START..VMALLOC_END;
     let areas: Box<dyn AreaAllocator<VmStruct> + Send> =
         if use_list { Box::new(ListAllocator::new(span)) } else { Box::new(TreeAllocator::new(span)) };
-    *VMALLOC.lock() = Some(Vmalloc { areas, vmalloc_pages: 0 });
+    *VMALLOC.lock() = Some(Vmalloc { areas, vmalloc_pages: 0, freed: [(0, 0, ""); 16], next_freed: 0 });
 }
 
 fn with<R>(f: impl FnOnce(&mut Vmalloc) -> R) -> R {
@@ -275,7 +287,9 @@ fn take_area(v: &mut Vmalloc, addr: u64, flag: u32, expected: &'static str) -> R
     if area.data.flags & flag == 0 {
         return Err(VmError::WrongKind { addr, kind: area.data.kind(), expected });
     }
-    Ok(v.areas.remove(addr).expect("found just above"))
+    let area = v.areas.remove(addr).expect("found just above");
+    v.remember_freed(&area);
+    Ok(area)
 }
 
 /// Unmaps an area and, if asked, returns its pages to the buddy allocator
@@ -471,6 +485,56 @@ pub fn find_area(addr: VirtAddr) -> Option<(u64, u64, &'static str)> {
 /// True if the area starting at `addr` has `flag` set.
 pub fn area_has_flag(addr: VirtAddr, flag: u32) -> bool {
     with(|v| v.areas.find(addr.as_u64()).is_some_and(|a| a.start == addr.as_u64() && a.data.flags & flag != 0))
+}
+
+/// What a faulting address in the vmalloc area was, for fault reports.
+/// Uses `try_lock`: the fault may have hit while the lock was held.
+pub fn describe(addr: u64) -> Description {
+    let Some(guard) = VMALLOC.try_lock() else { return Description::Busy };
+    let Some(v) = guard.as_ref() else { return Description::Busy };
+    if let Some(a) = v.areas.find(addr) {
+        let mapped_end = a.start + a.data.nr_pages * PAGE_SIZE;
+        return if addr >= mapped_end {
+            Description::Guard { start: a.start, pages: a.data.nr_pages, kind: a.data.kind() }
+        } else {
+            Description::LiveUnmapped { start: a.start }
+        };
+    }
+    match v.freed.iter().find(|(s, e, _)| (*s..*e).contains(&addr)) {
+        Some(&(start, end, kind)) => Description::Freed { start, end, kind },
+        None => Description::NeverAllocated,
+    }
+}
+
+/// See `describe`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Description {
+    Guard { start: u64, pages: u64, kind: &'static str },
+    Freed { start: u64, end: u64, kind: &'static str },
+    LiveUnmapped { start: u64 },
+    NeverAllocated,
+    Busy,
+}
+
+impl fmt::Display for Description {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match *self {
+            Description::Guard { start, pages, kind } => {
+                write!(f, "the guard page of the {kind} area at {start:#x} ({pages} pages)")
+            }
+            Description::Freed { start, end, kind } => {
+                write!(f, "inside a freed {kind} area ({start:#x}-{end:#x})")
+            }
+            Description::LiveUnmapped { start } => write!(f, "inside the area at {start:#x}, but not mapped"),
+            Description::NeverAllocated => write!(f, "in the vmalloc area, never allocated"),
+            Description::Busy => write!(f, "in the vmalloc area (area list busy, no details)"),
+        }
+    }
+}
+
+/// Fills every vmalloc top-level entry of the master (strategy prealloc).
+pub fn prealloc_top_level() -> Result<u64, VmError> {
+    with(|_| pgtable::prealloc_vmalloc_pgd().map_err(VmError::from))
 }
 
 /// Checks the area allocator's invariants (slow: for tests).

@@ -3,6 +3,7 @@
 //! and argument counting come for free.
 
 use super::mm_commands as mm;
+use super::as_commands as asp;
 use super::vm_commands as vm;
 use super::parse::parse_size;
 use super::{CmdError, Command};
@@ -31,8 +32,12 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "iounmap", args: "<addr>", about: "undo ioremap", min_args: 1, max_args: 1, run: vm::iounmap },
     Command { name: "vmallocinfo", args: "", about: "the vmalloc areas (/proc/vmallocinfo)", min_args: 0, max_args: 0, run: vm::vmallocinfo },
     Command { name: "pt", args: "<vaddr>", about: "walk the page table for an address, level by level", min_args: 1, max_args: 1, run: vm::pt },
-    Command { name: "peek", args: "<addr> [8|16|32|64]", about: "read kernel memory (refused if not mapped)", min_args: 1, max_args: 2, run: vm::peek },
-    Command { name: "poke", args: "<addr> <value> [8|16|32|64]", about: "write kernel memory (refused if not mapped or read-only)", min_args: 2, max_args: 3, run: vm::poke },
+    Command { name: "peek", args: "<addr> [8|16|32|64]", about: "read memory (a fault is reported, not fatal)", min_args: 1, max_args: 2, run: vm::peek },
+    Command { name: "poke", args: "<addr> <value> [8|16|32|64]", about: "write memory (a fault is reported, not fatal)", min_args: 2, max_args: 3, run: vm::poke },
+    Command { name: "touch", args: "<addr>", about: "read one byte, taking a lazy vmalloc fault if the PGD lacks the entry", min_args: 1, max_args: 1, run: vm::touch },
+    Command { name: "as", args: "new|list|switch <id>|destroy <id>", about: "create, list, switch to or destroy address spaces", min_args: 1, max_args: 2, run: asp::as_cmd },
+    Command { name: "pgd_sync", args: "[lazy|eager|prealloc]", about: "show or set how vmalloc PGD entries reach other address spaces", min_args: 0, max_args: 1, run: asp::pgd_sync },
+    Command { name: "vmstat", args: "", about: "vmalloc fault and PGD synchronisation counters", min_args: 0, max_args: 0, run: asp::vmstat },
     Command { name: "test_vmalloc", args: "[run_test_mask=N] [test_loop_count=N] [test_repeat_count=N] [nr_pages=N]", about: "Linux's lib/test_vmalloc.c performance tests", min_args: 0, max_args: 4, run: crate::mm::test_vmalloc::run },
     Command { name: "shutdown", args: "", about: "power off (ends QEMU with success)", min_args: 0, max_args: 0, run: shutdown },
     Command { name: "reboot", args: "", about: "reset the machine", min_args: 0, max_args: 0, run: reboot },

@@ -8,6 +8,8 @@ pub mod line;
 pub mod parse;
 
 #[cfg(target_os = "none")]
+mod as_commands;
+#[cfg(target_os = "none")]
 mod commands;
 #[cfg(target_os = "none")]
 mod mm_commands;

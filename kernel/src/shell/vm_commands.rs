@@ -4,7 +4,9 @@
 use super::parse::{parse_size, parse_u64, Shown};
 use super::CmdError;
 use crate::mm::page::PAGE_SIZE;
-use crate::mm::pgtable;
+use crate::mm::{aspace, fault, pgtable, probe};
+use core::sync::atomic::Ordering::Relaxed;
+use x86_64::structures::idt::PageFaultErrorCode;
 use crate::mm::vmalloc::{self, CacheMode, VM_MAP_PUT_PAGES};
 use crate::mm::zone::ZoneType;
 use crate::{bail, println};
@@ -175,36 +177,26 @@ fn width(arg: Option<&&str>) -> Result<u64, CmdError> {
     }
 }
 
-/// Checks that `bytes` bytes at `addr` are mapped (and writable if asked)
-/// in the current page table, so that touching them cannot fault.
-fn check_access(addr: VirtAddr, bytes: u64, write: bool) -> Result<(), CmdError> {
+fn check_aligned(addr: VirtAddr, bytes: u64) -> Result<(), CmdError> {
     if addr.as_u64() % bytes != 0 {
         bail!("{:#x} is not aligned to {bytes} bytes", addr.as_u64());
     }
-    match pgtable::translate(addr) {
-        None => bail!("{:#x} is not mapped", addr.as_u64()),
-        Some((_, flags)) if write && !flags.contains(Flags::WRITABLE) => {
-            bail!("{:#x} is mapped read-only", addr.as_u64())
-        }
-        Some(_) => Ok(()),
-    }
+    Ok(())
 }
 
-/// `peek <addr> [8|16|32|64]`
+/// A page fault a probe took, as one error line.
+fn fault_error(fault: probe::Fault) -> CmdError {
+    let code = PageFaultErrorCode::from_bits_truncate(fault.error_code);
+    CmdError::new(format_args!("page fault: {}", fault::Describe { addr: fault.addr, code }))
+}
+
+/// `peek <addr> [8|16|32|64]`: reads memory directly; a lazy vmalloc
+/// fault is resolved on the way, any other fault is reported.
 pub fn peek(args: &[&str]) -> Result<(), CmdError> {
     let addr = parse_vaddr(args[0])?;
     let bytes = width(args.get(1))?;
-    check_access(addr, bytes, false)?;
-    // SAFETY: the address is mapped (checked just above) and aligned to the
-    // access size, so the access stays in one page and cannot fault.
-    let value = unsafe {
-        match bytes {
-            1 => addr.as_ptr::<u8>().read_volatile() as u64,
-            2 => addr.as_ptr::<u16>().read_volatile() as u64,
-            4 => addr.as_ptr::<u32>().read_volatile() as u64,
-            _ => addr.as_ptr::<u64>().read_volatile(),
-        }
-    };
+    check_aligned(addr, bytes)?;
+    let value = probe::read(addr, bytes).map_err(fault_error)?;
     println!("{:#x}: {value:#0w$x}", addr.as_u64(), w = 2 + 2 * bytes as usize);
     Ok(())
 }
@@ -217,17 +209,21 @@ pub fn poke(args: &[&str]) -> Result<(), CmdError> {
     if bytes < 8 && value >> (bytes * 8) != 0 {
         bail!("{value:#x} does not fit in {} bits", bytes * 8);
     }
-    check_access(addr, bytes, true)?;
-    // SAFETY: mapped, writable and aligned (checked above). Writing kernel
-    // memory can still break the kernel: that is what poke is for.
-    unsafe {
-        match bytes {
-            1 => addr.as_mut_ptr::<u8>().write_volatile(value as u8),
-            2 => addr.as_mut_ptr::<u16>().write_volatile(value as u16),
-            4 => addr.as_mut_ptr::<u32>().write_volatile(value as u32),
-            _ => addr.as_mut_ptr::<u64>().write_volatile(value),
-        }
-    }
+    check_aligned(addr, bytes)?;
+    // SAFETY: writing kernel memory can break the kernel; that is what poke
+    // is for. Faults are caught.
+    unsafe { probe::write(addr, bytes, value) }.map_err(fault_error)?;
     println!("{:#x}: wrote {value:#x}", addr.as_u64());
+    Ok(())
+}
+
+/// `touch <addr>`: reads one byte, taking a lazy vmalloc fault if needed.
+pub fn touch(args: &[&str]) -> Result<(), CmdError> {
+    let addr = parse_vaddr(args[0])?;
+    let before = aspace::VMALLOC_FAULTS.load(Relaxed);
+    let value = probe::read(addr, 1).map_err(fault_error)?;
+    let faults = aspace::VMALLOC_FAULTS.load(Relaxed) - before;
+    let note = if faults > 0 { " after a vmalloc fault: PGD entry copied from the master" } else { "" };
+    println!("{:#x}: {value:#04x}{note}", addr.as_u64());
     Ok(())
 }

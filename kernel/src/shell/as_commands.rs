@@ -1,0 +1,68 @@
+//! Shell commands for address spaces and PGD synchronisation:
+//! `as`, `pgd_sync`, `vmstat`.
+
+use super::parse::{parse_u64, Shown};
+use super::CmdError;
+use crate::mm::aspace::{self, Strategy, EAGER_COPIES, PREALLOC_PAGES, VMALLOC_FAULTS};
+use crate::mm::vmalloc;
+use crate::{bail, println};
+use core::sync::atomic::Ordering::Relaxed;
+
+fn err(e: impl core::fmt::Display) -> CmdError {
+    CmdError::new(format_args!("{e}"))
+}
+
+/// `as new | list | switch <id> | destroy <id>`
+pub fn as_cmd(args: &[&str]) -> Result<(), CmdError> {
+    match (args[0], args.get(1)) {
+        ("new", None) => {
+            let id = aspace::create().map_err(err)?;
+            let info = aspace::info(id).expect("just created");
+            println!("address space {id} (PGD at {:#x}, {} vmalloc entries)", info.pgd, info.vmalloc_entries);
+        }
+        ("list", None) => {
+            println!("{:>3}  {:<12} {:>15} {:>7}  current", "id", "pgd", "vmalloc-entries", "faults");
+            for info in (0..aspace::MAX_SPACES).filter_map(aspace::info) {
+                let mark = if info.current { "*" } else { "" };
+                println!("{:>3}  {:<12} {:>15} {:>7}  {mark}", info.id, alloc::format!("{:#x}", info.pgd), info.vmalloc_entries, info.faults);
+            }
+        }
+        ("switch", Some(id)) => {
+            aspace::switch(parse_u64(id)?).map_err(err)?;
+            println!("switched to address space {}", aspace::current());
+        }
+        ("destroy", Some(id)) => {
+            let id = parse_u64(id)?;
+            aspace::destroy(id).map_err(err)?;
+            println!("destroyed address space {id}");
+        }
+        ("new" | "list", Some(_)) => bail!("usage: as {}", args[0]),
+        ("switch" | "destroy", None) => bail!("usage: as {} <id>", args[0]),
+        (other, _) => bail!("unknown subcommand '{}' (new, list, switch or destroy)", Shown(other)),
+    }
+    Ok(())
+}
+
+/// `pgd_sync [lazy|eager|prealloc]`
+pub fn pgd_sync(args: &[&str]) -> Result<(), CmdError> {
+    if let Some(name) = args.first() {
+        let Some(strategy) = Strategy::parse(name) else {
+            bail!("unknown strategy '{}' (lazy, eager or prealloc)", Shown(name));
+        };
+        aspace::set_strategy(strategy, || vmalloc::prealloc_top_level().map_err(|_| aspace::AsError::NoMemory))
+            .map_err(err)?;
+    }
+    println!("pgd_sync: {}", aspace::strategy().name());
+    Ok(())
+}
+
+/// Counters that show what each strategy costs, as /proc/vmstat lines.
+pub fn vmstat(_: &[&str]) -> Result<(), CmdError> {
+    println!("pgd_sync_strategy {}", aspace::strategy().name());
+    println!("address_spaces {}", aspace::count());
+    println!("vmalloc_faults {}", VMALLOC_FAULTS.load(Relaxed));
+    println!("pgd_eager_copies {}", EAGER_COPIES.load(Relaxed));
+    println!("pgd_prealloc_pages {}", PREALLOC_PAGES.load(Relaxed));
+    println!("vmalloc_page_table_pages {}", crate::mm::pgtable::table_pages());
+    Ok(())
+}
