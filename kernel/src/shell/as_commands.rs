@@ -24,7 +24,9 @@ pub fn as_cmd(args: &[&str]) -> Result<(), CmdError> {
             println!("{:>3}  {:<12} {:>15} {:>7}  current", "id", "pgd", "vmalloc-entries", "faults");
             for info in (0..aspace::MAX_SPACES).filter_map(aspace::info) {
                 let mark = if info.current { "*" } else { "" };
-                println!("{:>3}  {:<12} {:>15} {:>7}  {mark}", info.id, alloc::format!("{:#x}", info.pgd), info.vmalloc_entries, info.faults);
+                let pgd = alloc::format!("{:#x}", info.pgd);
+                let line = alloc::format!("{:>3}  {pgd:<12} {:>15} {:>7}  {mark}", info.id, info.vmalloc_entries, info.faults);
+                println!("{}", line.trim_end());
             }
         }
         ("switch", Some(id)) => {

@@ -1,0 +1,119 @@
+//! Address spaces and the three PGD-sync strategies through the shell, and
+//! the demonstration transcript in docs/lazy-pgd.md replayed line by line.
+
+use mosaic_tests::*;
+use regex::Regex;
+
+fn vmstat(s: &mut Session, name: &str) -> anyhow::Result<u64> {
+    let lines = s.command("vmstat")?;
+    let line = lines.iter().find(|l| l.starts_with(&format!("{name} "))).ok_or_else(|| anyhow::anyhow!("{lines:?}"))?;
+    Ok(line.rsplit(' ').next().unwrap().parse()?)
+}
+
+/// Creates an address space, switches to it, touches two pages of an
+/// area twice each, and returns the vmalloc faults that took.
+fn touch_scenario(s: &mut Session, strategy: &str) -> anyhow::Result<u64> {
+    s.command_expect(&format!("pgd_sync {strategy}"), &format!("^pgd_sync: {strategy}$"))?;
+    let line = s.command_expect("vmalloc 8K", r"^0x[0-9a-f]+ \(2 pages")?;
+    let addr = u64::from_str_radix(line.split_whitespace().next().unwrap().trim_start_matches("0x"), 16)?;
+    let id = s.command_expect("as new", r"^address space \d+ ")?;
+    let id: u64 = id.split_whitespace().nth(2).unwrap().parse()?;
+    s.command_expect(&format!("as switch {id}"), "^switched")?;
+    let before = vmstat(s, "vmalloc_faults")?;
+    for a in [addr, addr + 4096, addr, addr + 4096] {
+        s.command_expect(&format!("touch {a:#x}"), &format!("^{a:#x}: 0x[0-9a-f]{{2}}"))?;
+    }
+    let taken = vmstat(s, "vmalloc_faults")? - before;
+    s.command_expect("as switch 0", "^switched")?;
+    s.command_expect(&format!("as destroy {id}"), "^destroyed")?;
+    s.command_expect(&format!("vfree {addr:#x}"), "^freed")?;
+    Ok(taken)
+}
+
+#[test]
+fn lazy_faults_once_eager_and_prealloc_never() -> anyhow::Result<()> {
+    let mut s = shell("pgd-sync")?;
+    assert_eq!(touch_scenario(&mut s, "lazy")?, 1, "lazy: one fault for the one top-level entry");
+    assert_eq!(touch_scenario(&mut s, "eager")?, 0);
+    assert_eq!(touch_scenario(&mut s, "prealloc")?, 0);
+    assert_eq!(vmstat(&mut s, "pgd_prealloc_pages")?, 63, "64 entries, one of them already there");
+    let list = s.command("as list")?;
+    assert_eq!(list.len(), 2, "only the master is left: {list:?}");
+    assert!(list[1].contains("64") && list[1].ends_with('*'), "{list:?}");
+    Ok(())
+}
+
+#[test]
+fn bad_address_space_input() -> anyhow::Result<()> {
+    let mut s = shell("as-bad")?;
+    for line in [
+        "as",
+        "as frobnicate",
+        "as new 3",
+        "as list all",
+        "as switch",
+        "as switch 7",
+        "as switch -1",
+        "as switch x",
+        "as switch 99999999999999999999",
+        "as destroy 0",
+        "as destroy 42",
+        "pgd_sync sometimes",
+        "pgd_sync lazy eager",
+        "vmstat now",
+        "touch",
+        "touch 0xffffc90000000000",
+        "touch 0x0000800000000000",
+        "touch 0xffffffffffffffffff",
+    ] {
+        expect_error(&mut s, line)?;
+    }
+    s.command_expect("as new", "^address space 1 ")?;
+    s.command_expect("as switch 1", "^switched")?;
+    let refused = expect_error(&mut s, "as destroy 1")?;
+    assert!(refused.contains("current"), "{refused}");
+    Ok(())
+}
+
+/// Turns a transcript line into a pattern: physical addresses (hex numbers
+/// outside the kernel half) may differ, everything else must match.
+fn pattern(line: &str) -> Regex {
+    let hex = Regex::new("0x[0-9a-f]+").unwrap();
+    let mut out = String::from("^");
+    let mut last = 0;
+    for m in hex.find_iter(line) {
+        out += &regex::escape(&line[last..m.start()]);
+        out += if m.as_str().starts_with("0xffff") { &m.as_str()[..] } else { "0x[0-9a-f]+" };
+        last = m.end();
+    }
+    out += &regex::escape(&line[last..]);
+    out.push('$');
+    Regex::new(&out).unwrap()
+}
+
+#[test]
+fn the_documented_demonstration_is_true() -> anyhow::Result<()> {
+    let doc = std::fs::read_to_string(xtask::root().join("docs/lazy-pgd.md"))?;
+    let start = doc.find("```text\nmosaic> pgd_sync").expect("transcript in docs/lazy-pgd.md");
+    let block = &doc[start + 8..];
+    let block = &block[..block.find("```").unwrap()];
+    let mut s = shell("lazy-pgd-demo")?;
+    let mut lines = block.lines().peekable();
+    while let Some(line) = lines.next() {
+        let command = line.strip_prefix("mosaic> ").expect("transcript starts each step with a prompt");
+        let mut expected = Vec::new();
+        while let Some(next) = lines.peek().filter(|l| !l.starts_with("mosaic> ")) {
+            expected.push(*next);
+            lines.next();
+        }
+        let got = s.command(command)?;
+        assert_eq!(got.len(), expected.len(), "`{command}`: {got:?} vs {expected:?}");
+        // Column padding depends on the width of the addresses: compare
+        // with runs of spaces collapsed.
+        let squeeze = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+        for (g, e) in got.iter().zip(&expected) {
+            assert!(pattern(&squeeze(e)).is_match(&squeeze(g)), "`{command}`: got {g:?}, the docs say {e:?}");
+        }
+    }
+    Ok(())
+}
