@@ -70,13 +70,14 @@ fn summary() -> ExitCode {
     }
 }
 
-/// Called by the panic handler: a panic inside a test fails that test.
-pub fn on_panic() {
+/// Called on a panic or a fatal exception: if a test was running, it
+/// failed, and the run ends here.
+pub fn on_fatal(reason: &str) {
     // SAFETY: the panicking code may hold the lock and will never run again.
     unsafe { CURRENT.force_unlock() };
     if let Some(name) = CURRENT.lock().take() {
         FAILED.fetch_add(1, Ordering::Relaxed);
-        crate::drivers::serial::emergency_print(format_args!("ktest: {name} ... FAILED (panic)\n"));
+        crate::drivers::serial::emergency_print(format_args!("ktest: {name} ... FAILED ({reason})\n"));
         summary();
     }
 }

@@ -13,7 +13,74 @@ pub const TESTS: &[Test] = &[
     Test { name: "layout::vmalloc_pml4_entries_start_empty", run: vmalloc_area_empty, explicit: false },
     Test { name: "shell::command_table_is_well_formed", run: command_table, explicit: false },
     Test { name: "shell::bad_input_gives_errors", run: bad_input, explicit: false },
+    Test { name: "nx::text_data_and_vmalloc_permissions", run: permissions, explicit: false },
+    // These crash the kernel on purpose; tests/crash.rs runs each one and
+    // expects its report and a failure exit, not a hang or a reset.
+    Test { name: "crash::stack_overflow", run: stack_overflow, explicit: true },
+    Test { name: "crash::invalid_opcode", run: invalid_opcode, explicit: true },
+    Test { name: "crash::general_protection", run: general_protection, explicit: true },
+    Test { name: "crash::null_dereference", run: null_dereference, explicit: true },
 ];
+
+static mut DATA_WORD: u64 = 1;
+
+/// Kernel text must be read-only and executable; data, the heap (direct
+/// map), the stack and vmalloc memory writable and not executable.
+fn permissions() -> TestResult {
+    use crate::mm::{pgtable, vmalloc};
+    use x86_64::registers::model_specific::{Efer, EferFlags};
+    use x86_64::VirtAddr;
+    kassert!(Efer::read().contains(EferFlags::NO_EXECUTE_ENABLE), "EFER.NXE is off");
+    let rights = |addr: u64| pgtable::walk(pgtable::current_pgd(), VirtAddr::new(addr)).effective();
+    let heap = alloc::boxed::Box::new(7u64);
+    let vm = vmalloc::vmalloc(4096).unwrap();
+    let cases = [
+        ("text", permissions as fn() -> TestResult as usize as u64, (false, true)),
+        ("data", &raw const DATA_WORD as u64, (true, false)),
+        ("heap", &*heap as *const u64 as u64, (true, false)),
+        ("stack", &vm as *const _ as u64, (true, false)),
+        ("vmalloc", vm.as_u64(), (true, false)),
+    ];
+    let results = cases.map(|(what, addr, want)| (what, rights(addr), want));
+    vmalloc::vfree(vm).unwrap();
+    for (what, got, want) in results {
+        kassert!(got == Some(want), "{what}: (writable, executable) is {got:?}, want {want:?}");
+    }
+    Ok(())
+}
+
+/// Recurses until the stack runs into its guard page. The page fault
+/// cannot push its frame on the full stack, so the CPU raises a double
+/// fault, which runs on its own IST stack and reports.
+#[allow(unconditional_recursion)]
+fn stack_overflow() -> TestResult {
+    let mut pad = [0u8; 512];
+    core::hint::black_box(&mut pad);
+    stack_overflow()?;
+    core::hint::black_box(&pad);
+    Ok(())
+}
+
+fn invalid_opcode() -> TestResult {
+    // SAFETY: deliberately executes an undefined instruction.
+    unsafe { core::arch::asm!("ud2") };
+    Ok(())
+}
+
+fn general_protection() -> TestResult {
+    // A non-canonical address: a #GP, not a page fault.
+    let addr: u64 = 0x8000_0000_0000_0000;
+    // SAFETY: deliberately faults.
+    unsafe { core::arch::asm!("mov {0}, qword ptr [{0}]", inout(reg) addr => _) };
+    Ok(())
+}
+
+fn null_dereference() -> TestResult {
+    // SAFETY: deliberately faults (page 0 is never mapped).
+    let value = unsafe { core::ptr::read_volatile(core::hint::black_box(8 as *const u64)) };
+    kassert!(value == 0);
+    Ok(())
+}
 
 fn timer_ticks() -> TestResult {
     let start = drivers::pit::ticks();

@@ -17,17 +17,27 @@ fn report(vector: u8, name: &str, frame: &InterruptStackFrame, error: Option<u64
         emergency_print(format_args!("  error code: {code:#x}\n"));
     }
     print_frame(frame);
+    fatal()
+}
+
+/// The end of every fatal exception.
+fn fatal() -> ! {
+    crate::ktest::on_fatal("exception");
     qemu::die()
 }
 
 fn print_frame(frame: &InterruptStackFrame) {
+    use x86_64::registers::control::{Cr0, Cr3, Cr4};
     emergency_print(format_args!(
-        "  RIP: {:#018x}  CS: {:#x}  RFLAGS: {:#x}\n  RSP: {:#018x}  SS: {:#x}\n",
+        "  RIP: {:#018x}  CS: {:#x}  RFLAGS: {:#x}\n  RSP: {:#018x}  SS: {:#x}\n  CR0: {:#x}  CR3: {:#x}  CR4: {:#x}\n",
         frame.instruction_pointer.as_u64(),
         frame.code_segment.0,
         frame.cpu_flags.bits(),
         frame.stack_pointer.as_u64(),
         frame.stack_segment.0,
+        Cr0::read_raw(),
+        Cr3::read().0.start_address().as_u64(),
+        Cr4::read_raw(),
     ));
 }
 
@@ -73,12 +83,17 @@ with_code!(security, 30, "#SX security exception");
 /// Runs on its own IST stack (see `gdt`), so it works even when the kernel
 /// stack has overflowed. The error code of #DF is always zero.
 extern "x86-interrupt" fn double_fault(frame: InterruptStackFrame, _code: u64) -> ! {
-    emergency_print(format_args!(
-        "\nEXCEPTION: #DF double fault (vector 8); a fault while handling a fault, \
-         often a kernel stack overflow\n"
-    ));
+    use crate::mm::layout::KERNEL_STACK_GUARD;
+    let rsp = frame.stack_pointer.as_u64();
+    let overflow = (KERNEL_STACK_GUARD..KERNEL_STACK_GUARD + 2 * 4096).contains(&rsp);
+    let cause = if overflow {
+        "kernel stack overflow: the stack pointer is at the guard page below the kernel stack"
+    } else {
+        "a fault while delivering another exception"
+    };
+    emergency_print(format_args!("\nEXCEPTION: #DF double fault (vector 8)\n  {cause}\n"));
     print_frame(&frame);
-    qemu::die()
+    fatal()
 }
 
 extern "x86-interrupt" fn machine_check(frame: InterruptStackFrame) -> ! {
@@ -108,7 +123,7 @@ extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, code: PageF
         mm::fault::Describe { addr, code },
     ));
     print_frame(&frame);
-    qemu::die()
+    fatal()
 }
 
 /// Installs a handler for every exception vector the CPU defines.

@@ -240,6 +240,18 @@ pub struct Walk {
     pub phys: Option<(PhysAddr, Flags)>,
 }
 
+impl Walk {
+    /// What the MMU allows for the address, combining every level: writable
+    /// only if every level says W, executable unless some level says NX.
+    pub fn effective(&self) -> Option<(bool, bool)> {
+        self.phys?;
+        let steps = || self.steps.iter().flatten();
+        let writable = steps().all(|s| s.flags.contains(Flags::WRITABLE));
+        let executable = !steps().any(|s| s.flags.contains(Flags::NO_EXECUTE));
+        Some((writable, executable))
+    }
+}
+
 /// Walks `pgd` for `addr` the way the MMU does, recording every level.
 pub fn walk(pgd: PhysFrame, addr: VirtAddr) -> Walk {
     const LEVELS: [(&str, u32, u64); 4] = [("PGD", 39, 0), ("PUD", 30, 1 << 30), ("PMD", 21, 1 << 21), ("PTE", 12, 1 << 12)];
