@@ -36,8 +36,15 @@ pub struct Test {
 }
 
 /// Every test module's list, in the order they run.
-fn suites() -> [&'static [Test]; 5] {
-    [crate::ktests::TESTS, crate::mm::ktests::TESTS, crate::mm::vm_ktests::TESTS, crate::mm::as_ktests::TESTS, DEMO]
+fn suites() -> [&'static [Test]; 6] {
+    [
+        crate::ktests::TESTS,
+        crate::mm::ktests::TESTS,
+        crate::mm::vm_ktests::TESTS,
+        crate::mm::as_ktests::TESTS,
+        crate::mm::stress::TESTS,
+        DEMO,
+    ]
 }
 
 static PASSED: AtomicUsize = AtomicUsize::new(0);

@@ -32,6 +32,8 @@ pub mod pgtable;
 #[cfg(target_os = "none")]
 pub mod probe;
 #[cfg(target_os = "none")]
+pub mod stress;
+#[cfg(target_os = "none")]
 pub mod test_vmalloc;
 #[cfg(target_os = "none")]
 pub mod vmalloc;

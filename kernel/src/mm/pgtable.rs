@@ -131,6 +131,11 @@ pub fn vmalloc_area_pages(
 /// Gives every top-level entry of the vmalloc area a PUD table in the
 /// master (Linux's `preallocate_vmalloc_pages`). Returns the pages spent.
 /// Callers hold the vmalloc lock.
+///
+/// If a table cannot be had, the entries made so far stay: other PGDs may
+/// already point to them. Each is announced as it is made, as in
+/// `vmalloc_area_pages`, so that under `eager` no address space misses one
+/// when the whole preallocation fails part-way.
 pub fn prealloc_vmalloc_pgd() -> Result<u64, MapError> {
     // SAFETY: the master table, under the vmalloc lock.
     let pgd = unsafe { table(master_pgd()) };
@@ -138,6 +143,7 @@ pub fn prealloc_vmalloc_pgd() -> Result<u64, MapError> {
     for index in super::aspace::VMALLOC_PGD {
         if pgd[index].is_unused() {
             table_or_alloc(&mut pgd[index])?;
+            super::aspace::on_new_master_entry(index);
             spent += 1;
         }
     }
@@ -221,6 +227,42 @@ fn pmd_index(addr: u64) -> usize {
 }
 fn pte_index(addr: u64) -> usize {
     (addr >> 12) as usize & 511
+}
+
+/// Visits the master's page tables under the vmalloc area: calls `leaf`
+/// with the address of every present PTE and returns how many tables
+/// (PUD, PMD and PTE pages) hang below the vmalloc PGD entries. For the
+/// soak test's invariant checks. Callers hold the vmalloc lock.
+pub fn audit_vmalloc(mut leaf: impl FnMut(u64)) -> u64 {
+    // SAFETY: present non-huge entries below the vmalloc PGD entries point
+    // to tables; read only.
+    let pgd = unsafe { table(master_pgd()) };
+    let mut tables = 0;
+    for i in super::aspace::VMALLOC_PGD {
+        let Ok(pud_frame) = pgd[i].frame() else { continue };
+        tables += 1;
+        // SAFETY: as above, for this and the two levels below.
+        let pud = unsafe { table(pud_frame) };
+        for (j, pud_entry) in pud.iter().enumerate() {
+            let Ok(pmd_frame) = pud_entry.frame() else { continue };
+            tables += 1;
+            // SAFETY: see above.
+            let pmd = unsafe { table(pmd_frame) };
+            for (k, pmd_entry) in pmd.iter().enumerate() {
+                let Ok(pte_frame) = pmd_entry.frame() else { continue };
+                tables += 1;
+                // SAFETY: see above.
+                let pte = unsafe { table(pte_frame) };
+                let base = 0xffff_0000_0000_0000 | (i as u64) << 39 | (j as u64) << 30 | (k as u64) << 21;
+                for (l, entry) in pte.iter().enumerate() {
+                    if entry.flags().contains(Flags::PRESENT) {
+                        leaf(base | (l as u64) << 12);
+                    }
+                }
+            }
+        }
+    }
+    tables
 }
 
 /// One step of a walk: which table, which entry, what it held.

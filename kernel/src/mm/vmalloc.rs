@@ -537,6 +537,36 @@ pub fn prealloc_top_level() -> Result<u64, VmError> {
     with(|_| pgtable::prealloc_vmalloc_pgd().map_err(VmError::from))
 }
 
+/// Checks the whole vmalloc state against the page tables (slow: for the
+/// soak test): the area allocator's own invariants; every present PTE in
+/// the area belongs to a live area and is not its guard page; every guard
+/// page is unmapped; and the page-table pages found are the ones counted.
+pub fn audit() -> Result<(), &'static str> {
+    with(|v| {
+        v.areas.check()?;
+        let mut stray = false;
+        let tables = pgtable::audit_vmalloc(|addr| {
+            let ok = v.areas.find(addr).is_some_and(|a| addr < a.start + a.data.nr_pages * PAGE_SIZE);
+            stray |= !ok;
+        });
+        if stray {
+            return Err("a present mapping in the vmalloc area belongs to no live area (or is a guard page)");
+        }
+        if tables != pgtable::table_pages() {
+            return Err("page-table pages found differ from the pages counted");
+        }
+        let mut guard_mapped = false;
+        v.areas.for_each(&mut |a| {
+            let guard = VirtAddr::new(a.start + a.data.nr_pages * PAGE_SIZE);
+            guard_mapped |= pgtable::walk(pgtable::master_pgd(), guard).phys.is_some();
+        });
+        if guard_mapped {
+            return Err("a guard page is mapped");
+        }
+        Ok(())
+    })
+}
+
 /// Checks the area allocator's invariants (slow: for tests).
 pub fn check() -> Result<(), &'static str> {
     with(|v| v.areas.check())

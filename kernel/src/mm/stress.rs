@@ -1,0 +1,362 @@
+//! The soak test: a long random mix of every allocation call, with every
+//! byte of every live allocation checked and the allocators' invariants
+//! audited as it goes.
+//!
+//! Each live object holds a pattern derived from its id, written in full
+//! when it is created and verified in full before it is freed and at random
+//! moments. Every `AUDIT_EVERY` operations the buddy lists, the vmalloc
+//! areas and the page tables are audited (`PageAllocator::check`,
+//! `vmalloc::audit`). At the end everything is freed and the state must
+//! match the start exactly: free pages, buddyinfo and vmallocinfo.
+//!
+//! To make "exactly" meaningful, the run first warms up: it creates the page
+//! tables for the part of the vmalloc area it will use and grows the area
+//! allocator's bookkeeping to its peak, so that the run itself allocates no
+//! memory that legitimately outlives it. The live footprint is capped so
+//! the run stays inside that warmed-up part.
+
+use super::aspace;
+use super::layout::phys_to_virt;
+use super::page::{pages, PAGE_SIZE};
+use super::vmalloc::{self, VM_MAP_PUT_PAGES};
+use super::zone::ZoneType;
+use super::{alloc_pages, free_pages, with_pages};
+use alloc::vec::Vec;
+use x86_64::structures::paging::PhysFrame;
+use x86_64::{PhysAddr, VirtAddr};
+
+const MAX_LIVE: usize = 48;
+/// Pages of vmalloc memory (guards included) live at once, at most.
+const FOOTPRINT: u64 = 4096;
+/// The warm-up maps this much, so the run needs no new page tables.
+const WARM_PAGES: u64 = 3 * FOOTPRINT;
+const AUDIT_EVERY: u64 = 1000;
+const MAX_SPACES: usize = 6;
+const HPET: u64 = 0xfed0_0000;
+
+/// The address space the run started in (and returns to).
+static HOME: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Vmalloc,
+    Vmap,
+    Ioremap,
+    Pages(usize),
+}
+
+struct Object {
+    id: u64,
+    kind: Kind,
+    addr: u64,
+    pages: u64,
+}
+
+/// What a run did.
+#[derive(Default, Debug)]
+pub struct Report {
+    pub ops: u64,
+    pub bytes_verified: u64,
+    pub corrupted: u64,
+    pub failures: u64,
+    pub spaces_made: u64,
+}
+
+/// Where a run went wrong (the run stops at the first problem).
+#[derive(Debug)]
+pub enum Problem {
+    Corrupted { id: u64, addr: u64 },
+    Invariant(&'static str),
+    Leaked(&'static str),
+}
+
+impl core::fmt::Display for Problem {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            Problem::Corrupted { id, addr } => write!(f, "object {id} at {addr:#x} corrupted"),
+            Problem::Invariant(what) => write!(f, "invariant broken: {what}"),
+            Problem::Leaked(what) => write!(f, "state after the run differs: {what}"),
+        }
+    }
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn word(id: u64, i: u64) -> u64 {
+    (id.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ i).rotate_left((id % 63) as u32 + 1)
+}
+
+/// The memory an object's pattern lives in.
+fn base(o: &Object) -> *mut u64 {
+    match o.kind {
+        Kind::Pages(_) => phys_to_virt(PhysAddr::new(o.addr)).as_mut_ptr(),
+        _ => VirtAddr::new(o.addr).as_mut_ptr(),
+    }
+}
+
+fn fill(o: &Object) {
+    if o.kind == Kind::Ioremap {
+        // Device registers, not memory: writing patterns into the HPET
+        // would program it to raise interrupts.
+        return;
+    }
+    let p = base(o);
+    for i in 0..o.pages * PAGE_SIZE / 8 {
+        // SAFETY: the object owns `pages` mapped pages at `p`.
+        unsafe { p.add(i as usize).write_volatile(word(o.id, i)) };
+    }
+}
+
+fn verify(o: &Object, report: &mut Report) -> Result<(), Problem> {
+    if o.kind == Kind::Ioremap {
+        // The HPET's first register names its vendor in bits 31..16.
+        // SAFETY: the mapping covers the HPET's register block.
+        let caps = unsafe { VirtAddr::new(o.addr).as_ptr::<u32>().read_volatile() };
+        if caps >> 16 != 0x8086 {
+            report.corrupted += 1;
+            return Err(Problem::Corrupted { id: o.id, addr: o.addr });
+        }
+        return Ok(());
+    }
+    let p = base(o);
+    for i in 0..o.pages * PAGE_SIZE / 8 {
+        // SAFETY: as in `fill`.
+        if unsafe { p.add(i as usize).read_volatile() } != word(o.id, i) {
+            report.corrupted += 1;
+            return Err(Problem::Corrupted { id: o.id, addr: o.addr + i * 8 });
+        }
+    }
+    report.bytes_verified += o.pages * PAGE_SIZE;
+    Ok(())
+}
+
+/// Snapshot that must come back: free pages, buddyinfo, vmallocinfo.
+type State = (u64, Vec<[u64; 11]>, usize, u64);
+
+fn state() -> State {
+    let (free, buddy) = with_pages(|p| (p.free_pages_total(), ZoneType::ALL.map(|z| p.zone(z).nr_free()).to_vec()));
+    let t = vmalloc::totals();
+    (free, buddy, t.areas, t.largest_free)
+}
+
+/// Creates the page tables and bookkeeping the run will use.
+fn warm_up() {
+    if let Ok(big) = vmalloc::vmalloc(WARM_PAGES * PAGE_SIZE) {
+        vmalloc::vfree(big).unwrap();
+    }
+    // Many small areas, freed every other one first: the area allocator's
+    // node pool reaches the size the run will need.
+    let many: Vec<_> = (0..2 * MAX_LIVE + 8).filter_map(|_| vmalloc::vmalloc(PAGE_SIZE).ok()).collect();
+    for parity in [0, 1] {
+        for a in many.iter().skip(parity).step_by(2) {
+            vmalloc::vfree(*a).unwrap();
+        }
+    }
+}
+
+/// Runs `ops` random operations from `seed`; returns the report, or the
+/// first problem found.
+pub fn run(ops: u64, seed: u64) -> Result<Report, Problem> {
+    if ops == 0 {
+        return Ok(Report::default());
+    }
+    let mut live: Vec<Object> = Vec::with_capacity(MAX_LIVE);
+    let mut spaces: Vec<u64> = Vec::with_capacity(MAX_SPACES);
+    warm_up();
+    let home = aspace::current() as u64;
+    HOME.store(home, core::sync::atomic::Ordering::Relaxed);
+    let before = state();
+    let mut report = Report::default();
+    let mut rng = Rng(seed | 1);
+    let mut next_id = 1;
+    let mut footprint = 0;
+    let result = (|| {
+        for op in 0..ops {
+            report.ops += 1;
+            step(&mut rng, &mut live, &mut spaces, &mut next_id, &mut footprint, &mut report)?;
+            if (op + 1) % AUDIT_EVERY == 0 {
+                audit()?;
+            }
+        }
+        Ok(())
+    })();
+    // Free everything, whatever happened.
+    for o in live.drain(..) {
+        if result.is_ok() {
+            verify(&o, &mut report)?;
+        }
+        release(&o);
+    }
+    aspace::switch(home).ok();
+    for id in spaces.drain(..) {
+        aspace::destroy(id).ok();
+    }
+    result?;
+    audit()?;
+    // Measured while the run's own (now empty) vectors still exist, as
+    // they did when `before` was taken.
+    let after = state();
+    if after.0 != before.0 {
+        return Err(Problem::Leaked("free page count"));
+    }
+    if after.1 != before.1 {
+        return Err(Problem::Leaked("buddyinfo"));
+    }
+    if (after.2, after.3) != (before.2, before.3) {
+        return Err(Problem::Leaked("vmallocinfo"));
+    }
+    Ok(report)
+}
+
+fn audit() -> Result<(), Problem> {
+    with_pages(|p| p.check()).map_err(Problem::Invariant)?;
+    vmalloc::audit().map_err(Problem::Invariant)
+}
+
+/// One random operation.
+fn step(
+    rng: &mut Rng,
+    live: &mut Vec<Object>,
+    spaces: &mut Vec<u64>,
+    next_id: &mut u64,
+    footprint: &mut u64,
+    report: &mut Report,
+) -> Result<(), Problem> {
+    let choice = rng.below(100);
+    let full = live.len() == MAX_LIVE;
+    if choice < 40 && !full {
+        let id = *next_id;
+        *next_id += 1;
+        if let Some(o) = create(rng, id, footprint) {
+            fill(&o);
+            live.push(o);
+        } else {
+            report.failures += 1;
+        }
+    } else if choice < 80 && !live.is_empty() {
+        let o = live.swap_remove(rng.below(live.len() as u64) as usize);
+        verify(&o, report)?;
+        if !matches!(o.kind, Kind::Pages(_)) {
+            *footprint -= o.pages + 1;
+        }
+        release(&o);
+    } else if choice < 90 && !live.is_empty() {
+        let o = &live[rng.below(live.len() as u64) as usize];
+        verify(o, report)?;
+    } else {
+        address_spaces(rng, spaces, report);
+    }
+    Ok(())
+}
+
+/// Makes one object of a random kind, if memory and the budget allow.
+fn create(rng: &mut Rng, id: u64, footprint: &mut u64) -> Option<Object> {
+    let kind = match rng.below(10) {
+        0..=4 => Kind::Vmalloc,
+        5 | 6 => Kind::Vmap,
+        7 => Kind::Ioremap,
+        _ => Kind::Pages(rng.below(5) as usize),
+    };
+    let n = match kind {
+        Kind::Pages(order) => pages(order),
+        Kind::Ioremap => 1,
+        _ => [1, 1, 2, 3, 5, 8, 16, 40, 100][rng.below(9) as usize],
+    };
+    if !matches!(kind, Kind::Pages(_)) && *footprint + n + 1 > FOOTPRINT {
+        return None;
+    }
+    let addr = match kind {
+        Kind::Vmalloc => match rng.below(3) {
+            0 => vmalloc::vmalloc(n * PAGE_SIZE),
+            1 => vmalloc::vzalloc(n * PAGE_SIZE),
+            _ => vmalloc::vmalloc_32(n * PAGE_SIZE),
+        }
+        .ok()?
+        .as_u64(),
+        Kind::Vmap => vmap(n)?,
+        Kind::Ioremap => vmalloc::ioremap(HPET, 0x400).ok()?.as_u64(),
+        Kind::Pages(order) => {
+            let zone = ZoneType::ALL[rng.below(3) as usize];
+            alloc_pages(order, zone).ok()?.start_address().as_u64()
+        }
+    };
+    if !matches!(kind, Kind::Pages(_)) {
+        *footprint += n + 1;
+    }
+    Some(Object { id, kind, addr, pages: n })
+}
+
+fn vmap(n: u64) -> Option<u64> {
+    let mut frames: Vec<PhysFrame> = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        match alloc_pages(0, ZoneType::Normal) {
+            Ok(f) => frames.push(f),
+            Err(_) => break,
+        }
+    }
+    let mapped = (frames.len() as u64 == n).then(|| vmalloc::vmap(&frames, VM_MAP_PUT_PAGES).ok()).flatten();
+    if mapped.is_none() {
+        for f in &frames {
+            free_pages(f.start_address(), 0).unwrap();
+        }
+    }
+    mapped.map(|a| a.as_u64())
+}
+
+fn release(o: &Object) {
+    let addr = VirtAddr::new(o.addr);
+    match o.kind {
+        Kind::Vmalloc => vmalloc::vfree(addr).unwrap(),
+        Kind::Vmap => drop(vmalloc::vunmap(addr).unwrap()),
+        Kind::Ioremap => vmalloc::iounmap(addr).unwrap(),
+        Kind::Pages(order) => free_pages(PhysAddr::new(o.addr), order).unwrap(),
+    }
+}
+
+/// Creates, switches to or destroys an address space.
+fn address_spaces(rng: &mut Rng, spaces: &mut Vec<u64>, report: &mut Report) {
+    match rng.below(3) {
+        0 if spaces.len() < MAX_SPACES => {
+            if let Ok(id) = aspace::create() {
+                spaces.push(id as u64);
+                report.spaces_made += 1;
+            }
+        }
+        1 if !spaces.is_empty() => {
+            let id = spaces[rng.below(spaces.len() as u64) as usize];
+            aspace::switch(id).unwrap();
+        }
+        _ if !spaces.is_empty() => {
+            let i = rng.below(spaces.len() as u64) as usize;
+            if aspace::current() as u64 == spaces[i] {
+                aspace::switch(HOME.load(core::sync::atomic::Ordering::Relaxed)).unwrap();
+            }
+            aspace::destroy(spaces.swap_remove(i)).unwrap();
+        }
+        _ => {}
+    }
+}
+
+/// In-kernel test: a fixed-seed soak.
+pub const TESTS: &[crate::ktest::Test] =
+    &[crate::ktest::Test { name: "stress::soak_with_fixed_seed", run: soak, explicit: false }];
+
+fn soak() -> crate::ktest::TestResult {
+    let result = run(3000, 0x5eed);
+    crate::kassert!(result.is_ok(), "{}", result.as_ref().err().unwrap());
+    let report = result.unwrap();
+    crate::kassert!(report.bytes_verified > 0 && report.corrupted == 0);
+    Ok(())
+}
