@@ -43,6 +43,8 @@ mod memblock;
 pub mod ktests;
 #[cfg(target_os = "none")]
 pub mod vm_ktests;
+#[cfg(target_os = "none")]
+pub mod inject_ktests;
 
 #[cfg(target_os = "none")]
 pub use global::*;
@@ -81,5 +83,27 @@ mod global {
     /// Frees a block that `alloc_pages` returned, with the same order.
     pub fn free_pages(addr: PhysAddr, order: usize) -> Result<(), FreeError> {
         with_pages(|p| p.free_pages(addr, order))
+    }
+
+    /// Fault injection (Linux's fail_page_alloc): the n-th `alloc_pages`
+    /// from now fails (1 = the next one), heap refills included; `None`
+    /// turns it off. See `PageAllocator::fail_nth`.
+    pub fn fail_nth(n: Option<u64>) {
+        with_pages(|p| p.fail_nth(n))
+    }
+
+    /// Which allocation from now will fail (1 = the next), if any.
+    pub fn fail_nth_pending() -> Option<u64> {
+        with_pages(|p| p.fail_nth_pending())
+    }
+
+    /// Calls of `alloc_pages` since boot, failed ones included.
+    pub fn alloc_calls() -> u64 {
+        with_pages(|p| p.alloc_calls())
+    }
+
+    /// Failures injected since boot.
+    pub fn injected_failures() -> u64 {
+        with_pages(|p| p.injected_failures())
     }
 }

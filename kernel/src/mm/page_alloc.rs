@@ -65,6 +65,13 @@ impl fmt::Display for FreeError {
 pub struct PageAllocator<'a> {
     map: &'a mut [Page],
     zones: [Zone; 3],
+    /// Calls of `alloc_pages` so far (with a valid order).
+    calls: u64,
+    /// Fault injection: the call that will fail, counted from the next
+    /// one (1 = the next). See `fail_nth`.
+    fail_in: Option<u64>,
+    /// Failures injected so far.
+    injected: u64,
 }
 
 impl<'a> PageAllocator<'a> {
@@ -78,7 +85,7 @@ impl<'a> PageAllocator<'a> {
                 page.zone = zone.kind as u8;
             }
         }
-        PageAllocator { map, zones }
+        PageAllocator { map, zones, calls: 0, fail_in: None, injected: 0 }
     }
 
     /// Hands the frames `pfns` to the allocator (boot time). They must be
@@ -121,12 +128,57 @@ impl<'a> PageAllocator<'a> {
         if order > MAX_ORDER {
             return Err(AllocError::BadOrder(order));
         }
+        self.calls += 1;
+        if self.should_fail() {
+            return Err(AllocError::OutOfMemory { order, zone });
+        }
         for z in (0..=zone as usize).rev() {
             if let Some(pfn) = self.zones[z].alloc(order, self.map) {
                 return Ok(PhysFrame::containing_address(PhysAddr::new(pfn * PAGE_SIZE)));
             }
         }
         Err(AllocError::OutOfMemory { order, zone })
+    }
+
+    /// Fault injection, as Linux's fail_page_alloc: `Some(n)` makes the n-th
+    /// `alloc_pages` call from now fail with `OutOfMemory` (1 = the next
+    /// one), after which the switch turns itself off; `None` (or `Some(0)`)
+    /// turns it off. Tests use it to reach every error path of a caller:
+    /// count the calls an operation makes (`alloc_calls`), then fail each
+    /// of them in turn. Calls with a bad order are refused before they count.
+    pub fn fail_nth(&mut self, n: Option<u64>) {
+        self.fail_in = n.filter(|&n| n > 0);
+    }
+
+    /// Which call from now will fail (1 = the next), if one is set to.
+    pub fn fail_nth_pending(&self) -> Option<u64> {
+        self.fail_in
+    }
+
+    /// Calls of `alloc_pages` since boot, failed ones included.
+    pub fn alloc_calls(&self) -> u64 {
+        self.calls
+    }
+
+    /// Failures `fail_nth` has injected since boot.
+    pub fn injected_failures(&self) -> u64 {
+        self.injected
+    }
+
+    /// Counts one call down; true if this is the one to fail.
+    fn should_fail(&mut self) -> bool {
+        match self.fail_in {
+            Some(1) => {
+                self.fail_in = None;
+                self.injected += 1;
+                true
+            }
+            Some(n) => {
+                self.fail_in = Some(n - 1);
+                false
+            }
+            None => false,
+        }
     }
 
     /// Frees the block of 2^order frames starting at `addr`, after checking

@@ -172,6 +172,7 @@ fn get_vm_area(
     match v.areas.alloc(total, align.max(PAGE_SIZE), vm) {
         Ok(start) => Ok(VirtAddr::new(start)),
         Err(AreaError::NoSpace) => Err(VmError::NoSpace(size)),
+        Err(AreaError::NoMemory) => Err(VmError::NoMemory),
         Err(_) => Err(VmError::TooLarge(size)),
     }
 }

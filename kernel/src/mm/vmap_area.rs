@@ -38,10 +38,13 @@
 //! the free blocks on either side (`merge_or_add_vmap_area`), so two free
 //! blocks never touch.
 //!
-//! Here a `BTreeMap` holds the busy areas and `FreeTree` is the free tree,
-//! written out in full: an AVL tree (Linux uses a red-black tree; both keep
-//! the height O(log n), and AVL is shorter to write) whose nodes live in a
-//! `Vec` and point to each other by index.
+//! Here `FreeTree` is the free tree, written out in full: an AVL tree
+//! (Linux uses a red-black tree; both keep the height O(log n), and AVL is
+//! shorter to write) whose nodes live in a `Vec` and point to each other by
+//! index. A second tree of the same kind indexes the busy areas. Unlike a
+//! `BTreeMap`, whose nodes come from the heap in the middle of an insert
+//! (and a failed heap allocation panics the kernel), the arenas can be
+//! grown before anything changes, so running out of memory is an error.
 //!
 //! | operation                 | list   | tree     |
 //! |---------------------------|--------|----------|
@@ -67,7 +70,7 @@
 //! silently overwriting the next area. This module does not add the page
 //! itself: a caller that wants a guard page asks for one more page.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::TryReserveError;
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 use core::fmt;
@@ -108,6 +111,8 @@ pub enum AreaError {
     BadAlign,
     /// no free range is large enough
     NoSpace,
+    /// the heap could not grow the bookkeeping (nothing was changed)
+    NoMemory,
 }
 
 impl fmt::Display for AreaError {
@@ -116,6 +121,7 @@ impl fmt::Display for AreaError {
             AreaError::BadSize => "size is zero or not a whole number of pages",
             AreaError::BadAlign => "alignment is not a power of two of at least a page",
             AreaError::NoSpace => "no free range is large enough",
+            AreaError::NoMemory => "no memory for the bookkeeping",
         })
     }
 }
@@ -294,6 +300,8 @@ impl<T> AreaAllocator<T> for ListAllocator<T> {
     fn alloc(&mut self, size: u64, align: u64, data: T) -> Result<u64, AreaError> {
         validate(size, align)?;
         let (index, start) = self.first_fit(size, align).ok_or(AreaError::NoSpace)?;
+        // The kernel heap can run out: fail here, not in `insert`.
+        self.areas.try_reserve(1).map_err(|_| AreaError::NoMemory)?;
         self.areas.insert(index, Area { start, size, data });
         self.busy_bytes += size;
         Ok(start)
@@ -589,10 +597,20 @@ impl FreeTree {
     }
 
     /// Adds the free block `block`; the caller guarantees it neither overlaps
-    /// nor touches another one.
-    fn insert(&mut self, block: Range<u64>) {
+    /// nor touches another one. Returns its slot.
+    fn insert(&mut self, block: Range<u64>) -> usize {
         let leaf = self.new_node(block);
         self.root = Some(self.insert_below(self.root, leaf));
+        leaf
+    }
+
+    /// Makes room for `nodes` nodes in the arena and on the spare list, so
+    /// that inserting and removing, as long as no more blocks than that
+    /// exist at once, never needs the heap. The kernel heap can fail; the
+    /// tree cannot fail half-way through a change.
+    fn reserve(&mut self, nodes: usize) -> Result<(), TryReserveError> {
+        self.nodes.try_reserve(nodes.saturating_sub(self.nodes.len()))?;
+        self.spare.try_reserve(nodes.saturating_sub(self.spare.len()))
     }
 
     /// Inserts the leaf `leaf` into the subtree `link` and returns its new
@@ -610,13 +628,15 @@ impl FreeTree {
         self.rebalance(n)
     }
 
-    /// Removes the block starting at `start`, if there is one.
-    fn remove(&mut self, start: u64) {
+    /// Removes the block starting at `start`, if there is one; returns the
+    /// slot it had.
+    fn remove(&mut self, start: u64) -> Link {
         let (root, removed) = self.remove_below(self.root, start);
         self.root = root;
         if let Some(n) = removed {
             self.spare.push(n);
         }
+        removed
     }
 
     /// Removes the node keyed `start` from the subtree `link`; returns the
@@ -706,7 +726,9 @@ impl FreeTree {
         let left = block.start..taken.start;
         let right = taken.end..block.end;
         match (left.is_empty(), right.is_empty()) {
-            (true, true) => self.remove(block.start),
+            (true, true) => {
+                self.remove(block.start);
+            }
             (true, false) => self.reshape(n, right),
             (false, true) => self.reshape(n, left),
             (false, false) => {
@@ -736,16 +758,24 @@ impl FreeTree {
             // `a`'s start moves down to `freed.start`: still above the end
             // of the block before it, or that block would have been `before`.
             (None, Some(a)) => self.reshape(a, freed.start..self.nodes[a].end()),
-            (None, None) => self.insert(freed),
+            (None, None) => {
+                self.insert(freed);
+            }
         }
     }
 
     /// Calls `f` on every block of the subtree `link` in address order.
     fn for_each(&self, link: Link, f: &mut dyn FnMut(Range<u64>)) {
+        self.for_each_node(link, &mut |n| f(self.range(n)));
+    }
+
+    /// Calls `f` on the slot of every block of the subtree `link`, in
+    /// address order.
+    fn for_each_node(&self, link: Link, f: &mut dyn FnMut(usize)) {
         if let Some(n) = link {
-            self.for_each(self.nodes[n].left, f);
-            f(self.range(n));
-            self.for_each(self.nodes[n].right, f);
+            self.for_each_node(self.nodes[n].left, f);
+            f(n);
+            self.for_each_node(self.nodes[n].right, f);
         }
     }
 
@@ -794,13 +824,16 @@ impl FreeTree {
     }
 }
 
-/// Busy areas in a `BTreeMap`, free blocks in an augmented AVL tree; the
-/// lowest fit is found in O(log n).
+/// Busy areas and free blocks each in an AVL tree; the lowest fit is
+/// found in O(log n).
 #[derive(Debug)]
 pub struct TreeAllocator<T> {
     span: Range<u64>,
-    /// Busy areas keyed by start (Linux: `vmap_area_root`).
-    busy: BTreeMap<u64, Area<T>>,
+    /// Busy ranges keyed by start (Linux: `vmap_area_root`): a tree of the
+    /// same kind as the free one, its augmentation unused.
+    busy: FreeTree,
+    /// The area of each busy node, at the node's slot.
+    areas: Vec<Option<Area<T>>>,
     /// Free blocks (Linux: `free_vmap_area_root`).
     free: FreeTree,
     busy_bytes: u64,
@@ -817,10 +850,29 @@ impl<T> TreeAllocator<T> {
         }
         TreeAllocator {
             span,
-            busy: BTreeMap::new(),
+            busy: FreeTree::default(),
+            areas: Vec::new(),
             free,
             busy_bytes: 0,
         }
+    }
+
+    /// Grows the arenas, before `alloc` changes anything, so that this
+    /// allocation and every later `remove` can be done without the heap:
+    /// room for one more busy area, and for as many free blocks as there
+    /// can then be (one more than the busy areas: the holes between them).
+    fn reserve(&mut self) -> Result<(), TryReserveError> {
+        let busy = self.busy.len() + 1;
+        self.busy.reserve(busy)?;
+        self.areas.try_reserve(busy.saturating_sub(self.areas.len()))?;
+        self.free.reserve(busy + 1)
+    }
+
+    /// The slots of the busy areas in address order (for `check`).
+    fn busy_slots(&self) -> Vec<usize> {
+        let mut slots = Vec::new();
+        self.busy.for_each_node(self.busy.root, &mut |n| slots.push(n));
+        slots
     }
 
     /// Number of free blocks (the nodes of the free tree).
@@ -846,9 +898,14 @@ impl<T> AreaAllocator<T> for TreeAllocator<T> {
             .free
             .lowest_fit(self.free.root, size, align)
             .ok_or(AreaError::NoSpace)?;
+        self.reserve().map_err(|_| AreaError::NoMemory)?;
         // `fit_in` checked that start + size stays inside the block.
         self.free.carve(block, start..start + size);
-        self.busy.insert(start, Area { start, size, data });
+        let n = self.busy.insert(start..start + size);
+        if n == self.areas.len() {
+            self.areas.push(None);
+        }
+        self.areas[n] = Some(Area { start, size, data });
         self.busy_bytes += size;
         Ok(start)
     }
@@ -856,24 +913,28 @@ impl<T> AreaAllocator<T> for TreeAllocator<T> {
     fn find(&self, addr: u64) -> Option<&Area<T>> {
         // The area starting at or below `addr` nearest to it is the only
         // candidate.
-        let (_, area) = self.busy.range(..=addr).next_back()?;
+        let n = self.busy.get(addr).or_else(|| self.busy.below(addr))?;
+        let area = self.areas[n].as_ref()?;
         area.contains(addr).then_some(area)
     }
 
     fn find_mut(&mut self, addr: u64) -> Option<&mut Area<T>> {
-        let (_, area) = self.busy.range_mut(..=addr).next_back()?;
+        let n = self.busy.get(addr).or_else(|| self.busy.below(addr))?;
+        let area = self.areas[n].as_mut()?;
         area.contains(addr).then_some(area)
     }
 
     fn remove(&mut self, start: u64) -> Option<Area<T>> {
-        let area = self.busy.remove(&start)?;
+        let n = self.busy.remove(start)?;
+        let area = self.areas[n].take().expect("a busy node has its area");
         self.busy_bytes -= area.size;
         self.free.give_back(area.start..area.end());
         Some(area)
     }
 
     fn for_each(&self, f: &mut dyn FnMut(&Area<T>)) {
-        self.busy.values().for_each(f);
+        let areas = &self.areas;
+        self.busy.for_each_node(self.busy.root, &mut |n| f(areas[n].as_ref().expect("a busy node has its area")));
     }
 
     fn for_each_free(&self, f: &mut dyn FnMut(Range<u64>)) {
@@ -900,13 +961,22 @@ impl<T> AreaAllocator<T> for TreeAllocator<T> {
     /// augmented AVL tree, and its blocks are exactly the holes between the
     /// busy areas (which makes them disjoint, non-empty and non-adjacent).
     fn check(&self) -> Result<(), &'static str> {
-        if self.busy.iter().any(|(&key, area)| key != area.start) {
-            return Err("busy area is filed under the wrong start");
+        // Its messages name the free tree; the shape checks are the same.
+        self.busy.check().map_err(|_| "busy tree is malformed (unbalanced, unordered or stale)")?;
+        let slots = self.busy_slots();
+        let node = |n: usize| &self.busy.nodes[n];
+        let filed = |n: usize| self.areas[n].as_ref().is_some_and(|a| (a.start, a.size) == (node(n).start, node(n).size));
+        if !slots.iter().all(|&n| filed(n)) {
+            return Err("busy area is filed under the wrong range");
         }
-        check_busy(&self.span, self.busy.values(), self.busy_bytes)?;
+        if self.areas.iter().flatten().count() != slots.len() {
+            return Err("an area outlived its busy node");
+        }
+        let areas = || slots.iter().filter_map(|&n| self.areas[n].as_ref());
+        check_busy(&self.span, areas(), self.busy_bytes)?;
         self.free.check()?;
         let mut holes = Vec::new();
-        for_each_gap(&self.span, self.busy.values(), &mut |hole| holes.push(hole));
+        for_each_gap(&self.span, areas(), &mut |hole| holes.push(hole));
         let mut blocks = Vec::new();
         self.for_each_free(&mut |block| blocks.push(block));
         if holes != blocks {
@@ -1259,6 +1329,50 @@ mod tests {
         );
         assert!(AreaError::BadSize.to_string().starts_with("size"));
         assert!(AreaError::BadAlign.to_string().starts_with("alignment"));
+        assert!(AreaError::NoMemory.to_string().contains("memory"));
+    }
+
+    /// The tree's arenas grow only in `alloc`, before it changes anything
+    /// (where running out of heap is an error): freeing, whatever the
+    /// order, fits in the room already there. In the kernel a heap
+    /// allocation that fails elsewhere panics.
+    #[test]
+    fn tree_remove_never_grows_the_arenas() {
+        let mut t = TreeAllocator::new(BASE..TOP);
+        let starts: Vec<u64> = (0..100).map(|i| t.alloc(pages(1 + i % 3), PAGE_SIZE << (i % 4), i as u32).unwrap()).collect();
+        let capacities = |t: &TreeAllocator<u32>| {
+            [t.busy.nodes.capacity(), t.busy.spare.capacity(), t.areas.capacity(), t.free.nodes.capacity(), t.free.spare.capacity()]
+        };
+        let before = capacities(&t);
+        // Every other area first: each leaves a hole between two busy ones,
+        // the most free blocks there can be.
+        for &s in starts.iter().step_by(2).chain(starts.iter().skip(1).step_by(2)) {
+            t.remove(s).unwrap();
+            assert_eq!(capacities(&t), before);
+        }
+        assert_eq!(t.check(), Ok(()));
+    }
+
+    /// The O(log n) bound rests on one thing: the search never enters a
+    /// subtree whose `subtree_max_size` is below the request. Here the
+    /// lowest block that fits (3 pages at BASE) sits in the root's left
+    /// subtree; once that subtree is made to claim it holds nothing bigger
+    /// than 0 bytes, a search that trusts the augmentation skips it, and
+    /// one that looks at every block (O(n)) still finds BASE.
+    #[test]
+    fn tree_search_trusts_subtree_max_size() {
+        let mut t = TreeAllocator::new(BASE..TOP);
+        let starts: Vec<u64> = (0..64).map(|i| t.alloc(pages(1), PAGE_SIZE, i).unwrap()).collect();
+        for &s in starts.iter().step_by(2).chain([&starts[1]]) {
+            t.remove(s).unwrap();
+        }
+        let want = |t: &TreeAllocator<u32>| t.free.lowest_fit(t.free.root, pages(2), PAGE_SIZE).map(|(_, start)| start);
+        assert_eq!(want(&t), Some(BASE), "the 3-page hole at BASE is the lowest fit");
+        let root = t.free.root.unwrap();
+        let left = t.free.nodes[root].left.expect("32 free blocks: the root has a left subtree");
+        t.free.nodes[left].subtree_max_size = 0;
+        let found = want(&t);
+        assert!(found.is_some_and(|s| s != BASE), "lowest_fit went into a subtree too small to hold the request: {found:x?}");
     }
 
     /// A tree with 15,000 busy areas and 15,000 free holes, then 2,000

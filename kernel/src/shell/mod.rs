@@ -12,6 +12,8 @@ mod as_commands;
 #[cfg(target_os = "none")]
 mod commands;
 #[cfg(target_os = "none")]
+mod inject_commands;
+#[cfg(target_os = "none")]
 mod mm_commands;
 #[cfg(target_os = "none")]
 mod vm_commands;

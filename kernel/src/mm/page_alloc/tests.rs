@@ -201,3 +201,82 @@ proptest! {
         prop_assert_eq!(a.check(), Ok(()));
     }
 }
+
+// --- fault injection (fail_nth) ---------------------------------------------
+
+/// An allocator over one DMA zone's worth of frames, frame 0 reserved.
+fn small() -> Vec<Page> {
+    map(DMA_PAGES)
+}
+
+#[test]
+fn fail_nth_fails_exactly_that_call_then_turns_off() {
+    let mut m = small();
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(1..DMA_PAGES);
+    let free = a.free_pages_total();
+    a.fail_nth(Some(3));
+    assert_eq!(a.fail_nth_pending(), Some(3));
+    let first = a.alloc_pages(0, ZoneType::Dma).unwrap();
+    let second = a.alloc_pages(1, ZoneType::Dma).unwrap();
+    assert_eq!(a.fail_nth_pending(), Some(1));
+    assert_eq!(a.alloc_pages(0, ZoneType::Dma), Err(AllocError::OutOfMemory { order: 0, zone: ZoneType::Dma }));
+    // The failure took nothing, and the switch is off again.
+    assert_eq!(a.free_pages_total(), free - 3);
+    assert_eq!((a.fail_nth_pending(), a.injected_failures()), (None, 1));
+    let third = a.alloc_pages(0, ZoneType::Dma).unwrap();
+    for (f, order) in [(first, 0), (second, 1), (third, 0)] {
+        a.free_pages(addr(f), order).unwrap();
+    }
+    assert_eq!(a.free_pages_total(), free);
+    a.check().unwrap();
+}
+
+#[test]
+fn fail_nth_one_is_the_next_call_and_off_cancels() {
+    let mut m = small();
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(1..DMA_PAGES);
+    a.fail_nth(Some(1));
+    assert!(a.alloc_pages(0, ZoneType::Normal).is_err());
+    assert!(a.alloc_pages(0, ZoneType::Normal).is_ok());
+    a.fail_nth(Some(1));
+    a.fail_nth(None);
+    assert!(a.alloc_pages(0, ZoneType::Normal).is_ok());
+    // 0 means off too: there is no "zeroth call from now".
+    a.fail_nth(Some(0));
+    assert_eq!(a.fail_nth_pending(), None);
+    assert!(a.alloc_pages(0, ZoneType::Normal).is_ok());
+    assert_eq!(a.injected_failures(), 1);
+}
+
+#[test]
+fn alloc_calls_counts_every_call_with_a_valid_order() {
+    let mut m = small();
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(1..1000); // no block of MAX_ORDER
+    assert_eq!(a.alloc_calls(), 0);
+    let f = a.alloc_pages(2, ZoneType::Dma).unwrap();
+    assert_eq!(a.alloc_calls(), 1);
+    // A real out-of-memory failure counts; a bad order is refused first.
+    assert!(a.alloc_pages(MAX_ORDER, ZoneType::Dma).is_err());
+    assert_eq!(a.alloc_pages(MAX_ORDER + 1, ZoneType::Dma), Err(AllocError::BadOrder(MAX_ORDER + 1)));
+    assert_eq!(a.alloc_calls(), 2);
+    // Frees do not count, and an injected failure does.
+    a.free_pages(addr(f), 2).unwrap();
+    a.fail_nth(Some(1));
+    assert!(a.alloc_pages(0, ZoneType::Dma).is_err());
+    assert_eq!(a.alloc_calls(), 3);
+}
+
+#[test]
+fn a_bad_order_does_not_use_up_the_injected_failure() {
+    let mut m = small();
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(1..DMA_PAGES);
+    a.fail_nth(Some(1));
+    assert_eq!(a.alloc_pages(MAX_ORDER + 1, ZoneType::Dma), Err(AllocError::BadOrder(MAX_ORDER + 1)));
+    assert_eq!(a.fail_nth_pending(), Some(1));
+    assert!(a.alloc_pages(0, ZoneType::Dma).is_err());
+    assert_eq!(a.fail_nth_pending(), None);
+}
