@@ -2,6 +2,7 @@
 //! plain Rust program in the workspace instead of shell scripts).
 
 mod console;
+mod fuzz;
 mod test;
 
 use anyhow::{bail, Result};
@@ -30,6 +31,13 @@ enum Cli {
     },
     /// Run every test: host unit tests, in-kernel tests, QEMU integration tests
     Test(test::TestArgs),
+    /// Fuzz the hardware-free kernel code with cargo-fuzz (libFuzzer)
+    ///
+    /// `fuzz <target> [seconds]` runs one target (60 s by default), `fuzz
+    /// --all [seconds]` each target in turn (30 s each by default), `fuzz
+    /// --list` names them. Exits non-zero if a target crashed; the input is
+    /// then in fuzz/artifacts/<target>/. See docs/testing.md.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 #[derive(Args)]
@@ -73,6 +81,7 @@ fn main() -> ExitCode {
         Cli::Image { release } => image(release),
         Cli::Gdb { release } => gdb(release),
         Cli::Test(args) => test::run(args),
+        Cli::Fuzz(args) => fuzz::run(args),
     };
     match result {
         Ok(code) => code,
