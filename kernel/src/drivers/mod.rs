@@ -4,3 +4,4 @@ pub mod fw_cfg;
 pub mod pit;
 pub mod qemu;
 pub mod serial;
+pub mod tsc;

@@ -28,6 +28,8 @@ pub mod fault;
 #[cfg(target_os = "none")]
 pub mod heap;
 #[cfg(target_os = "none")]
+pub mod pgd_bench;
+#[cfg(target_os = "none")]
 pub mod pgtable;
 #[cfg(target_os = "none")]
 pub mod probe;

@@ -37,6 +37,7 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "touch", args: "<addr>", about: "read one byte, taking a lazy vmalloc fault if the PGD lacks the entry", min_args: 1, max_args: 1, run: vm::touch },
     Command { name: "as", args: "new|list|switch <id>|destroy <id>", about: "create, list, switch to or destroy address spaces", min_args: 1, max_args: 2, run: asp::as_cmd },
     Command { name: "pgd_sync", args: "[lazy|eager|prealloc]", about: "show or set how vmalloc PGD entries reach other address spaces", min_args: 0, max_args: 1, run: asp::pgd_sync },
+    Command { name: "pgd_bench", args: "lazy|eager|prealloc", about: "measure a PGD-sync strategy (on a fresh kernel)", min_args: 1, max_args: 1, run: crate::mm::pgd_bench::run },
     Command { name: "vmstat", args: "", about: "vmalloc fault and PGD synchronisation counters", min_args: 0, max_args: 0, run: asp::vmstat },
     Command { name: "stress", args: "<ops> [seed]", about: "soak test: random allocations with every byte checked and invariants audited", min_args: 1, max_args: 2, run: vm::stress },
     Command { name: "test_vmalloc", args: "[run_test_mask=N] [test_loop_count=N] [test_repeat_count=N] [nr_pages=N]", about: "Linux's lib/test_vmalloc.c performance tests", min_args: 0, max_args: 4, run: crate::mm::test_vmalloc::run },

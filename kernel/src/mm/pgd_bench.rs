@@ -1,0 +1,139 @@
+//! `pgd_bench <strategy>`: what each PGD-sync strategy costs (see
+//! docs/lazy-pgd.md). Measured with the TSC, in nanoseconds:
+//!
+//! - creating (and destroying) an address space;
+//! - the first touch of a vmalloc page from a new address space (a vmalloc
+//!   fault under `lazy`) and a later touch of the same page;
+//! - a one-page vmalloc into a 512 GiB region nothing was mapped in yet, with
+//!   1, 10 and 100 address spaces alive: under `lazy` and `eager` this gives
+//!   the master a new top-level entry (and `eager` copies it into every
+//!   address space); under `prealloc` the entry is already there.
+//!
+//! New top-level entries are scarce (64 in the whole area, and their tables
+//! are kept), so each strategy is best measured on a freshly booted kernel;
+//! `cargo xtask bench` does that.
+
+use super::aspace::{self, Strategy};
+use super::page::PAGE_SIZE;
+use super::pgtable::{master_pgd, pgd_index};
+use super::vmalloc;
+use super::zone::ZoneType;
+use crate::drivers::tsc;
+use crate::shell::CmdError;
+use crate::{bail, println};
+use alloc::vec::Vec;
+use x86_64::VirtAddr;
+
+const SAMPLES: u64 = 50;
+const NEW_ENTRY_SAMPLES: usize = 5;
+
+fn ns_since(t0: u64) -> u64 {
+    tsc::cycles_to_ns(tsc::now() - t0)
+}
+
+/// True if nothing is mapped yet in the 512 GiB region of PGD entry
+/// `index`: no entry in the master, or (under prealloc) an empty PUD table.
+fn untouched(index: usize) -> bool {
+    let table = |phys: u64| {
+        // SAFETY: reading a live page table through the direct map.
+        unsafe { &*super::layout::phys_to_virt(x86_64::PhysAddr::new(phys)).as_ptr::<[u64; 512]>() }
+    };
+    let entry = table(master_pgd().start_address().as_u64())[index];
+    entry == 0 || table(entry & 0x000f_ffff_ffff_f000).iter().all(|&e| e == 0)
+}
+
+pub fn run(args: &[&str]) -> Result<(), CmdError> {
+    let Some(strategy) = Strategy::parse(args[0]) else {
+        bail!("unknown strategy '{}' (lazy, eager or prealloc)", crate::shell::parse::Shown(args[0]));
+    };
+    if aspace::count() != 1 || vmalloc::totals().areas != 0 {
+        bail!("pgd_bench wants a fresh kernel: no address spaces or vmalloc areas");
+    }
+    aspace::set_strategy(strategy, || vmalloc::prealloc_top_level().map_err(|_| aspace::AsError::NoMemory))
+        .map_err(|e| CmdError::new(format_args!("{e}")))?;
+    let name = strategy.name();
+    // A first round of each, not counted: under emulation the first run of
+    // any code path pays for translating it.
+    create_cost()?;
+    touch_costs()?;
+    new_entry_cost(1)?;
+    println!("pgd_bench {name} create_address_space {} ns", create_cost()?);
+    let (first, later) = touch_costs()?;
+    println!("pgd_bench {name} first_touch {first} ns");
+    println!("pgd_bench {name} later_touch {later} ns");
+    for spaces in [1, 10, 100] {
+        match new_entry_cost(spaces)? {
+            Some(ns) => println!("pgd_bench {name} vmalloc_new_region_{spaces}_spaces {ns} ns"),
+            None => println!("pgd_bench {name} vmalloc_new_region_{spaces}_spaces n/a"),
+        }
+    }
+    aspace::set_strategy(Strategy::Lazy, || Ok(0)).ok();
+    Ok(())
+}
+
+fn err(e: impl core::fmt::Display) -> CmdError {
+    CmdError::new(format_args!("{e}"))
+}
+
+fn create_cost() -> Result<u64, CmdError> {
+    let t0 = tsc::now();
+    for _ in 0..SAMPLES {
+        let id = aspace::create().map_err(err)?;
+        aspace::destroy(id as u64).map_err(err)?;
+    }
+    Ok(ns_since(t0) / SAMPLES)
+}
+
+/// Mean cost of the first and of a later read of a vmalloc page from a
+/// fresh address space.
+fn touch_costs() -> Result<(u64, u64), CmdError> {
+    let area = vmalloc::vzalloc(PAGE_SIZE).map_err(err)?;
+    let (mut first, mut later) = (0, 0);
+    for _ in 0..SAMPLES {
+        let id = aspace::create().map_err(err)? as u64;
+        aspace::switch(id).map_err(err)?;
+        let t0 = tsc::now();
+        // SAFETY: a live vmalloc page; a missing PGD entry is a lazy fault.
+        unsafe { area.as_ptr::<u8>().read_volatile() };
+        first += ns_since(t0);
+        let t0 = tsc::now();
+        // SAFETY: as above.
+        unsafe { area.as_ptr::<u8>().read_volatile() };
+        later += ns_since(t0);
+        aspace::switch(0).map_err(err)?;
+        aspace::destroy(id).map_err(err)?;
+    }
+    vmalloc::vfree(area).map_err(err)?;
+    Ok((first / SAMPLES, later / SAMPLES))
+}
+
+/// Median cost of a one-page vmalloc into an untouched 512 GiB region, with
+/// `spaces` address spaces alive besides the master.
+fn new_entry_cost(spaces: usize) -> Result<Option<u64>, CmdError> {
+    let ids: Vec<u64> = (0..spaces).map(|_| aspace::create().map(|i| i as u64)).collect::<Result<_, _>>().map_err(err)?;
+    let mut areas: Vec<VirtAddr> = Vec::new();
+    let mut samples: Vec<u64> = Vec::new();
+    for _ in 0..4 * NEW_ENTRY_SAMPLES {
+        if samples.len() == NEW_ENTRY_SAMPLES {
+            break;
+        }
+        // Areas aligned to 512 GiB land on successive top-level entries.
+        let next_free = aspace::VMALLOC_PGD.into_iter().find(|&i| untouched(i));
+        let t0 = tsc::now();
+        let a = vmalloc::__vmalloc_node(PAGE_SIZE, 1 << 39, ZoneType::Normal, false).map_err(err)?;
+        let ns = ns_since(t0);
+        if next_free == Some(pgd_index(a.as_u64())) {
+            samples.push(ns);
+        }
+        areas.push(a);
+    }
+    for a in areas {
+        vmalloc::vfree(a).map_err(err)?;
+    }
+    for id in ids {
+        aspace::destroy(id).map_err(err)?;
+    }
+    // The median: emulation on a shared host has outliers.
+    samples.sort_unstable();
+    Ok(samples.get(samples.len() / 2).copied())
+}
