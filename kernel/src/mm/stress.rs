@@ -142,11 +142,13 @@ fn verify(o: &Object, report: &mut Report) -> Result<(), Problem> {
     Ok(())
 }
 
-/// Snapshot that must come back: free pages, buddyinfo, vmallocinfo.
-type State = (u64, Vec<[u64; 11]>, usize, u64);
+/// Snapshot that must come back: free pages, buddyinfo, vmallocinfo. No
+/// heap: taking it must not change what it measures, and `with_pages`
+/// must not reach the heap (the heap takes the same lock).
+type State = (u64, [[u64; 11]; 3], usize, u64);
 
 fn state() -> State {
-    let (free, buddy) = with_pages(|p| (p.free_pages_total(), ZoneType::ALL.map(|z| p.zone(z).nr_free()).to_vec()));
+    let (free, buddy) = with_pages(|p| (p.free_pages_total(), ZoneType::ALL.map(|z| p.zone(z).nr_free())));
     let t = vmalloc::totals();
     (free, buddy, t.areas, t.largest_free)
 }
