@@ -7,9 +7,12 @@
 //! - `build`: kernel ELF and BIOS/UEFI disk images
 //! - `qemu`: QEMU command lines and exit codes
 //! - `session`: drive the shell like a person would, prompt by prompt
+//! - `lab`, `grade`: course labs (skeleton export, selftest) and the grader
 
 pub mod build;
+pub mod grade;
 pub mod host;
+pub mod lab;
 pub mod qemu;
 pub mod report;
 pub mod session;

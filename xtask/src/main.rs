@@ -31,6 +31,10 @@ enum Cli {
     },
     /// Run every test: host unit tests, in-kernel tests, QEMU integration tests
     Test(test::TestArgs),
+    /// Course labs: `lab list`, `lab export <lab> <dir>`, `lab selftest`
+    Lab(xtask::lab::LabArgs),
+    /// Grade a lab: its tests with points, `Score: X/Y`, non-zero below full marks
+    Grade(xtask::grade::GradeArgs),
     /// Fuzz the hardware-free kernel code with cargo-fuzz (libFuzzer)
     ///
     /// `fuzz <target> [seconds]` runs one target (60 s by default), `fuzz
@@ -57,6 +61,9 @@ struct RunArgs {
     /// Guest memory size, e.g. 512M or 5G
     #[arg(long, short = 'm', default_value = "512M", value_parser = parse_memory)]
     memory: String,
+    /// Kernel options, e.g. "vmalloc=list" (see docs/testing.md)
+    #[arg(long, default_value = "")]
+    cmdline: String,
 }
 
 fn parse_memory(s: &str) -> Result<String, String> {
@@ -81,6 +88,8 @@ fn main() -> ExitCode {
         Cli::Image { release } => image(release),
         Cli::Gdb { release } => gdb(release),
         Cli::Test(args) => test::run(args),
+        Cli::Lab(args) => xtask::lab::run(args),
+        Cli::Grade(args) => xtask::grade::run(args),
         Cli::Fuzz(args) => fuzz::run(args),
     };
     match result {
@@ -99,6 +108,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let image = if args.uefi { images.uefi } else { images.bios };
     let mut machine = Machine::new(firmware, image);
     machine.memory = args.memory;
+    machine.cmdline = args.cmdline;
     machine.kvm = args.kvm;
     machine.gdb = args.gdb;
     machine.no_reboot = false;

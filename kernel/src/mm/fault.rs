@@ -19,8 +19,10 @@ use x86_64::structures::idt::PageFaultErrorCode as Code;
 /// Tries to resolve a fault as a lazy vmalloc fault; true if the access
 /// can be retried.
 pub fn vmalloc_fault(addr: u64, code: Code) -> bool {
+    // LAB 3 BEGIN: only a kernel-mode, not-present fault in the vmalloc area: aspace::sync_from_master
     let kernel_not_present = !code.intersects(Code::USER_MODE | Code::PROTECTION_VIOLATION);
     kernel_not_present && in_vmalloc_area(addr) && aspace::sync_from_master(pgd_index(addr))
+    // LAB 3 END
 }
 
 /// Why a real fault happened, in words.

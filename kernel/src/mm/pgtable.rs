@@ -108,6 +108,7 @@ pub fn vmalloc_area_pages(
     frames: impl IntoIterator<Item = PhysFrame>,
     flags: Flags,
 ) -> Result<(), MapError> {
+    // LAB 2 BEGIN: per PGD entry: table_or_alloc its PUD (new entry: tell aspace), then alloc_area_pud
     let (mut addr, end) = (start.as_u64(), start.as_u64() + count * PAGE_SIZE);
     debug_assert!(addr >= VMALLOC_START && end <= VMALLOC_END);
     // SAFETY: the master table; callers hold the vmalloc lock.
@@ -126,6 +127,7 @@ pub fn vmalloc_area_pages(
         addr = next;
     }
     Ok(())
+    // LAB 2 END
 }
 
 /// Gives every top-level entry of the vmalloc area a PUD table in the
@@ -151,6 +153,7 @@ pub fn prealloc_vmalloc_pgd() -> Result<u64, MapError> {
 }
 
 fn alloc_area_pud(pud: &mut PageTable, mut addr: u64, end: u64, frames: &mut impl Iterator<Item = PhysFrame>, flags: Flags) -> Result<(), MapError> {
+    // LAB 2 BEGIN: per PUD entry in [addr, end): table_or_alloc its PMD table, alloc_area_pmd
     while addr < end {
         let next = boundary(addr, PMD_SPAN, end);
         let pmd = table_or_alloc(&mut pud[pud_index(addr)])?;
@@ -158,9 +161,11 @@ fn alloc_area_pud(pud: &mut PageTable, mut addr: u64, end: u64, frames: &mut imp
         addr = next;
     }
     Ok(())
+    // LAB 2 END
 }
 
 fn alloc_area_pmd(pmd: &mut PageTable, mut addr: u64, end: u64, frames: &mut impl Iterator<Item = PhysFrame>, flags: Flags) -> Result<(), MapError> {
+    // LAB 2 BEGIN: per PMD entry in [addr, end): table_or_alloc its PTE table, alloc_area_pte
     while addr < end {
         let next = boundary(addr, PTE_SPAN, end);
         let pte = table_or_alloc(&mut pmd[pmd_index(addr)])?;
@@ -168,9 +173,11 @@ fn alloc_area_pmd(pmd: &mut PageTable, mut addr: u64, end: u64, frames: &mut imp
         addr = next;
     }
     Ok(())
+    // LAB 2 END
 }
 
 fn alloc_area_pte(pte: &mut PageTable, mut addr: u64, end: u64, frames: &mut impl Iterator<Item = PhysFrame>, flags: Flags) -> Result<(), MapError> {
+    // LAB 2 BEGIN: point one PTE per page at the next frame, with flags; a used entry is AlreadyMapped
     while addr < end {
         let entry = &mut pte[pte_index(addr)];
         if !entry.is_unused() {
@@ -181,6 +188,7 @@ fn alloc_area_pte(pte: &mut PageTable, mut addr: u64, end: u64, frames: &mut imp
         addr += PAGE_SIZE;
     }
     Ok(())
+    // LAB 2 END
 }
 
 /// x86 has physically indexed caches that need no flush when mappings

@@ -166,6 +166,7 @@ fn get_vm_area(
     flags: u32,
     caller: &'static Location<'static>,
 ) -> Result<VirtAddr, VmError> {
+    // LAB 2 BEGIN: round size up to pages, add the guard page, reserve with v.areas.alloc (align at least a page)
     let pages = size.div_ceil(PAGE_SIZE);
     let total = pages.checked_add(1).and_then(|p| p.checked_mul(PAGE_SIZE)).ok_or(VmError::TooLarge(size))?;
     let vm = VmStruct { flags, pages: Vec::new(), nr_pages: pages, phys_addr: None, caller };
@@ -175,6 +176,7 @@ fn get_vm_area(
         Err(AreaError::NoMemory) => Err(VmError::NoMemory),
         Err(_) => Err(VmError::TooLarge(size)),
     }
+    // LAB 2 END
 }
 
 /// Takes `count` pages from `zone`, zeroed if asked; returns them all or
@@ -296,15 +298,18 @@ fn take_area(v: &mut Vmalloc, addr: u64, flag: u32, expected: &'static str) -> R
 /// Unmaps an area and, if asked, returns its pages to the buddy allocator
 /// (Linux's `__vunmap`). The range itself is already out of the books.
 fn __vunmap(area: &Area<VmStruct>, deallocate_pages: bool) {
+    // LAB 2 BEGIN: clear the area's PTEs (pgtable::unmap_range), then free its pages if asked
     pgtable::unmap_range(VirtAddr::new(area.start), area.data.nr_pages).for_each(drop);
     if deallocate_pages {
         free_pages_array(&area.data.pages);
     }
+    // LAB 2 END
 }
 
 /// Frees memory from `vmalloc` and its variants. `addr` must be the start
 /// of a VM_ALLOC area; a null address does nothing (Linux's `vfree`).
 pub fn vfree(addr: VirtAddr) -> Result<(), VmError> {
+    // LAB 2 BEGIN: null does nothing; else take_area(.., VM_ALLOC, ..), __vunmap with its pages, count them
     if addr.is_null() {
         return Ok(());
     }
@@ -314,12 +319,14 @@ pub fn vfree(addr: VirtAddr) -> Result<(), VmError> {
         v.vmalloc_pages -= area.data.nr_pages;
         Ok(())
     })
+    // LAB 2 END
 }
 
 /// Maps pages the caller owns into one virtual range (Linux's `vmap`).
 /// With `VM_MAP_PUT_PAGES` in `flags`, `vunmap` frees them.
 #[track_caller]
 pub fn vmap(pages: &[PhysFrame], flags: u32) -> Result<VirtAddr, VmError> {
+    // LAB 4 BEGIN: get_vm_area (VM_MAP), vmalloc_area_pages with the caller's pages, undo on error, keep a copy
     let caller = Location::caller();
     if pages.is_empty() {
         return Err(VmError::ZeroSize);
@@ -338,17 +345,20 @@ pub fn vmap(pages: &[PhysFrame], flags: u32) -> Result<VirtAddr, VmError> {
         v.areas.find_mut(start.as_u64()).expect("just reserved").data.pages = owned;
         Ok(start)
     })
+    // LAB 4 END
 }
 
 /// Unmaps a `vmap` area (Linux's `vunmap`). Returns its pages to the
 /// caller, or frees them if the area was made with `VM_MAP_PUT_PAGES`.
 pub fn vunmap(addr: VirtAddr) -> Result<Vec<PhysFrame>, VmError> {
+    // LAB 4 BEGIN: take the VM_MAP area, __vunmap it; free the pages if VM_MAP_PUT_PAGES, else return them
     with(|v| {
         let area = take_area(v, addr.as_u64(), VM_MAP, "vmap")?;
         let put = area.data.flags & VM_MAP_PUT_PAGES != 0;
         __vunmap(&area, put);
         Ok(if put { Vec::new() } else { area.data.pages })
     })
+    // LAB 4 END
 }
 
 /// Maps `size` bytes of device memory at `phys` (Linux's `ioremap`,
@@ -356,6 +366,7 @@ pub fn vunmap(addr: VirtAddr) -> Result<Vec<PhysFrame>, VmError> {
 /// itself, so an unaligned `phys` keeps its offset into the page.
 #[track_caller]
 pub fn ioremap_prot(phys: u64, size: u64, mode: CacheMode) -> Result<VirtAddr, VmError> {
+    // LAB 4 BEGIN: refuse bad ranges and RAM, map the frames (uncached: NO_CACHE | WRITE_THROUGH), keep the offset
     let caller = Location::caller();
     if size == 0 {
         return Err(VmError::ZeroSize);
@@ -387,6 +398,7 @@ pub fn ioremap_prot(phys: u64, size: u64, mode: CacheMode) -> Result<VirtAddr, V
         v.areas.find_mut(start.as_u64()).expect("just reserved").data.phys_addr = Some(PhysAddr::new(phys));
         Ok(start + offset)
     })
+    // LAB 4 END
 }
 
 /// Uncached mapping of device memory (Linux's `ioremap`).
@@ -410,12 +422,14 @@ fn overlapping_ram(phys: u64, last: u64) -> Option<u64> {
 /// Undoes `ioremap`; `addr` may be anywhere in the area's first page, as
 /// returned by ioremap (Linux's `iounmap`).
 pub fn iounmap(addr: VirtAddr) -> Result<(), VmError> {
+    // LAB 4 BEGIN: take the VM_IOREMAP area starting at addr's page, __vunmap it without freeing pages
     let start = addr.align_down(PAGE_SIZE).as_u64();
     with(|v| {
         let area = take_area(v, start, VM_IOREMAP, "ioremap")?;
         __vunmap(&area, false);
         Ok(())
     })
+    // LAB 4 END
 }
 
 /// The page frame behind a vmalloc address (Linux's `vmalloc_to_page`).

@@ -280,6 +280,7 @@ impl<T> ListAllocator<T> {
     /// Like `get_vm_area`, look at the hole in front of each area in turn,
     /// then at the hole after the last one.
     fn first_fit(&self, size: u64, align: u64) -> Option<(usize, u64)> {
+        // LAB 2 BEGIN: try the hole before each area in turn, then the one after the last (fit_in)
         let mut hole_start = self.span.start;
         for (i, area) in self.areas.iter().enumerate() {
             if let Some(start) = fit_in(hole_start..area.start, size, align) {
@@ -289,6 +290,7 @@ impl<T> ListAllocator<T> {
         }
         let start = fit_in(hole_start..self.span.end, size, align)?;
         Some((self.areas.len(), start))
+        // LAB 2 END
     }
 }
 
@@ -557,6 +559,7 @@ impl FreeTree {
     /// down: O(log n). With a larger alignment a block can be big enough yet
     /// hold no aligned range; each such block costs one extra detour.
     fn lowest_fit(&self, link: Link, size: u64, align: u64) -> Option<(usize, u64)> {
+        // LAB 4 BEGIN: skip a subtree whose subtree_max_size < size; else left subtree, this node, right
         let n = link?;
         let node = &self.nodes[n];
         if node.subtree_max_size < size {
@@ -569,6 +572,7 @@ impl FreeTree {
             return Some((n, start));
         }
         self.lowest_fit(node.right, size, align)
+        // LAB 4 END
     }
 
     // --- insertion and removal --------------------------------------------

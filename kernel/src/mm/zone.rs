@@ -127,6 +127,7 @@ impl Zone {
     /// Takes a block of `order`, splitting a larger one if needed
     /// (Linux's `__rmqueue_smallest` and `expand`). Returns its head PFN.
     pub fn alloc(&mut self, order: usize, map: &mut [Page]) -> Option<u64> {
+        // LAB 1 BEGIN: take a block of the smallest non-empty order >= order; free its upper halves (split)
         let found = (order..=MAX_ORDER).find(|&o| self.free_area[o].head != NIL)?;
         let pfn = self.free_area[found].head as u64;
         self.remove(pfn, found, map);
@@ -142,12 +143,14 @@ impl Zone {
         head.order = order as u8;
         self.free_pages -= pages(order);
         Some(pfn)
+        // LAB 1 END
     }
 
     /// Returns the allocated block at `pfn` of `order`, merging it with its
     /// buddy as far as possible (Linux's `__free_one_page`). The caller has
     /// checked that `pfn` heads an allocated block of exactly this order.
     pub fn free(&mut self, mut pfn: u64, mut order: usize, map: &mut [Page]) {
+        // LAB 1 BEGIN: merge with the buddy (pfn ^ 2^order) while it is free and of the same order
         debug_assert!(map[pfn as usize].state == PageState::Allocated);
         self.free_pages += pages(order);
         while order < MAX_ORDER {
@@ -164,6 +167,7 @@ impl Zone {
             order += 1;
         }
         self.push(pfn, order, map);
+        // LAB 1 END
     }
 
     /// Puts the block at `pfn` on the free list of `order`, in O(1).
