@@ -90,6 +90,10 @@ pub struct GradeArgs {
     /// counts those alone)
     #[arg(long)]
     only: Option<String>,
+    /// Grade the student's tree at this path: only the bodies of its
+    /// `LAB <n>` regions are taken, into a fresh copy of this tree
+    #[arg(long)]
+    submission: Option<PathBuf>,
 }
 
 /// QEMU runs on one host CPU per machine: one machine per CPU, at most 4.
@@ -106,6 +110,21 @@ pub struct GradeOptions {
     pub only: Option<String>,
 }
 
+impl GradeOptions {
+    /// The same options as `cargo xtask grade` arguments.
+    fn to_args(&self) -> Vec<String> {
+        let mut args =
+            vec!["--jobs".into(), self.jobs.to_string(), "--timeout-scale".into(), self.timeout_scale.to_string()];
+        if let Some(seed) = self.seed {
+            args.extend(["--seed".into(), seed.to_string()]);
+        }
+        if let Some(only) = &self.only {
+            args.extend(["--only".into(), only.clone()]);
+        }
+        args
+    }
+}
+
 impl Default for GradeOptions {
     fn default() -> Self {
         GradeOptions { jobs: default_jobs(), seed: None, timeout_scale: 1.0, only: None }
@@ -116,7 +135,10 @@ pub fn run(args: GradeArgs) -> Result<ExitCode> {
     let lab = lab::find(&args.lab)?;
     let opts =
         GradeOptions { jobs: args.jobs.max(1), seed: args.seed, timeout_scale: args.timeout_scale, only: args.only };
-    let report = grade(lab, &opts)?;
+    let report = match &args.submission {
+        Some(dir) => lab::grade_submission(lab, dir, &opts.to_args())?,
+        None => grade(lab, &opts)?,
+    };
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report.to_json())?)
             .with_context(|| format!("writing {}", path.display()))?;

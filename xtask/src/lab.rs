@@ -329,17 +329,18 @@ impl SelftestRow {
     }
 }
 
-/// Where the selftest works: skeletons in `lab<N>/`, and one target
-/// directory shared by all of them.
-fn selftest_dir() -> PathBuf {
-    crate::target_dir().join("lab-selftest")
+/// Where exported trees are graded: `selftest-lab<N>/`,
+/// `submission-<name>-lab<N>/`, and `target/`, the target directory they
+/// all share.
+fn labs_dir() -> PathBuf {
+    crate::target_dir().join("labs")
 }
 
 /// For each lab: grade the reference here, then export the skeleton and
 /// run the skeleton's own `cargo xtask grade` in it.
 pub fn selftest(labs: &[&Lab], jobs: usize) -> Result<Vec<SelftestRow>> {
     let started = Instant::now();
-    let shared_target = selftest_dir().join("target");
+    let shared_target = labs_dir().join("target");
     seed_shared_target(&shared_target)?;
     let mut rows = Vec::new();
     for lab in labs {
@@ -432,27 +433,104 @@ fn seed_shared_target(shared: &Path) -> Result<()> {
 
 /// Exports `lab` to a fresh directory and runs its own grader there.
 fn grade_skeleton(lab: &Lab, shared_target: &Path, jobs: usize) -> Result<Report> {
-    let dir = selftest_dir().join(format!("lab{}", lab.id));
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
+    let dir = fresh_dir(&labs_dir().join(format!("selftest-lab{}", lab.id)))?;
     export(lab, &dir)?;
+    grade_in(&dir, lab, shared_target, &["--jobs".into(), jobs.to_string()])
+}
+
+/// Removes `dir` if it exists; returns it.
+fn fresh_dir(dir: &Path) -> Result<PathBuf> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    Ok(dir.to_path_buf())
+}
+
+/// Runs `cargo xtask grade <lab> <args>` in the tree at `dir`, with that
+/// tree's own xtask, building in `shared_target`; returns its report.
+fn grade_in(dir: &Path, lab: &Lab, shared_target: &Path, args: &[String]) -> Result<Report> {
     let json = dir.join("grade.json");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&dir).args(["xtask", "grade", &lab.id.to_string(), "--jobs", &jobs.to_string(), "--json"]);
-    cmd.arg(&json);
+    cmd.current_dir(dir).args(["xtask", "grade", &lab.id.to_string()]).args(args).arg("--json").arg(&json);
     cmd.env("CARGO_TARGET_DIR", shared_target);
-    // Nothing of this tree's build may leak into the skeleton's.
+    // Nothing of this tree's build may leak into the other one's.
     for var in ["CARGO_MANIFEST_DIR", "CARGO_PKG_NAME", "RUSTC_WRAPPER", "MOSAIC_BIOS_IMAGE", "MOSAIC_UEFI_IMAGE"] {
         cmd.env_remove(var);
     }
     let started = Instant::now();
     let status = run_with_deadline(&mut cmd, Duration::from_secs(45 * 60))?;
-    println!("lab selftest: the skeleton's grade took {:.0?} ({status})", started.elapsed());
+    println!("(grading in {} took {:.0?}: {status})", dir.display(), started.elapsed());
     let text = std::fs::read_to_string(&json)
-        .with_context(|| format!("the skeleton's grader wrote no {} ({status})", json.display()))?;
+        .with_context(|| format!("the grader in {} wrote no report ({status})", dir.display()))?;
     Report::from_json(&text)
+}
+
+/// Grades a student's tree without trusting anything in it but their
+/// code: a fresh skeleton of `lab` is exported from this tree, the bodies
+/// of the submission's `LAB <n>` regions are put into it, and that tree's
+/// grader (this tree's) runs. Tests, grader and the rest of the kernel
+/// are the reference's, whatever the submission changed outside its
+/// regions.
+pub fn grade_submission(lab: &Lab, submission: &Path, args: &[String]) -> Result<Report> {
+    let name = std::fs::canonicalize(submission)
+        .with_context(|| format!("no submission at {}", submission.display()))?
+        .file_name()
+        .map_or("submission".into(), |n| n.to_string_lossy().into_owned());
+    let dir = fresh_dir(&labs_dir().join(format!("submission-{name}-lab{}", lab.id)))?;
+    let stubbed = export(lab, &dir)?;
+    let mut files: Vec<&PathBuf> = stubbed.iter().map(|r| &r.file).collect();
+    files.dedup();
+    for file in files {
+        let theirs = std::fs::read_to_string(submission.join(file))
+            .with_context(|| format!("the submission has no {}", file.display()))?;
+        let skeleton = std::fs::read_to_string(dir.join(file))?;
+        std::fs::write(dir.join(file), splice(file, &skeleton, &theirs, lab.id)?)?;
+    }
+    println!("grading the LAB {} regions of {} in {}", lab.id, submission.display(), dir.display());
+    grade_in(&dir, lab, &labs_dir().join("target"), args)
+}
+
+/// `skeleton` with the bodies of its `lab` regions taken from the same
+/// regions of `submitted`, matched in order.
+pub fn splice(file: &Path, skeleton: &str, submitted: &str, lab: u32) -> Result<String> {
+    let want = regions(file, skeleton)?.iter().filter(|r| r.lab == lab).count();
+    let mut bodies: Vec<String> = Vec::new();
+    let mut body: Option<String> = None;
+    regions(file, submitted)?;
+    for line in submitted.split_inclusive('\n') {
+        match (marker(line).expect("checked by regions()"), &mut body) {
+            (Some(Marker::Begin(id, _)), None) if id == lab => body = Some(String::new()),
+            (Some(Marker::End(id)), Some(_)) if id == lab => bodies.push(body.take().expect("open")),
+            (_, Some(text)) => text.push_str(line),
+            _ => {}
+        }
+    }
+    if bodies.len() != want {
+        bail!(
+            "{}: the submission has {} LAB {lab} regions, the lab has {want} (markers removed or added?)",
+            file.display(),
+            bodies.len()
+        );
+    }
+    let mut out = String::with_capacity(skeleton.len());
+    let (mut bodies, mut skipping) = (bodies.into_iter(), false);
+    for line in skeleton.split_inclusive('\n') {
+        match marker(line).expect("checked by regions()") {
+            Some(Marker::Begin(id, _)) if id == lab => {
+                out.push_str(line);
+                out.push_str(&bodies.next().expect("counted"));
+                skipping = true;
+            }
+            Some(Marker::End(id)) if id == lab => {
+                out.push_str(line);
+                skipping = false;
+            }
+            _ if skipping => {}
+            _ => out.push_str(line),
+        }
+    }
+    Ok(out)
 }
 
 /// Runs `cmd` (output to this terminal), killing it after `limit`.
@@ -501,6 +579,17 @@ mod tests {
         assert!(out.contains("        walk();\n"), "lab 2 keeps its solution: {out}");
         let (untouched, none) = stub(Path::new("k.rs"), SRC, 3).unwrap();
         assert_eq!((untouched.as_str(), none.len()), (SRC, 0));
+    }
+
+    #[test]
+    fn splice_takes_only_the_submitted_region_bodies() {
+        let (skeleton, _) = stub(Path::new("k.rs"), SRC, 1).unwrap();
+        let theirs = SRC.replace("let x = 1;", "let x = 2; // mine").replace("walk();", "cheat();");
+        let out = splice(Path::new("k.rs"), &skeleton, &theirs, 1).unwrap();
+        assert!(out.contains("    let x = 2; // mine\n    x\n    // LAB 1 END"), "{out}");
+        assert!(out.contains("        walk();") && !out.contains("cheat") && !out.contains("todo!"), "{out}");
+        let unmarked = theirs.replace("    // LAB 1 END\n", "");
+        assert!(splice(Path::new("k.rs"), &skeleton, &unmarked, 1).is_err());
     }
 
     #[test]
