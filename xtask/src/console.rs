@@ -41,7 +41,7 @@ pub fn run(machine: &Machine, qemu_path: &Path, ovmf: &Ovmf) -> Result<ExitCode>
     if !interactive {
         // A script cannot read a halted kernel's report and press keys:
         // make a panic end QEMU with a failure status instead.
-        machine.cmdline = "panic=exit".into();
+        machine.cmdline = format!("{} panic=exit", machine.cmdline).trim_start().to_string();
     }
     let mut child = machine
         .command(qemu_path, ovmf)

@@ -1,6 +1,7 @@
 //! `cargo xtask`: Mosaic's developer commands (the cargo-xtask pattern: a
 //! plain Rust program in the workspace instead of shell scripts).
 
+mod bench;
 mod console;
 mod fuzz;
 mod test;
@@ -31,6 +32,13 @@ enum Cli {
     },
     /// Run every test: host unit tests, in-kernel tests, QEMU integration tests
     Test(test::TestArgs),
+    /// Benchmark vmalloc with Linux's test_vmalloc on both area allocators
+    ///
+    /// Boots the release kernel once per allocator (BIOS, TCG, qemu64, one
+    /// vCPU, 1 GiB), runs each test case and prints ns per loop next to
+    /// Linux's figures for the same machine. Exits non-zero if a test case
+    /// fails. See docs/benchmarks.md.
+    Bench(bench::BenchArgs),
     /// Course labs: `lab list`, `lab export <lab> <dir>`, `lab selftest`
     Lab(xtask::lab::LabArgs),
     /// Grade a lab: its tests with points, `Score: X/Y`, non-zero below full marks
@@ -88,6 +96,7 @@ fn main() -> ExitCode {
         Cli::Image { release } => image(release),
         Cli::Gdb { release } => gdb(release),
         Cli::Test(args) => test::run(args),
+        Cli::Bench(args) => bench::run(args),
         Cli::Lab(args) => xtask::lab::run(args),
         Cli::Grade(args) => xtask::grade::run(args),
         Cli::Fuzz(args) => fuzz::run(args),
