@@ -137,6 +137,10 @@ fn kernel_tests(env: &TestEnv, firmware: Firmware) -> (usize, usize) {
     machine.cmdline = "ktest panic=exit".into();
     let name = format!("ktest-{firmware:?}").to_lowercase();
     let outcome = Session::start(&name, &machine, env).and_then(|mut s| {
+        // The whole suite runs in one boot (soak and fault-injection tests
+        // included), in a debug kernel under emulation: give it time. A
+        // crash ends it at once anyway (panic=exit).
+        s.timeout = std::time::Duration::from_secs(900);
         let code = s.wait_exit();
         let transcript = s.transcript();
         let code = code?;

@@ -356,7 +356,7 @@ pub const TESTS: &[crate::ktest::Test] =
     &[crate::ktest::Test { name: "stress::soak_with_fixed_seed", run: soak, explicit: false }];
 
 fn soak() -> crate::ktest::TestResult {
-    let result = run(3000, 0x5eed);
+    let result = run(1500, 0x5eed);
     crate::kassert!(result.is_ok(), "{}", result.as_ref().err().unwrap());
     let report = result.unwrap();
     crate::kassert!(report.bytes_verified > 0 && report.corrupted == 0);
