@@ -714,7 +714,7 @@ fn shell_test(
             // Session says how long it would have waited even when QEMU
             // exited at once; only a wait that ran out of time is a hang.
             let msg = format!("{e:#}");
-            let timed_out = msg.starts_with("timed out");
+            let timed_out = msg.contains("timed out after ");
             let msg = match (msg.starts_with("QEMU exited after "), msg.find(" waiting for ")) {
                 (true, Some(i)) => format!("QEMU exited (the kernel died) while{}", &msg[i..]),
                 _ => msg,

@@ -412,9 +412,9 @@ fn skeleton_problems(report: &Report) -> Vec<String> {
 }
 
 /// The shared target directory starts as a copy of this tree's nightly
-/// builds, so the bootloader's stages (minutes to build) are not built
-/// again. Cargo reuses them if nothing they depend on changed, which holds
-/// for registry crates whatever the workspace's path.
+/// builds, so that the bootloader's stages (minutes to build) are not
+/// built again. Cargo reuses them if nothing they depend on changed, which
+/// holds for registry crates whatever the workspace's path.
 fn seed_shared_target(shared: &Path) -> Result<()> {
     let nightly = crate::build::nightly_target_dir();
     let dest = shared.join("nightly");
@@ -423,10 +423,13 @@ fn seed_shared_target(shared: &Path) -> Result<()> {
     }
     std::fs::create_dir_all(&dest)?;
     println!("lab selftest: seeding {} from {}", dest.display(), nightly.display());
-    let status = Command::new("cp").args(["-a", "--reflink=auto"]).arg(nightly.join("debug")).arg(&dest).status();
-    if !status.is_ok_and(|s| s.success()) {
-        println!("lab selftest: could not seed the shared target; it will build from scratch");
-        let _ = std::fs::remove_dir_all(dest.join("debug"));
+    // The host side (the image builder and the bootloader's stages) and the
+    // kernel's dependencies; the kernel itself is rebuilt in any case.
+    for dir in ["debug", "x86_64-unknown-none"].map(|d| nightly.join(d)).iter().filter(|d| d.is_dir()) {
+        let status = Command::new("cp").args(["-a", "--reflink=auto"]).arg(dir).arg(&dest).status();
+        if !status.is_ok_and(|s| s.success()) {
+            println!("lab selftest: could not copy {}; the skeletons will build it from scratch", dir.display());
+        }
     }
     Ok(())
 }
