@@ -133,6 +133,7 @@ impl Default for GradeOptions {
 
 pub fn run(args: GradeArgs) -> Result<ExitCode> {
     let lab = lab::find(&args.lab)?;
+    check_built_here()?;
     let opts =
         GradeOptions { jobs: args.jobs.max(1), seed: args.seed, timeout_scale: args.timeout_scale, only: args.only };
     let report = match &args.submission {
@@ -298,6 +299,22 @@ pub fn grade(lab: &Lab, opts: &GradeOptions) -> Result<Report> {
 
     println!("\nScore: {}/{}  (lab {} {}, {:.0?})", report.score(), report.max(), lab.id, lab.slug, started.elapsed());
     Ok(report)
+}
+
+/// Refuses to grade with an xtask built for another copy of the tree:
+/// cargo takes two copies sharing a target directory for one another (see
+/// `lab::labs_dir`), and the repository's path is compiled into xtask.
+fn check_built_here() -> Result<()> {
+    let here = std::env::current_dir()?.canonicalize()?;
+    let root = root().canonicalize().unwrap_or_else(|_| root());
+    if !here.starts_with(&root) {
+        bail!(
+            "this xtask was built for the tree at {} (a target directory shared between copies of \
+             Mosaic?): give this tree its own CARGO_TARGET_DIR, or touch its files and build again",
+            root.display()
+        );
+    }
+    Ok(())
 }
 
 fn fresh_seed() -> u64 {

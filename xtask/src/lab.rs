@@ -329,11 +329,33 @@ impl SelftestRow {
     }
 }
 
-/// Where exported trees are graded: `selftest-lab<N>/`,
-/// `submission-<name>-lab<N>/`, and `target/`, the target directory they
-/// all share.
+/// Where exported trees are graded: one at a time, always in `tree/`,
+/// building in `target/`.
+///
+/// Cargo names the build of a path package by its path *relative to the
+/// workspace*, and decides whether it is fresh from file times. Two trees
+/// at different places sharing one target directory would therefore pass
+/// for each other: a tree exported before another one was built would get
+/// that one's kernel (and its xtask, with the other tree's path compiled
+/// in). With one place and one tree at a time, every export is newer than
+/// every build before it, so its own code is always built.
 fn labs_dir() -> PathBuf {
     crate::target_dir().join("labs")
+}
+
+/// The one tree being graded, freshly emptied. Holds the lock that keeps
+/// a second grading run out until the returned guard is dropped.
+fn work_tree() -> Result<(PathBuf, std::fs::File)> {
+    std::fs::create_dir_all(labs_dir())?;
+    let lock = std::fs::File::create(labs_dir().join("lock"))?;
+    if lock.try_lock().is_err() {
+        bail!("another `lab selftest` or `grade --submission` is using {}: wait for it", labs_dir().display());
+    }
+    let dir = labs_dir().join("tree");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    Ok((dir, lock))
 }
 
 /// For each lab: grade the reference here, then export the skeleton and
@@ -341,13 +363,14 @@ fn labs_dir() -> PathBuf {
 pub fn selftest(labs: &[&Lab], jobs: usize) -> Result<Vec<SelftestRow>> {
     let started = Instant::now();
     let shared_target = labs_dir().join("target");
-    seed_shared_target(&shared_target)?;
     let mut rows = Vec::new();
     for lab in labs {
         println!("\n==> lab selftest: lab {} ({}), reference", lab.id, lab.slug);
         let opts = GradeOptions { jobs, ..GradeOptions::default() };
         let reference = grade::grade(lab, &opts).map(|r| (r.score(), r.max())).map_err(|e| format!("{e:#}"));
         println!("\n==> lab selftest: lab {} ({}), exported skeleton", lab.id, lab.slug);
+        // After the reference's grade, which built this tree's images.
+        seed_shared_target(&shared_target)?;
         let (skeleton, skeleton_problems) = match grade_skeleton(lab, &shared_target, jobs) {
             Ok(report) => {
                 let problems = skeleton_problems(&report);
@@ -434,19 +457,14 @@ fn seed_shared_target(shared: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Exports `lab` to a fresh directory and runs its own grader there.
+/// Exports `lab` and runs the skeleton's own grader; its report is kept
+/// as `selftest-lab<N>.json`.
 fn grade_skeleton(lab: &Lab, shared_target: &Path, jobs: usize) -> Result<Report> {
-    let dir = fresh_dir(&labs_dir().join(format!("selftest-lab{}", lab.id)))?;
+    let (dir, _lock) = work_tree()?;
     export(lab, &dir)?;
-    grade_in(&dir, lab, shared_target, &["--jobs".into(), jobs.to_string()])
-}
-
-/// Removes `dir` if it exists; returns it.
-fn fresh_dir(dir: &Path) -> Result<PathBuf> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
-    Ok(dir.to_path_buf())
+    let report = grade_in(&dir, lab, shared_target, &["--jobs".into(), jobs.to_string()])?;
+    std::fs::write(labs_dir().join(format!("selftest-lab{}.json", lab.id)), report.to_json().to_string())?;
+    Ok(report)
 }
 
 /// Runs `cargo xtask grade <lab> <args>` in the tree at `dir`, with that
@@ -476,11 +494,10 @@ fn grade_in(dir: &Path, lab: &Lab, shared_target: &Path, args: &[String]) -> Res
 /// are the reference's, whatever the submission changed outside its
 /// regions.
 pub fn grade_submission(lab: &Lab, submission: &Path, args: &[String]) -> Result<Report> {
-    let name = std::fs::canonicalize(submission)
-        .with_context(|| format!("no submission at {}", submission.display()))?
-        .file_name()
-        .map_or("submission".into(), |n| n.to_string_lossy().into_owned());
-    let dir = fresh_dir(&labs_dir().join(format!("submission-{name}-lab{}", lab.id)))?;
+    if !submission.is_dir() {
+        bail!("no submission at {}", submission.display());
+    }
+    let (dir, _lock) = work_tree()?;
     let stubbed = export(lab, &dir)?;
     let mut files: Vec<&PathBuf> = stubbed.iter().map(|r| &r.file).collect();
     files.dedup();
