@@ -43,6 +43,20 @@ pub struct BenchArgs {
     /// Benchmark one allocator only
     #[arg(long, value_enum)]
     only: Option<Allocator>,
+    /// Which benchmarks: test_vmalloc, the PGD-sync strategies, the soak
+    #[arg(long, value_enum, default_value = "all")]
+    part: Part,
+    /// Operations of the soak
+    #[arg(long, default_value_t = 10_000_000)]
+    soak_ops: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Part {
+    All,
+    Vmalloc,
+    Pgd,
+    Soak,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -151,13 +165,24 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         Some(a) => vec![a],
         None => vec![Allocator::Tree, Allocator::List],
     };
+    let wants = |p: Part| args.part == Part::All || args.part == p;
+    let mut extra_failed = Vec::new();
+    if wants(Part::Pgd) && !crate::bench_mm::pgd(&env)? {
+        extra_failed.push("pgd_bench".to_string());
+    }
+    if wants(Part::Soak) && !crate::bench_mm::soak(&env, args.soak_ops)? {
+        extra_failed.push("the soak".to_string());
+    }
+    if !wants(Part::Vmalloc) {
+        return Ok(if extra_failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
     let mut runs = Vec::new();
     for allocator in allocators {
         let default = if allocator == Allocator::Tree { TREE_LOOPS } else { LIST_LOOPS };
         runs.push(bench(&env, allocator, args.loops.unwrap_or(default))?);
     }
     print_table(&runs);
-    let mut failed = Vec::new();
+    let mut failed = extra_failed;
     for r in &runs {
         let control = ("the control run (fix_size with more pages)", &r.control);
         let growth = r.growth.iter().map(|(_, m)| ("the growth series (fix_size with busy areas)", m));

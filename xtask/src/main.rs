@@ -2,6 +2,7 @@
 //! plain Rust program in the workspace instead of shell scripts).
 
 mod bench;
+mod bench_mm;
 mod console;
 mod fuzz;
 mod test;
@@ -32,6 +33,10 @@ enum Cli {
     },
     /// Run every test: host unit tests, in-kernel tests, QEMU integration tests
     Test(test::TestArgs),
+    /// Course labs: `lab list`, `lab export <lab> <dir>`, `lab selftest`
+    Lab(xtask::lab::LabArgs),
+    /// Grade a lab: its tests with points, `Score: X/Y`, non-zero below full marks
+    Grade(xtask::grade::GradeArgs),
     /// Benchmark vmalloc with Linux's test_vmalloc on both area allocators
     ///
     /// Boots the release kernel once per allocator (BIOS, TCG, qemu64, one
@@ -39,10 +44,6 @@ enum Cli {
     /// Linux's figures for the same machine. Exits non-zero if a test case
     /// fails. See docs/benchmarks.md.
     Bench(bench::BenchArgs),
-    /// Course labs: `lab list`, `lab export <lab> <dir>`, `lab selftest`
-    Lab(xtask::lab::LabArgs),
-    /// Grade a lab: its tests with points, `Score: X/Y`, non-zero below full marks
-    Grade(xtask::grade::GradeArgs),
     /// Fuzz the hardware-free kernel code with cargo-fuzz (libFuzzer)
     ///
     /// `fuzz <target> [seconds]` runs one target (60 s by default), `fuzz
@@ -96,9 +97,9 @@ fn main() -> ExitCode {
         Cli::Image { release } => image(release),
         Cli::Gdb { release } => gdb(release),
         Cli::Test(args) => test::run(args),
-        Cli::Bench(args) => bench::run(args),
         Cli::Lab(args) => xtask::lab::run(args),
         Cli::Grade(args) => xtask::grade::run(args),
+        Cli::Bench(args) => bench::run(args),
         Cli::Fuzz(args) => fuzz::run(args),
     };
     match result {
