@@ -235,6 +235,11 @@ pub fn repo_files(root: &Path) -> Result<Vec<PathBuf>> {
             .collect(),
         _ => walk(root, Path::new(""))?,
     };
+    // Inside a directory another repository ignores (an export under a
+    // target/, say), git lists nothing.
+    if files.is_empty() {
+        files = walk(root, Path::new(""))?;
+    }
     // Deleted in the working tree but still in the index: nothing to copy.
     files.retain(|f| root.join(f).is_file());
     files.sort();
