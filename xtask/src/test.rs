@@ -3,6 +3,8 @@
 //! 1. host: unit tests of the host-buildable code (`cargo test` on stable)
 //! 2. kernel: the in-kernel tests, booted under BIOS and under UEFI
 //! 3. integration: `tests/`, which boots the images and drives the shell
+//! 4. labs: for each course lab, the reference scores full marks and the
+//!    exported student skeleton builds and scores below (never hangs)
 //!
 //! Ends with `N passed, N failed` and a non-zero status if anything failed.
 
@@ -30,6 +32,7 @@ enum Part {
     Host,
     Kernel,
     Integration,
+    Labs,
 }
 
 #[derive(Default)]
@@ -82,6 +85,11 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
             let (p, f) = cargo_test(cargo);
             tally.add("integration tests", p, f);
         }
+    }
+    if wants(Part::Labs) {
+        banner("lab selftest (reference full marks; skeletons build, score below, never hang)");
+        let (p, f) = xtask::lab::selftest_tally(xtask::grade::default_jobs());
+        tally.add("lab selftest", p, f);
     }
     println!("\nsummary:");
     for line in &tally.lines {
