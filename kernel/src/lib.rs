@@ -16,6 +16,7 @@
 extern crate alloc;
 
 pub mod mm;
+pub mod rand;
 pub mod shell;
 
 #[cfg(target_os = "none")]

@@ -120,27 +120,11 @@ fn bad_frees() -> TestResult {
     Ok(())
 }
 
-/// A small deterministic random number generator (xorshift64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 fn heap_workload() -> TestResult {
     let heap_before = heap::stats();
     let before = snapshot();
     {
-        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let mut rng = crate::rand::XorShift64::new(0x5eed_1234_abcd_0001);
         let mut vecs: Vec<Vec<u32>> = Vec::new();
         let mut boxes: Vec<Box<[u8]>> = Vec::new();
         let mut map: BTreeMap<u64, String> = BTreeMap::new();

@@ -16,6 +16,7 @@
 //! the run stays inside that warmed-up part.
 
 use super::aspace;
+use crate::rand::XorShift64;
 use super::layout::phys_to_virt;
 use super::page::{pages, PAGE_SIZE};
 use super::vmalloc::{self, VM_MAP_PUT_PAGES};
@@ -77,20 +78,6 @@ impl core::fmt::Display for Problem {
             Problem::Invariant(what) => write!(f, "invariant broken: {what}"),
             Problem::Leaked(what) => write!(f, "state after the run differs: {what}"),
         }
-    }
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 
@@ -181,7 +168,7 @@ pub fn run(ops: u64, seed: u64) -> Result<Report, Problem> {
     HOME.store(home, core::sync::atomic::Ordering::Relaxed);
     let before = state();
     let mut report = Report::default();
-    let mut rng = Rng(seed | 1);
+    let mut rng = XorShift64::new(seed);
     let mut next_id = 1;
     let mut footprint = 0;
     let result = (|| {
@@ -229,7 +216,7 @@ fn audit() -> Result<(), Problem> {
 
 /// One random operation.
 fn step(
-    rng: &mut Rng,
+    rng: &mut XorShift64,
     live: &mut Vec<Object>,
     spaces: &mut Vec<u64>,
     next_id: &mut u64,
@@ -264,7 +251,7 @@ fn step(
 }
 
 /// Makes one object of a random kind, if memory and the budget allow.
-fn create(rng: &mut Rng, id: u64, footprint: &mut u64) -> Option<Object> {
+fn create(rng: &mut XorShift64, id: u64, footprint: &mut u64) -> Option<Object> {
     let kind = match rng.below(10) {
         0..=4 => Kind::Vmalloc,
         5 | 6 => Kind::Vmap,
@@ -328,7 +315,7 @@ fn release(o: &Object) {
 }
 
 /// Creates, switches to or destroys an address space.
-fn address_spaces(rng: &mut Rng, spaces: &mut Vec<u64>, report: &mut Report) {
+fn address_spaces(rng: &mut XorShift64, spaces: &mut Vec<u64>, report: &mut Report) {
     match rng.below(3) {
         0 if spaces.len() < MAX_SPACES => {
             if let Ok(id) = aspace::create() {

@@ -55,6 +55,7 @@
 //! the pages (free, in page tables, or held by the heap) must be what they
 //! were before, or it ends with an `error:` line.
 
+use crate::rand::XorShift64 as XorShift;
 use super::page::PAGE_SIZE;
 use super::vmalloc::{self, VmError};
 use super::zone::ZoneType;
@@ -335,7 +336,7 @@ pub fn run_case(index: usize, p: &Params) -> Report {
     let case = &CASES[index];
     let run = case.run.expect("only implemented cases are run");
     // One fixed seed per case: the same requests whatever else is selected.
-    let mut ctx = Ctx { loops: p.test_loop_count, nr_pages: p.nr_pages, rng: XorShift::new(index as u64), done: 0 };
+    let mut ctx = Ctx { loops: p.test_loop_count, nr_pages: p.nr_pages, rng: case_rng(index as u64), done: 0 };
     let (mut passed, mut failed, mut failure) = (0, 0, None);
     let start = tsc::now();
     for _ in 0..p.test_repeat_count {
@@ -547,28 +548,10 @@ fn vm_map_ram_test(ctx: &mut Ctx) -> Outcome {
     result
 }
 
-/// Marsaglia's xorshift64: tiny, fast, and the same sequence every run.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(stream: u64) -> Self {
-        // Any non-zero seed works; mix in the stream so cases differ.
-        XorShift((0x9e37_79b9_7f4a_7c15 ^ stream.wrapping_mul(0xbf58_476d_1ce4_e5b9)) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// A number in lo..=hi (the slight modulo bias does not matter here).
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
+/// The generator for one test case: seeded from the case's index, so that
+/// cases differ and two runs make exactly the same requests.
+fn case_rng(stream: u64) -> XorShift {
+    XorShift::new(0x9e37_79b9_7f4a_7c15 ^ stream.wrapping_mul(0xbf58_476d_1ce4_e5b9))
 }
 
 // ---------------------------------------------------------------------------
