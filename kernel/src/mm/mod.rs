@@ -8,6 +8,7 @@
 //! - `heap`: the kernel's `#[global_allocator]`
 //! - `vmap_area`: the vmalloc area's range allocators, list and tree
 //!   (hardware-free)
+//! - `page_list`: the list of pages behind one vmalloc area
 //! - `pgtable`, `vmalloc`: page-table walks and the vmalloc family
 //! - `aspace`, `fault`, `probe`: address spaces, the lazy PGD-sync fault
 //!   handler, and fault-tolerant access for the shell
@@ -15,6 +16,7 @@
 pub mod layout;
 pub mod page;
 pub mod page_alloc;
+pub mod page_list;
 pub mod slab;
 pub mod vmap_area;
 pub mod zone;
@@ -85,6 +87,17 @@ mod global {
     /// Frees a block that `alloc_pages` returned, with the same order.
     pub fn free_pages(addr: PhysAddr, order: usize) -> Result<(), FreeError> {
         with_pages(|p| p.free_pages(addr, order))
+    }
+
+    /// Fills `frames` with single pages from `zone` or below, all or none,
+    /// under one lock. See `PageAllocator::alloc_pages_bulk`.
+    pub fn alloc_pages_bulk(zone: ZoneType, frames: &mut [PhysFrame]) -> Result<(), AllocError> {
+        with_pages(|p| p.alloc_pages_bulk(zone, frames))
+    }
+
+    /// Frees single pages that `alloc_pages` or `alloc_pages_bulk` returned.
+    pub fn free_pages_bulk(frames: &[PhysFrame]) -> Result<(), FreeError> {
+        with_pages(|p| p.free_pages_bulk(frames))
     }
 
     /// Fault injection (Linux's fail_page_alloc): the n-th `alloc_pages`

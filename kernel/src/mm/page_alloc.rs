@@ -140,6 +140,31 @@ impl<'a> PageAllocator<'a> {
         Err(AllocError::OutOfMemory { order, zone })
     }
 
+    /// Fills `frames` with single pages from `zone` or a lower one, all or
+    /// none (Linux's `alloc_pages_bulk_array`, which vmalloc uses since 5.13).
+    /// One call under one lock instead of one per page. Each page counts as
+    /// one `alloc_pages` call for fault injection; on a failure the pages
+    /// already taken are given back and `frames` is left as it was.
+    pub fn alloc_pages_bulk(&mut self, zone: ZoneType, frames: &mut [PhysFrame]) -> Result<(), AllocError> {
+        for i in 0..frames.len() {
+            match self.alloc_pages(0, zone) {
+                Ok(frame) => frames[i] = frame,
+                Err(e) => {
+                    self.free_pages_bulk(&frames[..i]).expect("pages just allocated");
+                    frames[..i].fill(PhysFrame::containing_address(PhysAddr::zero()));
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Frees single pages, as `free_pages(.., 0)` on each; stops at the
+    /// first that was not an allocated order-0 page and reports it.
+    pub fn free_pages_bulk(&mut self, frames: &[PhysFrame]) -> Result<(), FreeError> {
+        frames.iter().try_for_each(|f| self.free_pages(f.start_address(), 0))
+    }
+
     /// Fault injection, as Linux's fail_page_alloc: `Some(n)` makes the n-th
     /// `alloc_pages` call from now fail with `OutOfMemory` (1 = the next
     /// one), after which the switch turns itself off; `None` (or `Some(0)`)

@@ -26,7 +26,7 @@ use super::page::PAGE_SIZE;
 use super::zone::ZoneType;
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
-use x86_64::registers::control::Cr3;
+use x86_64::registers::control::{Cr3, Cr4, Cr4Flags};
 use x86_64::structures::paging::page_table::PageTableEntry;
 use x86_64::structures::paging::{PageTable, PageTableFlags as Flags, PhysFrame};
 use x86_64::{PhysAddr, VirtAddr};
@@ -196,31 +196,67 @@ fn alloc_area_pte(pte: &mut PageTable, mut addr: u64, end: u64, frames: &mut imp
 /// reads like the books.
 pub fn flush_cache_vmap(_start: VirtAddr, _end: VirtAddr) {}
 
-/// Clears the PTEs of `pages` pages from `start` in the master table and
-/// drops them from the TLB (`invlpg` also drops global entries). Returns
-/// the frames that were mapped. Missing tables are skipped.
-pub fn unmap_range(start: VirtAddr, pages: u64) -> impl Iterator<Item = PhysFrame> {
-    (0..pages).filter_map(move |i| {
-        let addr = start + i * PAGE_SIZE;
-        let entry = pte_mut(master_pgd(), addr)?;
-        let frame = entry.frame().ok();
-        entry.set_unused();
-        x86_64::instructions::tlb::flush(addr);
-        frame
-    })
+/// Clears the PTEs of `pages` pages from `start` in the master table, then
+/// drops them from the TLB (Linux's `vunmap_range` followed by
+/// `flush_tlb_kernel_range`). Pages whose tables are missing are skipped,
+/// so a half-made mapping can be undone with it. Walks down once per PTE
+/// table, not once per page.
+pub fn unmap_range(start: VirtAddr, pages: u64) {
+    let (mut addr, end) = (start.as_u64(), start.as_u64() + pages * PAGE_SIZE);
+    while addr < end {
+        let next = boundary(addr, PTE_SPAN, end);
+        if let Some(pte) = pte_table(master_pgd(), addr) {
+            let first = pte_index(addr);
+            let count = ((next - addr) / PAGE_SIZE) as usize;
+            pte.iter_mut().skip(first).take(count).for_each(PageTableEntry::set_unused);
+        }
+        addr = next;
+    }
+    flush_tlb_kernel_range(start, pages);
 }
 
-/// The leaf entry for `addr` in the table `pgd`, if the tables down to it
-/// exist (no allocation, no huge pages).
-fn pte_mut(pgd: PhysFrame, addr: VirtAddr) -> Option<&'static mut PageTableEntry> {
-    let a = addr.as_u64();
+/// Above this many pages one full flush is cheaper than an `invlpg` per
+/// page (Linux's `tlb_single_page_flush_ceiling`, arch/x86/mm/tlb.c).
+const FLUSH_CEILING: u64 = 33;
+
+/// Drops the TLB entries of `pages` pages from `start`: one `invlpg` each
+/// (which drops global entries too), or, for many pages, everything.
+pub fn flush_tlb_kernel_range(start: VirtAddr, pages: u64) {
+    if pages > FLUSH_CEILING {
+        flush_tlb_all();
+    } else {
+        for i in 0..pages {
+            x86_64::instructions::tlb::flush(start + i * PAGE_SIZE);
+        }
+    }
+}
+
+/// Empties the whole TLB. Reloading CR3 keeps global entries, and the
+/// vmalloc area's are global; turning CR4.PGE off and on again drops them
+/// as well (Intel SDM vol. 3, 4.10.4.1).
+pub fn flush_tlb_all() {
+    let cr4 = Cr4::read();
+    if cr4.contains(Cr4Flags::PAGE_GLOBAL) {
+        // SAFETY: only the PGE bit changes, and it is restored at once;
+        // clearing it just invalidates the TLB.
+        unsafe {
+            Cr4::write(cr4 - Cr4Flags::PAGE_GLOBAL);
+            Cr4::write(cr4);
+        }
+    } else {
+        x86_64::instructions::tlb::flush_all();
+    }
+}
+
+/// The PTE table covering `addr` in the table `pgd`, if the tables down
+/// to it exist.
+fn pte_table(pgd: PhysFrame, addr: u64) -> Option<&'static mut PageTable> {
     // SAFETY: each frame comes from a present non-huge entry, so it holds a
     // table; callers hold the vmalloc lock.
     unsafe {
-        let pud = table(table(pgd)[pgd_index(a)].frame().ok()?);
-        let pmd = table(pud[pud_index(a)].frame().ok()?);
-        let pte = table(pmd[pmd_index(a)].frame().ok()?);
-        Some(&mut pte[pte_index(a)])
+        let pud = table(table(pgd)[pgd_index(addr)].frame().ok()?);
+        let pmd = table(pud[pud_index(addr)].frame().ok()?);
+        Some(table(pmd[pmd_index(addr)].frame().ok()?))
     }
 }
 

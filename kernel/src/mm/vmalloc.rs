@@ -5,8 +5,8 @@
 //!
 //! 1. `get_vm_area` reserves a range of the vmalloc area, plus one unmapped
 //!    guard page after it, and records it in a `VmStruct`.
-//! 2. Pages are taken from the buddy allocator one at a time, so they may
-//!    lie anywhere in physical memory.
+//! 2. Pages are taken from the buddy allocator one at a time (all of them
+//!    under one lock), so they may lie anywhere in physical memory.
 //! 3. `vmalloc_area_pages` maps them one after another into the master
 //!    page table, allocating page tables as needed.
 //!
@@ -20,6 +20,7 @@
 
 use super::layout::{phys_to_virt, VMALLOC_END, VMALLOC_START};
 use super::page::PAGE_SIZE;
+use super::page_list::PageList;
 use super::pgtable::{self, MapError};
 use super::vmap_area::{Area, AreaAllocator, AreaError, ListAllocator, TreeAllocator};
 use super::zone::ZoneType;
@@ -43,7 +44,7 @@ pub const VM_MAP_PUT_PAGES: u32 = 0x200;
 pub struct VmStruct {
     pub flags: u32,
     /// The pages backing the area (VM_ALLOC, VM_MAP), in address order.
-    pub pages: Vec<PhysFrame>,
+    pub pages: PageList,
     /// Mapped pages (without the guard page).
     pub nr_pages: u64,
     /// First physical address mapped (VM_IOREMAP).
@@ -169,7 +170,7 @@ fn get_vm_area(
     // LAB 2 BEGIN: round size up to pages, add the guard page, reserve with v.areas.alloc (align at least a page)
     let pages = size.div_ceil(PAGE_SIZE);
     let total = pages.checked_add(1).and_then(|p| p.checked_mul(PAGE_SIZE)).ok_or(VmError::TooLarge(size))?;
-    let vm = VmStruct { flags, pages: Vec::new(), nr_pages: pages, phys_addr: None, caller };
+    let vm = VmStruct { flags, pages: PageList::new(), nr_pages: pages, phys_addr: None, caller };
     match v.areas.alloc(total, align.max(PAGE_SIZE), vm) {
         Ok(start) => Ok(VirtAddr::new(start)),
         Err(AreaError::NoSpace) => Err(VmError::NoSpace(size)),
@@ -180,32 +181,21 @@ fn get_vm_area(
 }
 
 /// Takes `count` pages from `zone`, zeroed if asked; returns them all or
-/// none.
-fn alloc_pages_array(count: u64, zone: ZoneType, zero: bool) -> Result<Vec<PhysFrame>, VmError> {
-    let mut pages = Vec::new();
-    pages.try_reserve_exact(count as usize).map_err(|_| VmError::NoMemory)?;
-    for _ in 0..count {
-        match super::alloc_pages(0, zone) {
-            Ok(frame) => {
-                if zero {
-                    // SAFETY: a fresh page, reached through the direct map.
-                    unsafe { phys_to_virt(frame.start_address()).as_mut_ptr::<u8>().write_bytes(0, PAGE_SIZE as usize) };
-                }
-                pages.push(frame);
-            }
-            Err(_) => {
-                free_pages_array(&pages);
-                return Err(VmError::NoMemory);
-            }
+/// none (Linux's `vm_area_alloc_pages`, which also asks for them in bulk).
+fn alloc_pages_array(count: u64, zone: ZoneType, zero: bool) -> Result<PageList, VmError> {
+    let mut pages = PageList::try_with_len(count as usize).ok_or(VmError::NoMemory)?;
+    super::alloc_pages_bulk(zone, &mut pages).map_err(|_| VmError::NoMemory)?;
+    if zero {
+        for frame in pages.iter() {
+            // SAFETY: a fresh page, ours alone, reached through the direct map.
+            unsafe { phys_to_virt(frame.start_address()).as_mut_ptr::<u8>().write_bytes(0, PAGE_SIZE as usize) };
         }
     }
     Ok(pages)
 }
 
 fn free_pages_array(pages: &[PhysFrame]) {
-    for frame in pages {
-        super::free_pages(frame.start_address(), 0).expect("vmalloc page was allocated as order 0");
-    }
+    super::free_pages_bulk(pages).expect("vmalloc pages were allocated as order 0");
 }
 
 /// The common path of every vmalloc variant (Linux's `__vmalloc_node`):
@@ -243,7 +233,7 @@ fn __vmalloc(
             }
         };
         if let Err(e) = pgtable::vmalloc_area_pages(start, count, pages.iter().copied(), PAGE_KERNEL) {
-            pgtable::unmap_range(start, count).for_each(drop);
+            pgtable::unmap_range(start, count);
             free_pages_array(&pages);
             v.areas.remove(start.as_u64());
             return Err(e.into());
@@ -299,7 +289,7 @@ fn take_area(v: &mut Vmalloc, addr: u64, flag: u32, expected: &'static str) -> R
 /// (Linux's `__vunmap`). The range itself is already out of the books.
 fn __vunmap(area: &Area<VmStruct>, deallocate_pages: bool) {
     // LAB 2 BEGIN: clear the area's PTEs (pgtable::unmap_range), then free its pages if asked
-    pgtable::unmap_range(VirtAddr::new(area.start), area.data.nr_pages).for_each(drop);
+    pgtable::unmap_range(VirtAddr::new(area.start), area.data.nr_pages);
     if deallocate_pages {
         free_pages_array(&area.data.pages);
     }
@@ -331,14 +321,12 @@ pub fn vmap(pages: &[PhysFrame], flags: u32) -> Result<VirtAddr, VmError> {
     if pages.is_empty() {
         return Err(VmError::ZeroSize);
     }
-    let mut owned = Vec::new();
-    owned.try_reserve_exact(pages.len()).map_err(|_| VmError::NoMemory)?;
-    owned.extend_from_slice(pages);
+    let owned = PageList::try_from_slice(pages).ok_or(VmError::NoMemory)?;
     with(|v| {
         let size = pages.len() as u64 * PAGE_SIZE;
         let start = get_vm_area(v, size, PAGE_SIZE, VM_MAP | (flags & VM_MAP_PUT_PAGES), caller)?;
         if let Err(e) = pgtable::vmalloc_area_pages(start, pages.len() as u64, pages.iter().copied(), PAGE_KERNEL) {
-            pgtable::unmap_range(start, pages.len() as u64).for_each(drop);
+            pgtable::unmap_range(start, pages.len() as u64);
             v.areas.remove(start.as_u64());
             return Err(e.into());
         }
@@ -350,13 +338,13 @@ pub fn vmap(pages: &[PhysFrame], flags: u32) -> Result<VirtAddr, VmError> {
 
 /// Unmaps a `vmap` area (Linux's `vunmap`). Returns its pages to the
 /// caller, or frees them if the area was made with `VM_MAP_PUT_PAGES`.
-pub fn vunmap(addr: VirtAddr) -> Result<Vec<PhysFrame>, VmError> {
+pub fn vunmap(addr: VirtAddr) -> Result<PageList, VmError> {
     // LAB 4 BEGIN: take the VM_MAP area, __vunmap it; free the pages if VM_MAP_PUT_PAGES, else return them
     with(|v| {
         let area = take_area(v, addr.as_u64(), VM_MAP, "vmap")?;
         let put = area.data.flags & VM_MAP_PUT_PAGES != 0;
         __vunmap(&area, put);
-        Ok(if put { Vec::new() } else { area.data.pages })
+        Ok(if put { PageList::new() } else { area.data.pages })
     })
     // LAB 4 END
 }
@@ -391,7 +379,7 @@ pub fn ioremap_prot(phys: u64, size: u64, mode: CacheMode) -> Result<VirtAddr, V
         let frames = (0..count).map(|i| PhysFrame::containing_address(PhysAddr::new(base + i * PAGE_SIZE)));
         let result = pgtable::vmalloc_area_pages(start, count, frames, flags);
         if let Err(e) = result {
-            pgtable::unmap_range(start, count).for_each(drop);
+            pgtable::unmap_range(start, count);
             v.areas.remove(start.as_u64());
             return Err(e.into());
         }

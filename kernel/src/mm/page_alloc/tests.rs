@@ -280,3 +280,61 @@ fn a_bad_order_does_not_use_up_the_injected_failure() {
     assert!(a.alloc_pages(0, ZoneType::Dma).is_err());
     assert_eq!(a.fail_nth_pending(), None);
 }
+
+// --- bulk allocation (vmalloc's page arrays) ---------------------------------
+
+fn placeholder() -> PhysFrame {
+    PhysFrame::containing_address(PhysAddr::zero())
+}
+
+#[test]
+fn bulk_allocation_gives_distinct_pages_and_bulk_free_restores_everything() {
+    let mut m = small();
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(1..DMA_PAGES);
+    let before = (a.free_pages_total(), a.zone(ZoneType::Dma).nr_free());
+    let mut frames = [placeholder(); 37];
+    a.alloc_pages_bulk(ZoneType::Dma, &mut frames).unwrap();
+    let mut seen: Vec<_> = frames.iter().map(|f| f.start_address().as_u64()).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), frames.len(), "a page was handed out twice");
+    assert!(frames.iter().all(|&f| a.allocated_order(addr(f)) == Some(0)));
+    assert_eq!(a.free_pages_total(), before.0 - 37);
+    a.free_pages_bulk(&frames).unwrap();
+    assert_eq!((a.free_pages_total(), a.zone(ZoneType::Dma).nr_free()), before);
+    a.check().unwrap();
+}
+
+#[test]
+fn bulk_allocation_that_fails_part_way_takes_nothing() {
+    let mut m = small();
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(1..DMA_PAGES);
+    let before = (a.free_pages_total(), a.zone(ZoneType::Dma).nr_free());
+    // Every page is one call: the fifth one fails.
+    a.fail_nth(Some(5));
+    let mut frames = [placeholder(); 8];
+    let calls = a.alloc_calls();
+    assert!(a.alloc_pages_bulk(ZoneType::Dma, &mut frames).is_err());
+    assert_eq!(a.alloc_calls(), calls + 5);
+    assert!(frames.iter().all(|f| f.start_address().is_null()));
+    assert_eq!((a.free_pages_total(), a.zone(ZoneType::Dma).nr_free()), before);
+    // More than the zone holds fails the same way.
+    let mut frames = vec![placeholder(); DMA_PAGES as usize];
+    assert!(a.alloc_pages_bulk(ZoneType::Dma, &mut frames).is_err());
+    assert_eq!((a.free_pages_total(), a.zone(ZoneType::Dma).nr_free()), before);
+    a.check().unwrap();
+}
+
+#[test]
+fn bulk_free_reports_a_page_that_is_not_allocated() {
+    let mut m = small();
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(1..DMA_PAGES);
+    let mut frames = [placeholder(); 2];
+    a.alloc_pages_bulk(ZoneType::Dma, &mut frames).unwrap();
+    a.free_pages(addr(frames[1]), 0).unwrap();
+    assert_eq!(a.free_pages_bulk(&frames), Err(FreeError::AlreadyFree(addr(frames[1]).as_u64())));
+    a.check().unwrap();
+}
