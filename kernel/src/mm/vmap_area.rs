@@ -415,6 +415,15 @@ impl FreeTree {
         link.map_or(0, |n| self.nodes[n].subtree_max_size)
     }
 
+    /// What a parent reads of a subtree: its height and `subtree_max_size`.
+    /// When neither changed (and the subtree kept its root), the parent
+    /// needs no update: most changes settle a level or two above the leaf,
+    /// and the levels above are left alone, as Linux's augmented rbtree
+    /// stops propagating once a value stays the same.
+    fn summary(&self, link: Link) -> (u8, u64) {
+        (self.height(link), self.max_size(link))
+    }
+
     /// Left height minus right height: AVL keeps it in -1..=1.
     fn balance(&self, n: usize) -> i32 {
         let node = &self.nodes[n];
@@ -542,6 +551,23 @@ impl FreeTree {
         best
     }
 
+    /// The blocks on either side of `addr`, found in one descent: the one
+    /// with the highest start below `addr` and the one with the lowest start
+    /// at or above it.
+    fn neighbours(&self, addr: u64) -> (Link, Link) {
+        let (mut link, mut below, mut above) = (self.root, None, None);
+        while let Some(n) = link {
+            if self.nodes[n].start < addr {
+                below = Some(n);
+                link = self.nodes[n].right;
+            } else {
+                above = Some(n);
+                link = self.nodes[n].left;
+            }
+        }
+        (below, above)
+    }
+
     /// The lowest-addressed block in the subtree `link` that can hold `size`
     /// bytes at a multiple of `align`: returns the block and where the range
     /// would start in it. Linux: `find_vmap_lowest_match`.
@@ -622,12 +648,28 @@ impl FreeTree {
     /// way back up.
     fn insert_below(&mut self, link: Link, leaf: usize) -> usize {
         let Some(n) = link else { return leaf };
-        if self.nodes[leaf].start < self.nodes[n].start {
-            let left = self.insert_below(self.nodes[n].left, leaf);
-            self.nodes[n].left = Some(left);
+        let go_left = self.nodes[leaf].start < self.nodes[n].start;
+        let child = if go_left { self.nodes[n].left } else { self.nodes[n].right };
+        let before = self.summary(child);
+        let new_child = Some(self.insert_below(child, leaf));
+        self.set_child(n, go_left, new_child);
+        self.settle(n, child, new_child, before)
+    }
+
+    fn set_child(&mut self, n: usize, left: bool, child: Link) {
+        if left {
+            self.nodes[n].left = child;
         } else {
-            let right = self.insert_below(self.nodes[n].right, leaf);
-            self.nodes[n].right = Some(right);
+            self.nodes[n].right = child;
+        }
+    }
+
+    /// After one child of `n` went from `old` (whose summary was `before`)
+    /// to `new`: rebalances `n` if that child changed in a way `n` can see,
+    /// and returns the subtree's root.
+    fn settle(&mut self, n: usize, old: Link, new: Link, before: (u8, u64)) -> usize {
+        if old == new && self.summary(new) == before {
+            return n;
         }
         self.rebalance(n)
     }
@@ -647,20 +689,16 @@ impl FreeTree {
     /// subtree's new root and the removed node's slot.
     fn remove_below(&mut self, link: Link, start: u64) -> (Link, Link) {
         let Some(n) = link else { return (None, None) };
-        let removed = match start.cmp(&self.nodes[n].start) {
-            Ordering::Less => {
-                let (left, removed) = self.remove_below(self.nodes[n].left, start);
-                self.nodes[n].left = left;
-                removed
-            }
-            Ordering::Greater => {
-                let (right, removed) = self.remove_below(self.nodes[n].right, start);
-                self.nodes[n].right = right;
-                removed
-            }
+        let go_left = match start.cmp(&self.nodes[n].start) {
+            Ordering::Less => true,
+            Ordering::Greater => false,
             Ordering::Equal => return (self.unlink(n), Some(n)),
         };
-        (Some(self.rebalance(n)), removed)
+        let child = if go_left { self.nodes[n].left } else { self.nodes[n].right };
+        let before = self.summary(child);
+        let (new_child, removed) = self.remove_below(child, start);
+        self.set_child(n, go_left, new_child);
+        (Some(self.settle(n, child, new_child, before)), removed)
     }
 
     /// Takes `n` out of the tree; returns the subtree that replaces it.
@@ -684,9 +722,10 @@ impl FreeTree {
         match self.nodes[n].left {
             None => (self.nodes[n].right, n),
             Some(left) => {
+                let before = self.summary(Some(left));
                 let (rest, lowest) = self.take_lowest(left);
                 self.nodes[n].left = rest;
-                (Some(self.rebalance(n)), lowest)
+                (Some(self.settle(n, Some(left), rest, before)), lowest)
             }
         }
     }
@@ -702,16 +741,23 @@ impl FreeTree {
         self.fix_path(self.root, block.start);
     }
 
-    /// Updates every node on the path from `link` down to the node keyed
-    /// `start`, bottom-up.
-    fn fix_path(&mut self, link: Link, start: u64) {
-        let Some(n) = link else { return };
-        match start.cmp(&self.nodes[n].start) {
+    /// Updates the nodes on the path from `link` down to the node keyed
+    /// `start`, bottom-up, stopping at the first whose `subtree_max_size`
+    /// comes out unchanged: nothing above it can change either. Returns
+    /// whether `link`'s own value changed.
+    fn fix_path(&mut self, link: Link, start: u64) -> bool {
+        let Some(n) = link else { return false };
+        let below_changed = match start.cmp(&self.nodes[n].start) {
             Ordering::Less => self.fix_path(self.nodes[n].left, start),
             Ordering::Greater => self.fix_path(self.nodes[n].right, start),
-            Ordering::Equal => {}
+            Ordering::Equal => true,
+        };
+        if !below_changed {
+            return false;
         }
+        let before = self.nodes[n].subtree_max_size;
         self.update(n);
+        self.nodes[n].subtree_max_size != before
     }
 
     // --- what the allocator does with it --------------------------------
@@ -747,10 +793,9 @@ impl FreeTree {
     /// ends (Linux: `merge_or_add_vmap_area`). Afterwards no two free blocks
     /// touch.
     fn give_back(&mut self, freed: Range<u64>) {
-        let before = self
-            .below(freed.start)
-            .filter(|&b| self.nodes[b].end() == freed.start);
-        let after = self.get(freed.end);
+        let (below, above) = self.neighbours(freed.start);
+        let before = below.filter(|&b| self.nodes[b].end() == freed.start);
+        let after = above.filter(|&a| self.nodes[a].start == freed.end);
         match (before, after) {
             (Some(b), Some(a)) => {
                 // Bridge the gap: `b` grows over `freed` and `a`.
