@@ -1,9 +1,10 @@
 //! x86_64 CPU setup: segment and interrupt tables, exception reports, and
-//! the legacy interrupt controller.
+//! the legacy interrupt controller; `clear_page`.
 
 pub mod exceptions;
 pub mod gdt;
 pub mod idt;
+pub mod page;
 pub mod pic;
 
 /// Stops this CPU for good: interrupts off, then `hlt` in a loop (an NMI can

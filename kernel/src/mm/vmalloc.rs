@@ -188,7 +188,7 @@ fn alloc_pages_array(count: u64, zone: ZoneType, zero: bool) -> Result<PageList,
     if zero {
         for frame in pages.iter() {
             // SAFETY: a fresh page, ours alone, reached through the direct map.
-            unsafe { phys_to_virt(frame.start_address()).as_mut_ptr::<u8>().write_bytes(0, PAGE_SIZE as usize) };
+            unsafe { crate::arch::page::clear_page(phys_to_virt(frame.start_address()).as_mut_ptr()) };
         }
     }
     Ok(pages)
