@@ -26,7 +26,10 @@ pub const TESTS: &[Test] = &[
 /// Free counts of every zone and order: must come back exactly.
 /// (Built without the heap: the heap takes the page allocator's lock.)
 fn snapshot() -> [(u64, [u64; MAX_ORDER + 1]); 3] {
-    with_pages(|p| ZoneType::ALL.map(|z| (p.zone(z).free_pages, p.zone(z).nr_free())))
+    with_pages(|p| {
+        p.drain_pcp();
+        ZoneType::ALL.map(|z| (p.zone(z).free_pages, p.zone(z).nr_free()))
+    })
 }
 
 fn consistent() -> TestResult {

@@ -68,7 +68,8 @@ mod global {
 
     /// Sets up the page allocator from the bootloader's memory map.
     pub fn init(boot_info: &'static bootloader_api::BootInfo) {
-        let pages = super::memblock::init(&boot_info.memory_regions);
+        let mut pages = super::memblock::init(&boot_info.memory_regions);
+        pages.enable_pcp();
         *PAGES.lock() = Some(pages);
     }
 

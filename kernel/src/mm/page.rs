@@ -31,6 +31,9 @@ pub enum PageState {
     Allocated,
     /// Part of a block whose head is another frame.
     Tail,
+    /// A free single page on its zone's per-CPU list (see `zone::Pcp`),
+    /// not on the buddy lists: free, but not to be merged.
+    Pcp,
 }
 
 /// One entry of `mem_map` (12 bytes per 4 KiB frame, 0.3% of memory).

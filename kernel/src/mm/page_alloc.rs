@@ -132,12 +132,48 @@ impl<'a> PageAllocator<'a> {
         if self.should_fail() {
             return Err(AllocError::OutOfMemory { order, zone });
         }
-        for z in (0..=zone as usize).rev() {
-            if let Some(pfn) = self.zones[z].alloc(order, self.map) {
-                return Ok(PhysFrame::containing_address(PhysAddr::new(pfn * PAGE_SIZE)));
+        let pfn = match self.take(order, zone) {
+            Some(pfn) => Some(pfn),
+            // Free pages may be parked on the per-CPU lists, where they
+            // cannot merge: give them back and try once more (as Linux's
+            // slow path drains them before it gives up).
+            None if self.pcp_pages() > 0 => {
+                self.drain_pcp();
+                self.take(order, zone)
             }
+            None => None,
+        };
+        let pfn = pfn.ok_or(AllocError::OutOfMemory { order, zone })?;
+        Ok(PhysFrame::containing_address(PhysAddr::new(pfn * PAGE_SIZE)))
+    }
+
+    /// A block from `zone` or the first lower zone that has one; single
+    /// pages through the per-CPU lists.
+    fn take(&mut self, order: usize, zone: ZoneType) -> Option<u64> {
+        (0..=zone as usize).rev().find_map(|z| match order {
+            0 => self.zones[z].alloc_hot(self.map),
+            _ => self.zones[z].alloc(order, self.map),
+        })
+    }
+
+    /// Turns on every zone's per-CPU list of single pages (`zone::Pcp`).
+    /// Off by default: the host tests of the buddy lists and the fuzz
+    /// model see the plain buddy allocator.
+    pub fn enable_pcp(&mut self) {
+        self.zones.iter_mut().for_each(Zone::enable_pcp);
+    }
+
+    /// Gives every page on the per-CPU lists back to the buddy lists
+    /// (Linux's `drain_all_pages`), so that buddyinfo shows all free memory.
+    pub fn drain_pcp(&mut self) {
+        for zone in &mut self.zones {
+            zone.drain_pcp(zone.pcp.count, self.map);
         }
-        Err(AllocError::OutOfMemory { order, zone })
+    }
+
+    /// Pages on the per-CPU lists of all zones.
+    pub fn pcp_pages(&self) -> u64 {
+        self.zones.iter().map(|z| z.pcp.count).sum()
     }
 
     /// Fills `frames` with single pages from `zone` or a lower one, all or
@@ -220,14 +256,17 @@ impl<'a> PageAllocator<'a> {
         let Some(page) = self.map.get(pfn as usize) else { return Err(FreeError::NotManaged(a)) };
         match page.state {
             PageState::Reserved => Err(FreeError::NotManaged(a)),
-            PageState::Free => Err(FreeError::AlreadyFree(a)),
+            PageState::Free | PageState::Pcp => Err(FreeError::AlreadyFree(a)),
             PageState::Tail => Err(FreeError::NotBlockStart(a)),
             PageState::Allocated if page.order as usize != order => {
                 Err(FreeError::WrongOrder { addr: a, allocated: page.order as usize, given: order })
             }
             PageState::Allocated => {
                 let zone = self.zone_index(pfn);
-                self.zones[zone].free(pfn, order, self.map);
+                match order {
+                    0 => self.zones[zone].free_hot(pfn, self.map),
+                    _ => self.zones[zone].free(pfn, order, self.map),
+                }
                 Ok(())
             }
         }

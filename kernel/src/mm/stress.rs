@@ -135,7 +135,10 @@ fn verify(o: &Object, report: &mut Report) -> Result<(), Problem> {
 type State = (u64, [[u64; 11]; 3], usize, u64);
 
 fn state() -> State {
-    let (free, buddy) = with_pages(|p| (p.free_pages_total(), ZoneType::ALL.map(|z| p.zone(z).nr_free())));
+    let (free, buddy) = with_pages(|p| {
+        p.drain_pcp();
+        (p.free_pages_total(), ZoneType::ALL.map(|z| p.zone(z).nr_free()))
+    });
     let t = vmalloc::totals();
     (free, buddy, t.areas, t.largest_free)
 }

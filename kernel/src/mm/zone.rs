@@ -81,6 +81,29 @@ pub struct FreeArea {
 }
 
 /// A zone: its PFN span, its counters and its free lists.
+/// The zone's list of free single pages kept out of the buddy lists
+/// (Linux's `per_cpu_pages`, Mauerer's "hot-n-cold pages"; Mosaic has one
+/// CPU, so one list per zone). Most allocations are single pages, and most
+/// are freed soon: a page freed goes on the front of this list and the next
+/// request takes it straight back, without the buddy allocator's split and
+/// merge, and while the page and its `mem_map` entry are still in the
+/// cache. The list is refilled and emptied `batch` pages at a time; when it
+/// holds more than `high`, a batch goes back to the buddy lists.
+///
+/// The pages count as free (`free_pages`, MemFree), but buddyinfo's free
+/// blocks do not include them until `drain_pcp` gives them back, which the
+/// `buddyinfo` command does first.
+#[derive(Clone, Copy, Debug)]
+pub struct Pcp {
+    head: u32,
+    /// Pages on the list.
+    pub count: u64,
+    /// More than this many, and a batch goes back; 0 turns the list off.
+    pub high: u64,
+    /// Pages moved between the list and the buddy lists at a time.
+    pub batch: u64,
+}
+
 #[derive(Clone, Debug)]
 pub struct Zone {
     pub kind: ZoneType,
@@ -92,8 +115,10 @@ pub struct Zone {
     /// Pages of RAM in the span that are reserved (never handed out).
     pub reserved: u64,
     /// Pages currently free.
+    /// Free pages: in the buddy lists and on the per-CPU list.
     pub free_pages: u64,
     free_area: [FreeArea; NR_ORDERS],
+    pub pcp: Pcp,
 }
 
 impl Zone {
@@ -108,6 +133,7 @@ impl Zone {
             reserved: 0,
             free_pages: 0,
             free_area: [FreeArea { head: NIL, nr_free: 0 }; NR_ORDERS],
+            pcp: Pcp { head: NIL, count: 0, high: 0, batch: 0 },
         }
     }
 
@@ -171,6 +197,100 @@ impl Zone {
     }
 
     /// Puts the block at `pfn` on the free list of `order`, in O(1).
+    // --- the per-CPU list ---------------------------------------------------
+
+    /// Turns the per-CPU list on, sized as Linux sizes it: a batch of about
+    /// a 1024th of the zone, at most 63 pages, and a high mark of 6 batches.
+    pub fn enable_pcp(&mut self) {
+        if self.managed > 0 {
+            self.pcp.batch = (self.managed / 1024).clamp(1, 63);
+            self.pcp.high = 6 * self.pcp.batch;
+        }
+    }
+
+    /// One page: from the per-CPU list when it is on (refilled with a batch
+    /// from the buddy lists when empty), else from the buddy lists.
+    pub fn alloc_hot(&mut self, map: &mut [Page]) -> Option<u64> {
+        if self.pcp.high == 0 {
+            return self.alloc(0, map);
+        }
+        if self.pcp.count == 0 {
+            for _ in 0..self.pcp.batch {
+                let Some(pfn) = self.alloc(0, map) else { break };
+                self.free_pages += 1;
+                self.pcp_push(pfn, map);
+            }
+        }
+        let pfn = self.pcp_pop(map)?;
+        self.free_pages -= 1;
+        Some(pfn)
+    }
+
+    /// Frees one allocated page: onto the per-CPU list when it is on
+    /// (sending a batch back to the buddy lists above `high`), else to the
+    /// buddy lists.
+    pub fn free_hot(&mut self, pfn: u64, map: &mut [Page]) {
+        if self.pcp.high == 0 {
+            return self.free(pfn, 0, map);
+        }
+        self.free_pages += 1;
+        self.pcp_push(pfn, map);
+        if self.pcp.count > self.pcp.high {
+            self.drain_pcp(self.pcp.batch, map);
+        }
+    }
+
+    /// Gives up to `n` pages of the per-CPU list back to the buddy lists,
+    /// where they merge with their buddies.
+    pub fn drain_pcp(&mut self, n: u64, map: &mut [Page]) {
+        for _ in 0..n {
+            let Some(pfn) = self.pcp_pop(map) else { break };
+            self.free_pages -= 1;
+            self.free(pfn, 0, map);
+        }
+    }
+
+    /// Puts the allocated page `pfn` on the front of the per-CPU list. The
+    /// list is linked through `mem_map` like the buddy lists (`next` only).
+    fn pcp_push(&mut self, pfn: u64, map: &mut [Page]) {
+        map[pfn as usize] = Page { state: PageState::Pcp, order: 0, zone: self.kind as u8, prev: NIL, next: self.pcp.head };
+        self.pcp.head = pfn as u32;
+        self.pcp.count += 1;
+    }
+
+    /// Takes the front page off the per-CPU list; it comes back Allocated.
+    fn pcp_pop(&mut self, map: &mut [Page]) -> Option<u64> {
+        if self.pcp.head == NIL {
+            return None;
+        }
+        let pfn = self.pcp.head as u64;
+        let page = &mut map[pfn as usize];
+        self.pcp.head = page.next;
+        self.pcp.count -= 1;
+        *page = Page { state: PageState::Allocated, order: 0, zone: self.kind as u8, prev: NIL, next: NIL };
+        Some(pfn)
+    }
+
+    /// Checks the per-CPU list; returns its length.
+    fn check_pcp(&self, map: &[Page]) -> Result<u64, &'static str> {
+        let (mut pfn, mut count) = (self.pcp.head, 0);
+        while pfn != NIL {
+            let page = &map[pfn as usize];
+            if page.state != PageState::Pcp || !self.contains(pfn as u64) {
+                return Err("a page on the per-CPU list is not a Pcp page of its zone");
+            }
+            count += 1;
+            if count > self.spanned() {
+                return Err("the per-CPU list has a cycle");
+            }
+            pfn = page.next;
+        }
+        if count != self.pcp.count {
+            return Err("the per-CPU list's count differs from its length");
+        }
+        Ok(count)
+    }
+
     fn push(&mut self, pfn: u64, order: usize, map: &mut [Page]) {
         let area = &mut self.free_area[order];
         let old_head = area.head;
@@ -230,7 +350,7 @@ impl Zone {
             }
             free += count * pages(order);
         }
-        if free != self.free_pages {
+        if free + self.check_pcp(map)? != self.free_pages {
             return Err("free_pages differs from the free lists");
         }
         Ok(())

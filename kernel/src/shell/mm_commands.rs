@@ -10,8 +10,10 @@ use crate::{bail, print, println};
 use x86_64::PhysAddr;
 
 /// Like /proc/buddyinfo: free blocks of each order, per populated zone.
+/// The per-CPU lists are drained first, so every free page is counted.
 pub fn buddyinfo(_: &[&str]) -> Result<(), CmdError> {
     with_pages(|p| {
+        p.drain_pcp();
         for zone in p.populated_zones() {
             print!("Node 0, zone {:>8} ", zone.kind.name());
             for n in zone.nr_free() {
@@ -52,6 +54,7 @@ pub fn zoneinfo(_: &[&str]) -> Result<(), CmdError> {
             println!("        spanned  {}", z.spanned());
             println!("        present  {}", z.managed + z.reserved);
             println!("        managed  {}", z.managed);
+            println!("  pcp: count {} high {} batch {}", z.pcp.count, z.pcp.high, z.pcp.batch);
             println!("  start_pfn:     {}", z.start_pfn);
             if z.spanned() > 0 {
                 println!("  range:         {:#x}-{:#x}", z.start_pfn * PAGE_SIZE, z.end_pfn * PAGE_SIZE - 1);

@@ -139,12 +139,15 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn random_workloads_match_the_model(ops in prop::collection::vec(op(), 1..400)) {
+    fn random_workloads_match_the_model(ops in prop::collection::vec(op(), 1..400), pcp in any::<bool>()) {
         // Two zones with holes, as real memory maps have.
         let mut m = map(3 * DMA_PAGES);
         let mut a = PageAllocator::new(&mut m);
         for range in [1..700, 705..2048, 2050..DMA_PAGES, DMA_PAGES..2 * DMA_PAGES + 77, 2 * DMA_PAGES + 1024..3 * DMA_PAGES] {
             a.add_free_range(range);
+        }
+        if pcp {
+            a.enable_pcp();
         }
         let managed = a.managed_pages_total();
         let baseline = (a.zone(ZoneType::Dma).nr_free(), a.zone(ZoneType::Dma32).nr_free());
@@ -169,6 +172,7 @@ proptest! {
                             a.zone(ZoneType::ALL[z]).nr_free()[order..].iter().any(|&n| n > 0)
                         });
                         prop_assert!(!any, "refused although a block was free");
+                        prop_assert_eq!(a.pcp_pages(), 0, "refused with pages on a per-CPU list");
                     }
                     Err(e) => prop_assert!(false, "unexpected {:?}", e),
                 },
@@ -197,6 +201,7 @@ proptest! {
         for (pfn, order) in live.drain(..) {
             prop_assert_eq!(a.free_pages(PhysAddr::new(pfn * PAGE_SIZE), order), Ok(()));
         }
+        a.drain_pcp();
         prop_assert_eq!((a.zone(ZoneType::Dma).nr_free(), a.zone(ZoneType::Dma32).nr_free()), baseline);
         prop_assert_eq!(a.check(), Ok(()));
     }
@@ -336,5 +341,74 @@ fn bulk_free_reports_a_page_that_is_not_allocated() {
     a.alloc_pages_bulk(ZoneType::Dma, &mut frames).unwrap();
     a.free_pages(addr(frames[1]), 0).unwrap();
     assert_eq!(a.free_pages_bulk(&frames), Err(FreeError::AlreadyFree(addr(frames[1]).as_u64())));
+    a.check().unwrap();
+}
+
+// --- the per-CPU lists ------------------------------------------------------
+
+#[test]
+fn a_freed_page_comes_straight_back_and_draining_restores_the_buddy_lists() {
+    let mut m = small();
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(1..DMA_PAGES);
+    a.enable_pcp();
+    let (free, buddy) = (a.free_pages_total(), a.zone(ZoneType::Dma).nr_free());
+    let batch = a.zone(ZoneType::Dma).pcp.batch;
+    assert_eq!(batch, 3, "a 1024th of the zone's 4095 pages");
+    let f = a.alloc_pages(0, ZoneType::Dma).unwrap();
+    // The first request filled the list with a batch and took one of it.
+    assert_eq!(a.pcp_pages(), batch - 1);
+    assert_eq!(a.free_pages_total(), free - 1);
+    a.free_pages(addr(f), 0).unwrap();
+    assert_eq!(a.alloc_pages(0, ZoneType::Dma).unwrap(), f, "not the page just freed");
+    a.free_pages(addr(f), 0).unwrap();
+    assert_eq!(a.free_pages(addr(f), 0), Err(FreeError::AlreadyFree(addr(f).as_u64())));
+    assert_eq!(a.allocated_order(addr(f)), None);
+    assert_eq!(a.free_pages_total(), free);
+    assert_ne!(a.zone(ZoneType::Dma).nr_free(), buddy, "the list holds pages back");
+    a.check().unwrap();
+    a.drain_pcp();
+    assert_eq!((a.pcp_pages(), a.zone(ZoneType::Dma).nr_free()), (0, buddy));
+    a.check().unwrap();
+}
+
+#[test]
+fn the_list_never_holds_more_than_high() {
+    let mut m = small();
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(1..DMA_PAGES);
+    a.enable_pcp();
+    let high = a.zone(ZoneType::Dma).pcp.high;
+    let frames: Vec<_> = (0..3 * high).map(|_| a.alloc_pages(0, ZoneType::Dma).unwrap()).collect();
+    for f in frames {
+        a.free_pages(addr(f), 0).unwrap();
+        assert!(a.pcp_pages() <= high);
+    }
+    a.check().unwrap();
+}
+
+#[test]
+fn pages_on_the_list_are_drained_when_a_request_needs_them() {
+    let mut m = small();
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(1..DMA_PAGES);
+    a.enable_pcp();
+    // Take every page one by one, then free them all, highest last: the
+    // last ones freed stay on the list and keep the top block from merging.
+    let mut frames = Vec::new();
+    while let Ok(f) = a.alloc_pages(0, ZoneType::Dma) {
+        frames.push(f);
+    }
+    assert_eq!((a.free_pages_total(), a.pcp_pages()), (0, 0));
+    frames.sort_unstable();
+    for f in frames {
+        a.free_pages(addr(f), 0).unwrap();
+    }
+    assert!(a.pcp_pages() > 0);
+    // Frames 1024..4096 make three blocks of the largest order.
+    assert_eq!(a.zone(ZoneType::Dma).nr_free()[MAX_ORDER], 2);
+    let blocks: Vec<_> = std::iter::from_fn(|| a.alloc_pages(MAX_ORDER, ZoneType::Dma).ok()).collect();
+    assert_eq!(blocks.len(), 3, "the per-CPU list was not drained before giving up");
+    assert_eq!(a.pcp_pages(), 0);
     a.check().unwrap();
 }
