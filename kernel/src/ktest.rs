@@ -36,13 +36,14 @@ pub struct Test {
 }
 
 /// Every test module's list, in the order they run.
-fn suites() -> [&'static [Test]; 7] {
+fn suites() -> [&'static [Test]; 8] {
     [
         crate::ktests::TESTS,
         crate::mm::ktests::TESTS,
         crate::mm::vm_ktests::TESTS,
         crate::mm::as_ktests::TESTS,
         crate::mm::stress::TESTS,
+        crate::mm::test_vmalloc::TESTS,
         crate::mm::inject_ktests::TESTS,
         DEMO,
     ]
