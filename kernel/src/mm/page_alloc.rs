@@ -148,12 +148,22 @@ impl<'a> PageAllocator<'a> {
     }
 
     /// A block from `zone` or the first lower zone that has one; single
-    /// pages through the per-CPU lists.
+    /// pages through the per-CPU lists. Zones with no free page at all are
+    /// passed over without a look at their lists (Linux's zonelists leave
+    /// out empty zones): below 4 GiB of RAM the Normal zone is empty, and
+    /// every request for it would otherwise scan its 11 empty lists first.
     fn take(&mut self, order: usize, zone: ZoneType) -> Option<u64> {
-        (0..=zone as usize).rev().find_map(|z| match order {
-            0 => self.zones[z].alloc_hot(self.map),
-            _ => self.zones[z].alloc(order, self.map),
-        })
+        for z in (0..=zone as usize).rev() {
+            let zone = &mut self.zones[z];
+            if zone.free_pages == 0 {
+                continue;
+            }
+            let pfn = if order == 0 { zone.alloc_hot(self.map) } else { zone.alloc(order, self.map) };
+            if pfn.is_some() {
+                return pfn;
+            }
+        }
+        None
     }
 
     /// Turns on every zone's per-CPU list of single pages (`zone::Pcp`).
