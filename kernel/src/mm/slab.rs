@@ -21,20 +21,25 @@
 //! its size (every class is a power of two). The 64-byte cache, for example:
 //!
 //! ```text
-//!   0        32       64       128      192              4032     4096
-//!   +--------+--------+--------+--------+----- ... ------+--------+
-//!   | header | unused | obj 0  | obj 1  |                | obj 62 |
-//!   +--------+--------+--------+--------+----- ... ------+--------+
-//!
-//!   header.free --> obj 1 --> obj 62 --> None     (obj 0 is in use)
+//!   0        32       64       128      192      256              4096
+//!   +--------+--------+--------+--------+--------+----- ... ------+
+//!   | header | unused | obj 0  | obj 1  | obj 2  | obj 3 ... 62   |
+//!   +--------+--------+--------+--------+--------+----- ... ------+
+//!                                                 ^ untouched = 3
+//!   header.free --> obj 1 --> None    (obj 0 and obj 2 are in use)
 //! ```
 //!
 //! The header is 32 bytes: the head of the slab's free list, the links of
-//! the cache's list of partial slabs, the number of objects in use and the
-//! object size. A free object holds the pointer to the next free object in
-//! its own first word, so the free list costs no memory at all. Since a slab
-//! is one page-aligned page, the header of any object is found by rounding
-//! its address down to the page boundary; no lookup table is needed.
+//! the cache's list of partial slabs, the number of objects in use, the
+//! number of slots ever handed out (`untouched`, the first slot never
+//! used) and the object size. A freed object holds the pointer to the next
+//! free object in its own first word, so the free list costs no memory at
+//! all. Slots from `untouched` on were never handed out and are on no list:
+//! they are handed out in address order once the free list is empty. So a
+//! new slab costs a page and a header, not a pass over all its objects
+//! (which the 16-byte class would make 254 stores long). Since a slab is
+//! one page-aligned page, the header of any object is found by rounding its
+//! address down to the page boundary; no lookup table is needed.
 //!
 //! How many objects fit: 254, 127, 63, 31, 15, 7 and 3 for the classes from
 //! 16 to 1024 bytes. The 1024-byte class loses a quarter of each page to the
@@ -103,7 +108,10 @@ struct SlabHeader {
     /// Neighbours on the cache's partial list (both `None` while the slab is full).
     prev: Option<NonNull<SlabHeader>>,
     next: Option<NonNull<SlabHeader>>,
-    in_use: u32,
+    in_use: u16,
+    /// Slots handed out at least once: those from here on are free and on
+    /// no list.
+    untouched: u16,
     /// Kept only so that `dealloc` can check in debug builds that an object
     /// is freed to the cache it came from.
     object_size: u32,
@@ -122,6 +130,12 @@ const fn first_object(size: usize) -> usize {
 
 const fn objects_per_slab(size: usize) -> usize {
     (PAGE_SIZE - first_object(size)) / size
+}
+
+/// True if every object of the slab is in use: none was freed, and every
+/// slot was handed out.
+fn is_full(header: &SlabHeader) -> bool {
+    header.free.is_none() && usize::from(header.untouched) == objects_per_slab(header.object_size as usize)
 }
 
 /// The header of the slab that `obj` lies in.
@@ -158,16 +172,27 @@ impl Cache {
         // SAFETY: slabs on the partial list are live pages of this cache, and
         // nothing else refers to their headers while we hold `&mut self`.
         let header = unsafe { &mut *slab.as_ptr() };
-        let obj = header.free.expect("a partial slab has a free object");
-        // SAFETY: `obj` is on the free list, so it is ours and holds a link.
-        header.free = unsafe { obj.as_ref().next };
+        let obj = match header.free {
+            // SAFETY: `obj` is on the free list, so it is ours and holds a link.
+            Some(obj) => {
+                header.free = unsafe { obj.as_ref().next };
+                obj.cast()
+            }
+            None => {
+                let slot = usize::from(header.untouched);
+                debug_assert!(slot < objects_per_slab(self.object_size), "a partial slab has a free object");
+                header.untouched += 1;
+                // SAFETY: slot `slot` lies inside the slab page (checked above).
+                unsafe { slab.cast::<u8>().add(first_object(self.object_size) + slot * self.object_size) }
+            }
+        };
         header.in_use += 1;
-        if header.free.is_none() {
+        if is_full(header) {
             // SAFETY: the slab is a live slab of this cache on the partial list.
             unsafe { self.unlink(slab) };
         }
         self.in_use += 1;
-        Some(obj.cast())
+        Some(obj)
     }
 
     /// # Safety
@@ -180,7 +205,7 @@ impl Cache {
         // to its header while we hold `&mut self`.
         let header = unsafe { &mut *slab.as_ptr() };
         self.debug_check(header, obj);
-        let was_full = header.free.is_none();
+        let was_full = is_full(header);
         let obj = obj.cast::<FreeObject>();
         // SAFETY: the caller is done with `obj`, and it is aligned and big
         // enough for a link (checked by the const asserts above).
@@ -205,27 +230,14 @@ impl Cache {
         }
     }
 
-    /// Takes a page from `pages`, threads all its objects onto the free list
-    /// and puts the new slab on the partial list.
+    /// Takes a page from `pages`, writes a header saying that no slot was
+    /// ever used, and puts the new slab on the partial list.
     fn grow(&mut self, pages: &mut impl PageSource) -> Option<NonNull<SlabHeader>> {
         let page = pages.alloc_page()?;
         debug_assert_eq!(page.addr().get() % PAGE_SIZE, 0, "page source gave an unaligned page");
-        let size = self.object_size;
-        // Link in reverse so that a fresh slab hands its objects out in
-        // address order, which makes the allocator's behaviour easy to follow.
-        let mut free = None;
-        for i in (0..objects_per_slab(size)).rev() {
-            // SAFETY: the page is ours, and the offset of every slot is
-            // inside it and aligned to `size`, which suits a FreeObject.
-            let obj = unsafe {
-                let obj = page.add(first_object(size) + i * size).cast::<FreeObject>();
-                obj.write(FreeObject { next: free });
-                obj
-            };
-            free = Some(obj);
-        }
         let slab = page.cast::<SlabHeader>();
-        let header = SlabHeader { free, prev: None, next: None, in_use: 0, object_size: size as u32 };
+        let size = self.object_size as u32;
+        let header = SlabHeader { free: None, prev: None, next: None, in_use: 0, untouched: 0, object_size: size };
         // SAFETY: the header fits before the first object, and a page start
         // is aligned for it. After writing it, it is a live slab on no list.
         unsafe {
@@ -698,12 +710,19 @@ mod tests {
         total
     }
 
-    /// Length of a slab's free list, whose objects must all be in the slab.
+    /// Free objects of a slab: its free list, whose objects must all be in
+    /// the slab among the slots already handed out, and the slots never
+    /// handed out.
     fn free_objects(slab: NonNull<SlabHeader>, header: &SlabHeader) -> usize {
-        let mut n = 0;
+        let size = header.object_size as usize;
+        let untouched = usize::from(header.untouched);
+        assert!(untouched <= objects_per_slab(size));
+        let mut n = objects_per_slab(size) - untouched;
         let mut obj = header.free;
         while let Some(o) = obj {
             assert_eq!(o.addr().get() & !(PAGE_SIZE - 1), slab.addr().get(), "free object outside its slab");
+            let slot = (o.addr().get() % PAGE_SIZE - first_object(size)) / size;
+            assert!(slot < untouched, "a slot never handed out is on the free list");
             n += 1;
             assert!(n <= objects_per_slab(header.object_size as usize), "free list loops");
             // SAFETY: objects on a free list hold a link.
