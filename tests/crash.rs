@@ -5,12 +5,7 @@
 use mosaic_tests::*;
 
 fn crash(test: &str) -> anyhow::Result<String> {
-    let env = TestEnv::get()?;
-    let mut machine = env.machine(Firmware::Bios);
-    machine.cmdline = format!("ktest={test} panic=exit");
-    let mut s = Session::start(&test.replace("::", "-"), &machine, env)?;
-    let code = s.wait_exit()?;
-    let out = s.transcript();
+    let (code, out) = run_ktest(&test.replace("::", "-"), test)?;
     assert_eq!(code, Some(EXIT_FAILURE), "{out}");
     assert!(out.contains(&format!("ktest: {test} ... FAILED (exception)")), "{out}");
     assert!(out.contains("  RIP: 0xffffffff8") && out.contains("  RSP: 0x"), "no registers in:\n{out}");

@@ -3,15 +3,6 @@
 
 use mosaic_tests::*;
 
-fn run_ktest(name: &str, filter: &str) -> anyhow::Result<(Option<i32>, String)> {
-    let env = TestEnv::get()?;
-    let mut machine = env.machine(Firmware::Bios);
-    machine.cmdline = format!("ktest={filter} panic=exit");
-    let mut s = Session::start(name, &machine, env)?;
-    let code = s.wait_exit()?;
-    Ok((code, s.transcript()))
-}
-
 #[test]
 fn a_failing_kernel_test_fails_the_run() -> anyhow::Result<()> {
     let (code, out) = run_ktest("ktest-fail", "demo::deliberate_failure")?;

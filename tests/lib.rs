@@ -19,6 +19,17 @@ pub fn shell(name: &str) -> Result<Session> {
     booted(name, Firmware::Bios)
 }
 
+/// Boots the BIOS image in test mode (`ktest=<filter> panic=exit`), waits
+/// for QEMU to exit and returns its status and the transcript.
+pub fn run_ktest(name: &str, filter: &str) -> Result<(Option<i32>, String)> {
+    let env = TestEnv::get()?;
+    let mut machine = env.machine(Firmware::Bios);
+    machine.cmdline = format!("ktest={filter} panic=exit");
+    let mut s = Session::start(name, &machine, env)?;
+    let code = s.wait_exit()?;
+    Ok((code, s.transcript()))
+}
+
 /// Runs `line` and checks that the answer is exactly one `error: ` line.
 pub fn expect_error(s: &mut Session, line: &str) -> Result<String> {
     s.command_expect(line, "^error: \\S")

@@ -15,7 +15,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use mosaic_kernel::mm::vmap_area::{Area, AreaAllocator, AreaError, ListAllocator, TreeAllocator, PAGE_SIZE};
+use mosaic_kernel::mm::vmap_area::{busy_areas, free_ranges, AreaAllocator, AreaError, ListAllocator, TreeAllocator, PAGE_SIZE};
 use std::ops::Range;
 
 /// The kernel's vmalloc area.
@@ -195,18 +195,6 @@ fn lowest_fit(free: &[Range<u64>], size: u64, align: u64) -> Result<u64, AreaErr
             (start + size <= u128::from(r.end)).then_some(start as u64)
         })
         .ok_or(AreaError::NoSpace)
-}
-
-fn free_ranges(a: &dyn AreaAllocator<u32>) -> Vec<Range<u64>> {
-    let mut v = Vec::new();
-    a.for_each_free(&mut |r| v.push(r));
-    v
-}
-
-fn busy_areas(a: &dyn AreaAllocator<u32>) -> Vec<Area<u32>> {
-    let mut v = Vec::new();
-    a.for_each(&mut |area| v.push(area.clone()));
-    v
 }
 
 /// Everything the two must agree on after each step.

@@ -190,14 +190,24 @@ pub fn regions(file: &Path, text: &str) -> Result<Vec<Region>> {
 pub fn stub(file: &Path, text: &str, lab: u32) -> Result<(String, Vec<Region>)> {
     let regions = regions(file, text)?;
     let mine: Vec<Region> = regions.into_iter().filter(|r| r.lab == lab).collect();
+    let out = replace_bodies(text, lab, |line, hint| {
+        let indent = &line[..line.len() - line.trim_start().len()];
+        format!("{indent}todo!(\"{}\")\n", escape_hint(hint))
+    });
+    Ok((out, mine))
+}
+
+/// `text` with the body of every `lab` region replaced by what `body`
+/// returns for the region's BEGIN line and hint; the markers stay. The
+/// regions must have been checked with `regions()`.
+fn replace_bodies(text: &str, lab: u32, mut body: impl FnMut(&str, &str) -> String) -> String {
     let mut out = String::with_capacity(text.len());
     let mut skipping = false;
     for line in text.split_inclusive('\n') {
         match marker(line).expect("checked by regions()") {
             Some(Marker::Begin(id, hint)) if id == lab => {
-                let indent = &line[..line.len() - line.trim_start().len()];
                 out.push_str(line);
-                out.push_str(&format!("{indent}todo!(\"{}\")\n", escape_hint(hint)));
+                out.push_str(&body(line, hint));
                 skipping = true;
             }
             Some(Marker::End(id)) if id == lab => {
@@ -208,7 +218,7 @@ pub fn stub(file: &Path, text: &str, lab: u32) -> Result<(String, Vec<Region>)> 
             _ => out.push_str(line),
         }
     }
-    Ok((out, mine))
+    out
 }
 
 /// A hint as the text of a `todo!` format string.
@@ -538,24 +548,8 @@ pub fn splice(file: &Path, skeleton: &str, submitted: &str, lab: u32) -> Result<
             bodies.len()
         );
     }
-    let mut out = String::with_capacity(skeleton.len());
-    let (mut bodies, mut skipping) = (bodies.into_iter(), false);
-    for line in skeleton.split_inclusive('\n') {
-        match marker(line).expect("checked by regions()") {
-            Some(Marker::Begin(id, _)) if id == lab => {
-                out.push_str(line);
-                out.push_str(&bodies.next().expect("counted"));
-                skipping = true;
-            }
-            Some(Marker::End(id)) if id == lab => {
-                out.push_str(line);
-                skipping = false;
-            }
-            _ if skipping => {}
-            _ => out.push_str(line),
-        }
-    }
-    Ok(out)
+    let mut bodies = bodies.into_iter();
+    Ok(replace_bodies(skeleton, lab, |_, _| bodies.next().expect("counted")))
 }
 
 /// Runs `cmd` (output to this terminal), killing it after `limit`.

@@ -155,6 +155,21 @@ pub trait AreaAllocator<T> {
     fn check(&self) -> Result<(), &'static str>;
 }
 
+/// Every maximal free range of `a`, in address order (for tests, and for
+/// the fuzz target that compares the two allocators).
+pub fn free_ranges<T>(a: &dyn AreaAllocator<T>) -> Vec<Range<u64>> {
+    let mut v = Vec::new();
+    a.for_each_free(&mut |r| v.push(r));
+    v
+}
+
+/// Copies of every busy area of `a`, in address order (see `free_ranges`).
+pub fn busy_areas<T: Clone>(a: &dyn AreaAllocator<T>) -> Vec<Area<T>> {
+    let mut v = Vec::new();
+    a.for_each(&mut |area| v.push(area.clone()));
+    v
+}
+
 // ---------------------------------------------------------------------------
 // Helpers shared by both allocators
 // ---------------------------------------------------------------------------
@@ -1065,18 +1080,6 @@ mod tests {
             Box::new(ListAllocator::new(span.clone())),
             Box::new(TreeAllocator::new(span)),
         ]
-    }
-
-    fn free_ranges(a: &dyn AreaAllocator<u32>) -> Vec<Range<u64>> {
-        let mut v = Vec::new();
-        a.for_each_free(&mut |r| v.push(r));
-        v
-    }
-
-    fn busy_areas(a: &dyn AreaAllocator<u32>) -> Vec<Area<u32>> {
-        let mut v = Vec::new();
-        a.for_each(&mut |area| v.push(area.clone()));
-        v
     }
 
     #[test]

@@ -304,6 +304,30 @@ fn vfree(s: &mut Session, addr: u64, pages: u64) -> Result<()> {
     s.command_expect(&format!("vfree {addr:#x}"), &format!(r"^freed {addr:#x} \({pages} pages\)$")).map(drop)
 }
 
+/// Pokes every (address, pattern) of `spots`, then reads each back and
+/// walks its page table: the pattern must be there, and the PTE must have
+/// every flag of `set` and none of `clear`. Returns how many distinct
+/// frames the spots lie in.
+fn write_and_verify(s: &mut Session, spots: &[(u64, u64)], set: &[&str], clear: &[&str]) -> Result<usize> {
+    for &(at, value) in spots {
+        poke(s, at, value)?;
+    }
+    let mut frames = Vec::new();
+    for &(at, value) in spots {
+        peek_is(s, at, value, "the pattern written there")?;
+        let (flags, phys) = pt(s, at)?;
+        ensure!(
+            has_flags(&flags, set) && !flags.iter().any(|f| clear.contains(&f.as_str())),
+            "PTE of {at:#x} has flags {flags:?}: expected {} and none of {clear:?}",
+            set.join(" ")
+        );
+        frames.push(phys.context("mapped page without a physical address")? & !(PAGE - 1));
+    }
+    frames.sort();
+    frames.dedup();
+    Ok(frames.len())
+}
+
 /// A random size; random patterns on random pages read back; the PTEs
 /// say present, writable, global, not executable; distinct frames; the
 /// guard page unmapped; after vfree nothing is left.
@@ -314,25 +338,10 @@ fn vmalloc_holds_patterns(s: &mut Session, rng: &mut Rng) -> Result<()> {
     chosen.sort();
     chosen.dedup();
     let spots: Vec<(u64, u64)> = chosen.iter().map(|&p| (addr + p * PAGE + offset(rng), rng.pattern())).collect();
-    for &(at, value) in &spots {
-        poke(s, at, value)?;
-    }
-    let mut frames = Vec::new();
-    for &(at, value) in &spots {
-        peek_is(s, at, value, "the pattern written there")?;
-        let (flags, phys) = pt(s, at)?;
-        ensure!(
-            has_flags(&flags, &["P", "W", "G", "NX"]) && !has_flags(&flags, &["U"]),
-            "PTE of {at:#x} has flags {flags:?}: expected P W G NX and not U"
-        );
-        frames.push(phys.context("mapped page without a physical address")? & !(PAGE - 1));
-    }
-    frames.sort();
-    frames.dedup();
+    let frames = write_and_verify(s, &spots, &["P", "W", "G", "NX"], &["U"])?;
     ensure!(
-        frames.len() == spots.len(),
-        "two pages of the area share a frame: {} frames for {} pages",
-        frames.len(),
+        frames == spots.len(),
+        "two pages of the area share a frame: {frames} frames for {} pages",
         spots.len()
     );
     let guard = addr + pages * PAGE;
@@ -536,19 +545,8 @@ fn vmap_maps_pages(s: &mut Session, rng: &mut Rng) -> Result<()> {
         (n + 1) * PAGE
     );
     let spots: Vec<(u64, u64)> = (0..n).map(|i| (addr + i * PAGE + offset(rng), rng.pattern())).collect();
-    for &(at, value) in &spots {
-        poke(s, at, value)?;
-    }
-    let mut frames = Vec::new();
-    for &(at, value) in &spots {
-        peek_is(s, at, value, "the pattern written there")?;
-        let (flags, phys) = pt(s, at)?;
-        ensure!(has_flags(&flags, &["P", "W", "NX"]), "PTE of {at:#x} has flags {flags:?}: expected P W NX");
-        frames.push(phys.context("mapped page without a physical address")? & !(PAGE - 1));
-    }
-    frames.sort();
-    frames.dedup();
-    ensure!(frames.len() as u64 == n, "the {n} pages of the vmap area map only {} distinct frames", frames.len());
+    let frames = write_and_verify(s, &spots, &["P", "W", "NX"], &[])?;
+    ensure!(frames as u64 == n, "the {n} pages of the vmap area map only {frames} distinct frames");
     expect_error(s, &format!("peek {:#x}", addr + n * PAGE), "guard page")?;
     expect_error(s, &format!("vfree {addr:#x}"), "is a vmap area")?;
     expect_error(s, &format!("vunmap {:#x}", addr + PAGE * rng.range(1, n - 1)), "not its start")?;
