@@ -90,6 +90,16 @@ mod global {
         with_pages(|p| p.free_pages(addr, order))
     }
 
+    /// `alloc_pages` and `free_pages` past the per-CPU lists, for the
+    /// shell (see `PageAllocator::alloc_pages_buddy`).
+    pub fn alloc_pages_buddy(order: usize, zone: ZoneType) -> Result<PhysFrame, AllocError> {
+        with_pages(|p| p.alloc_pages_buddy(order, zone))
+    }
+
+    pub fn free_pages_buddy(addr: PhysAddr, order: usize) -> Result<(), FreeError> {
+        with_pages(|p| p.free_pages_buddy(addr, order))
+    }
+
     /// Fills `frames` with single pages from `zone` or below, all or none,
     /// under one lock. See `PageAllocator::alloc_pages_bulk`.
     pub fn alloc_pages_bulk(zone: ZoneType, frames: &mut [PhysFrame]) -> Result<(), AllocError> {

@@ -125,6 +125,17 @@ impl<'a> PageAllocator<'a> {
 
     /// Allocates 2^order contiguous frames from `zone` or a lower one.
     pub fn alloc_pages(&mut self, order: usize, zone: ZoneType) -> Result<PhysFrame, AllocError> {
+        self.alloc(order, zone, true)
+    }
+
+    /// Like `alloc_pages`, but a single page too comes straight from the
+    /// buddy lists, past the per-CPU lists: for the shell's `alloc_pages`,
+    /// so that buddyinfo shows every split it makes.
+    pub fn alloc_pages_buddy(&mut self, order: usize, zone: ZoneType) -> Result<PhysFrame, AllocError> {
+        self.alloc(order, zone, false)
+    }
+
+    fn alloc(&mut self, order: usize, zone: ZoneType, hot: bool) -> Result<PhysFrame, AllocError> {
         if order > MAX_ORDER {
             return Err(AllocError::BadOrder(order));
         }
@@ -132,14 +143,14 @@ impl<'a> PageAllocator<'a> {
         if self.should_fail() {
             return Err(AllocError::OutOfMemory { order, zone });
         }
-        let pfn = match self.take(order, zone) {
+        let pfn = match self.take(order, zone, hot) {
             Some(pfn) => Some(pfn),
             // Free pages may be parked on the per-CPU lists, where they
             // cannot merge: give them back and try once more (as Linux's
             // slow path drains them before it gives up).
             None if self.pcp_pages() > 0 => {
                 self.drain_pcp();
-                self.take(order, zone)
+                self.take(order, zone, hot)
             }
             None => None,
         };
@@ -152,13 +163,13 @@ impl<'a> PageAllocator<'a> {
     /// passed over without a look at their lists (Linux's zonelists leave
     /// out empty zones): below 4 GiB of RAM the Normal zone is empty, and
     /// every request for it would otherwise scan its 11 empty lists first.
-    fn take(&mut self, order: usize, zone: ZoneType) -> Option<u64> {
+    fn take(&mut self, order: usize, zone: ZoneType, hot: bool) -> Option<u64> {
         for z in (0..=zone as usize).rev() {
             let zone = &mut self.zones[z];
             if zone.free_pages == 0 {
                 continue;
             }
-            let pfn = if order == 0 { zone.alloc_hot(self.map) } else { zone.alloc(order, self.map) };
+            let pfn = if order == 0 && hot { zone.alloc_hot(self.map) } else { zone.alloc(order, self.map) };
             if pfn.is_some() {
                 return pfn;
             }
@@ -255,6 +266,16 @@ impl<'a> PageAllocator<'a> {
     /// Frees the block of 2^order frames starting at `addr`, after checking
     /// that exactly such a block was allocated there.
     pub fn free_pages(&mut self, addr: PhysAddr, order: usize) -> Result<(), FreeError> {
+        self.free(addr, order, true)
+    }
+
+    /// Like `free_pages`, but a single page too goes straight back to the
+    /// buddy lists and merges at once (the shell's `free_pages`).
+    pub fn free_pages_buddy(&mut self, addr: PhysAddr, order: usize) -> Result<(), FreeError> {
+        self.free(addr, order, false)
+    }
+
+    fn free(&mut self, addr: PhysAddr, order: usize, hot: bool) -> Result<(), FreeError> {
         let a = addr.as_u64();
         if order > MAX_ORDER {
             return Err(FreeError::BadOrder(order));
@@ -274,7 +295,7 @@ impl<'a> PageAllocator<'a> {
             PageState::Allocated => {
                 let zone = self.zone_index(pfn);
                 match order {
-                    0 => self.zones[zone].free_hot(pfn, self.map),
+                    0 if hot => self.zones[zone].free_hot(pfn, self.map),
                     _ => self.zones[zone].free(pfn, order, self.map),
                 }
                 Ok(())

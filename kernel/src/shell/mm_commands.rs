@@ -94,7 +94,7 @@ pub fn alloc_pages(args: &[&str]) -> Result<(), CmdError> {
             None => bail!("unknown zone '{}' (dma, dma32 or normal)", Shown(name)),
         },
     };
-    match mm::alloc_pages(order, zone) {
+    match mm::alloc_pages_buddy(order, zone) {
         Ok(frame) => {
             let addr = frame.start_address().as_u64();
             let zone_of = ZoneType::of(addr / PAGE_SIZE);
@@ -113,7 +113,7 @@ pub fn free_pages(args: &[&str]) -> Result<(), CmdError> {
     let Ok(addr) = PhysAddr::try_new(addr) else {
         bail!("{addr:#x} is not a valid physical address");
     };
-    match mm::free_pages(addr, order) {
+    match mm::free_pages_buddy(addr, order) {
         Ok(()) => {
             println!("freed {:#x} (order {order}: {} pages)", addr.as_u64(), pages(order));
             Ok(())

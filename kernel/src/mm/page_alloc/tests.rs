@@ -412,3 +412,27 @@ fn pages_on_the_list_are_drained_when_a_request_needs_them() {
     assert_eq!(a.pcp_pages(), 0);
     a.check().unwrap();
 }
+
+#[test]
+fn the_buddy_variants_go_past_the_per_cpu_lists() {
+    let mut m = small();
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(1..DMA_PAGES);
+    a.enable_pcp();
+    let before = a.zone(ZoneType::Dma).nr_free();
+    let smallest = (0..=MAX_ORDER).find(|&o| before[o] > 0).unwrap();
+    let f = a.alloc_pages_buddy(0, ZoneType::Dma).unwrap();
+    assert_eq!(a.pcp_pages(), 0, "the list was filled");
+    // The split of the smallest block leaves one block of each order below it.
+    let mut want = before;
+    want[smallest] -= 1;
+    (0..smallest).for_each(|o| want[o] += 1);
+    assert_eq!(a.zone(ZoneType::Dma).nr_free(), want);
+    a.free_pages_buddy(addr(f), 0).unwrap();
+    assert_eq!((a.pcp_pages(), a.zone(ZoneType::Dma).nr_free()), (0, before));
+    // A page from the per-CPU path can go back either way, and vice versa.
+    let g = a.alloc_pages(0, ZoneType::Dma).unwrap();
+    a.free_pages_buddy(addr(g), 0).unwrap();
+    assert_eq!(a.free_pages_buddy(addr(g), 0), Err(FreeError::AlreadyFree(addr(g).as_u64())));
+    a.check().unwrap();
+}
