@@ -377,12 +377,14 @@ fn first_fit_lowest_hole(s: &mut Session, rng: &mut Rng) -> Result<()> {
     ensure!(got == want, "vmallocinfo (start, size with guard): expected {want:x?}, got {got:x?}");
     let j = rng.range(1, areas.len() as u64 - 2) as usize;
     let (hole, hole_pages) = areas[j];
+    // Bigger than every area so far, so bigger than what the refill below
+    // leaves of the hole too.
+    let big = areas.iter().map(|a| a.1).max().unwrap_or(1) + rng.range(1, 4);
     vfree(s, hole, hole_pages)?;
     let refill = rng.range(1, hole_pages);
     let (addr, _) = vmalloc(s, refill * PAGE)?;
     ensure!(addr == hole, "vmalloc of {refill} pages after freeing the {hole_pages}-page area at {hole:#x}: expected that hole, the lowest that fits; got {addr:#x}");
     areas[j] = (addr, refill);
-    let big = areas.iter().map(|a| a.1).max().unwrap_or(1) + rng.range(1, 4);
     let (addr, _) = vmalloc(s, big * PAGE)?;
     ensure!(
         addr == cursor,
