@@ -214,11 +214,21 @@ fn small() -> Vec<Page> {
     map(DMA_PAGES)
 }
 
+/// The allocator of `small()`'s frames, all free but frame 0, with the
+/// per-CPU list on if `pcp`.
+fn dma(m: &mut [Page], pcp: bool) -> PageAllocator<'_> {
+    let mut a = PageAllocator::new(m);
+    a.add_free_range(1..DMA_PAGES);
+    if pcp {
+        a.enable_pcp();
+    }
+    a
+}
+
 #[test]
 fn fail_nth_fails_exactly_that_call_then_turns_off() {
     let mut m = small();
-    let mut a = PageAllocator::new(&mut m);
-    a.add_free_range(1..DMA_PAGES);
+    let mut a = dma(&mut m, false);
     let free = a.free_pages_total();
     a.fail_nth(Some(3));
     assert_eq!(a.fail_nth_pending(), Some(3));
@@ -240,8 +250,7 @@ fn fail_nth_fails_exactly_that_call_then_turns_off() {
 #[test]
 fn fail_nth_one_is_the_next_call_and_off_cancels() {
     let mut m = small();
-    let mut a = PageAllocator::new(&mut m);
-    a.add_free_range(1..DMA_PAGES);
+    let mut a = dma(&mut m, false);
     a.fail_nth(Some(1));
     assert!(a.alloc_pages(0, ZoneType::Normal).is_err());
     assert!(a.alloc_pages(0, ZoneType::Normal).is_ok());
@@ -277,8 +286,7 @@ fn alloc_calls_counts_every_call_with_a_valid_order() {
 #[test]
 fn a_bad_order_does_not_use_up_the_injected_failure() {
     let mut m = small();
-    let mut a = PageAllocator::new(&mut m);
-    a.add_free_range(1..DMA_PAGES);
+    let mut a = dma(&mut m, false);
     a.fail_nth(Some(1));
     assert_eq!(a.alloc_pages(MAX_ORDER + 1, ZoneType::Dma), Err(AllocError::BadOrder(MAX_ORDER + 1)));
     assert_eq!(a.fail_nth_pending(), Some(1));
@@ -295,8 +303,7 @@ fn placeholder() -> PhysFrame {
 #[test]
 fn bulk_allocation_gives_distinct_pages_and_bulk_free_restores_everything() {
     let mut m = small();
-    let mut a = PageAllocator::new(&mut m);
-    a.add_free_range(1..DMA_PAGES);
+    let mut a = dma(&mut m, false);
     let before = (a.free_pages_total(), a.zone(ZoneType::Dma).nr_free());
     let mut frames = [placeholder(); 37];
     a.alloc_pages_bulk(ZoneType::Dma, &mut frames).unwrap();
@@ -314,8 +321,7 @@ fn bulk_allocation_gives_distinct_pages_and_bulk_free_restores_everything() {
 #[test]
 fn bulk_allocation_that_fails_part_way_takes_nothing() {
     let mut m = small();
-    let mut a = PageAllocator::new(&mut m);
-    a.add_free_range(1..DMA_PAGES);
+    let mut a = dma(&mut m, false);
     let before = (a.free_pages_total(), a.zone(ZoneType::Dma).nr_free());
     // Every page is one call: the fifth one fails.
     a.fail_nth(Some(5));
@@ -335,8 +341,7 @@ fn bulk_allocation_that_fails_part_way_takes_nothing() {
 #[test]
 fn bulk_free_reports_a_page_that_is_not_allocated() {
     let mut m = small();
-    let mut a = PageAllocator::new(&mut m);
-    a.add_free_range(1..DMA_PAGES);
+    let mut a = dma(&mut m, false);
     let mut frames = [placeholder(); 2];
     a.alloc_pages_bulk(ZoneType::Dma, &mut frames).unwrap();
     a.free_pages(addr(frames[1]), 0).unwrap();
@@ -346,12 +351,11 @@ fn bulk_free_reports_a_page_that_is_not_allocated() {
 
 // --- the per-CPU lists ------------------------------------------------------
 
+
 #[test]
 fn a_freed_page_comes_straight_back_and_draining_restores_the_buddy_lists() {
     let mut m = small();
-    let mut a = PageAllocator::new(&mut m);
-    a.add_free_range(1..DMA_PAGES);
-    a.enable_pcp();
+    let mut a = dma(&mut m, true);
     let (free, buddy) = (a.free_pages_total(), a.zone(ZoneType::Dma).nr_free());
     let batch = a.zone(ZoneType::Dma).pcp.batch;
     assert_eq!(batch, 3, "a 1024th of the zone's 4095 pages");
@@ -375,9 +379,7 @@ fn a_freed_page_comes_straight_back_and_draining_restores_the_buddy_lists() {
 #[test]
 fn the_list_never_holds_more_than_high() {
     let mut m = small();
-    let mut a = PageAllocator::new(&mut m);
-    a.add_free_range(1..DMA_PAGES);
-    a.enable_pcp();
+    let mut a = dma(&mut m, true);
     let high = a.zone(ZoneType::Dma).pcp.high;
     let frames: Vec<_> = (0..3 * high).map(|_| a.alloc_pages(0, ZoneType::Dma).unwrap()).collect();
     for f in frames {
@@ -390,9 +392,7 @@ fn the_list_never_holds_more_than_high() {
 #[test]
 fn pages_on_the_list_are_drained_when_a_request_needs_them() {
     let mut m = small();
-    let mut a = PageAllocator::new(&mut m);
-    a.add_free_range(1..DMA_PAGES);
-    a.enable_pcp();
+    let mut a = dma(&mut m, true);
     // Take every page one by one, then free them all, highest last: the
     // last ones freed stay on the list and keep the top block from merging.
     let mut frames = Vec::new();
@@ -416,9 +416,7 @@ fn pages_on_the_list_are_drained_when_a_request_needs_them() {
 #[test]
 fn the_buddy_variants_go_past_the_per_cpu_lists() {
     let mut m = small();
-    let mut a = PageAllocator::new(&mut m);
-    a.add_free_range(1..DMA_PAGES);
-    a.enable_pcp();
+    let mut a = dma(&mut m, true);
     let before = a.zone(ZoneType::Dma).nr_free();
     let smallest = (0..=MAX_ORDER).find(|&o| before[o] > 0).unwrap();
     let f = a.alloc_pages_buddy(0, ZoneType::Dma).unwrap();
