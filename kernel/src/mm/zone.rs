@@ -80,7 +80,6 @@ pub struct FreeArea {
     pub nr_free: u64,
 }
 
-/// A zone: its PFN span, its counters and its free lists.
 /// The zone's list of free single pages kept out of the buddy lists
 /// (Linux's `per_cpu_pages`, Mauerer's "hot-n-cold pages"; Mosaic has one
 /// CPU, so one list per zone). Most allocations are single pages, and most
@@ -104,6 +103,7 @@ pub struct Pcp {
     pub batch: u64,
 }
 
+/// A zone: its PFN span, its counters and its free lists.
 #[derive(Clone, Debug)]
 pub struct Zone {
     pub kind: ZoneType,
@@ -114,8 +114,7 @@ pub struct Zone {
     pub managed: u64,
     /// Pages of RAM in the span that are reserved (never handed out).
     pub reserved: u64,
-    /// Pages currently free.
-    /// Free pages: in the buddy lists and on the per-CPU list.
+    /// Pages currently free: in the buddy lists and on the per-CPU list.
     pub free_pages: u64,
     free_area: [FreeArea; NR_ORDERS],
     pub pcp: Pcp,
@@ -196,7 +195,6 @@ impl Zone {
         // LAB 1 END
     }
 
-    /// Puts the block at `pfn` on the free list of `order`, in O(1).
     // --- the per-CPU list ---------------------------------------------------
 
     /// Turns the per-CPU list on, sized as Linux sizes it: a batch of about
@@ -291,6 +289,7 @@ impl Zone {
         Ok(count)
     }
 
+    /// Puts the block at `pfn` on the free list of `order`, in O(1).
     fn push(&mut self, pfn: u64, order: usize, map: &mut [Page]) {
         let area = &mut self.free_area[order];
         let old_head = area.head;
