@@ -173,8 +173,8 @@ impl Cache {
         // nothing else refers to their headers while we hold `&mut self`.
         let header = unsafe { &mut *slab.as_ptr() };
         let obj = match header.free {
-            // SAFETY: `obj` is on the free list, so it is ours and holds a link.
             Some(obj) => {
+                // SAFETY: `obj` is on the free list, so it is ours and holds a link.
                 header.free = unsafe { obj.as_ref().next };
                 obj.cast()
             }
