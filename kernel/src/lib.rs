@@ -8,7 +8,10 @@
 //! - `ktest`   the in-kernel test runner
 //!
 //! Modules that touch hardware are compiled only for the bare-metal target;
-//! the rest also builds on the host so it can be unit-tested there.
+//! the rest also builds on the host so it can be unit-tested there. (Here
+//! each has its own `#[cfg]`: `drivers` and `ktest` export `println!` and
+//! `kassert!`, and a module declared through `cfg_if!`, as in mm/ and
+//! shell/, could not export macros to `crate::` paths.)
 
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(target_os = "none", feature(abi_x86_interrupt))]

@@ -49,9 +49,7 @@ struct Snapshot {
 }
 
 fn snapshot() -> Snapshot {
-    let heap = super::heap::stats();
-    let free = with_pages(|p| p.free_pages_total());
-    let pages = free + pgtable::table_pages() + heap.slab_pages() + heap.large_pages;
+    let pages = super::pages_accounted();
     Snapshot { pages, areas: vmalloc::totals().areas, spaces: aspace::count() }
 }
 

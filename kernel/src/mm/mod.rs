@@ -21,37 +21,27 @@ pub mod slab;
 pub mod vmap_area;
 pub mod zone;
 
-#[cfg(target_os = "none")]
-pub mod as_ktests;
-#[cfg(target_os = "none")]
-pub mod aspace;
-#[cfg(target_os = "none")]
-pub mod fault;
-#[cfg(target_os = "none")]
-pub mod heap;
-#[cfg(target_os = "none")]
-pub mod pgd_bench;
-#[cfg(target_os = "none")]
-pub mod pgtable;
-#[cfg(target_os = "none")]
-pub mod probe;
-#[cfg(target_os = "none")]
-pub mod stress;
-#[cfg(target_os = "none")]
-pub mod test_vmalloc;
-#[cfg(target_os = "none")]
-pub mod vmalloc;
-#[cfg(target_os = "none")]
-mod memblock;
-#[cfg(target_os = "none")]
-pub mod ktests;
-#[cfg(target_os = "none")]
-pub mod vm_ktests;
-#[cfg(target_os = "none")]
-pub mod inject_ktests;
+// What touches hardware, and the in-kernel tests: bare-metal target only.
+cfg_if::cfg_if! {
+    if #[cfg(target_os = "none")] {
+        pub mod as_ktests;
+        pub mod aspace;
+        pub mod fault;
+        pub mod heap;
+        pub mod inject_ktests;
+        pub mod ktests;
+        mod memblock;
+        pub mod pgd_bench;
+        pub mod pgtable;
+        pub mod probe;
+        pub mod stress;
+        pub mod test_vmalloc;
+        pub mod vm_ktests;
+        pub mod vmalloc;
 
-#[cfg(target_os = "none")]
-pub use global::*;
+        pub use global::*;
+    }
+}
 
 /// The one page allocator of the running kernel, and the calls the rest of
 /// the kernel uses to reach it.
@@ -109,6 +99,16 @@ mod global {
     /// Frees single pages that `alloc_pages` or `alloc_pages_bulk` returned.
     pub fn free_pages_bulk(frames: &[PhysFrame]) -> Result<(), FreeError> {
         with_pages(|p| p.free_pages_bulk(frames))
+    }
+
+    /// Free pages plus the pages bookkeeping keeps: page tables (kept once
+    /// made, as in Linux) and the heap's slabs and large blocks. A
+    /// vmalloc/vfree cycle, or any call that fails and rolls back, leaves it
+    /// as it was; a data page not given back shows as a drop. Takes the
+    /// page-allocator lock and the heap lock one after the other, never both.
+    pub fn pages_accounted() -> u64 {
+        let heap = super::heap::stats();
+        with_pages(|p| p.free_pages_total()) + super::pgtable::table_pages() + heap.slab_pages() + heap.large_pages
     }
 
     /// Fault injection (Linux's fail_page_alloc): the n-th `alloc_pages`

@@ -572,11 +572,7 @@ pub struct Usage {
 
 impl Usage {
     pub fn now() -> Usage {
-        let heap = super::heap::stats();
-        let pages = super::with_pages(|p| p.free_pages_total())
-            + super::pgtable::table_pages()
-            + heap.slab_pages()
-            + heap.large_pages;
+        let pages = super::pages_accounted();
         let areas = vmalloc::areas().iter().map(|a| (a.start, a.size)).collect();
         Usage { pages, vmalloc_pages: vmalloc::totals().used_pages, areas }
     }

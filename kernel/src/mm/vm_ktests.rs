@@ -22,14 +22,7 @@ pub const TESTS: &[Test] = &[
     Test { name: "vmalloc::ioremap_rejects_bad_ranges", run: ioremap_bad, explicit: false },
 ];
 
-/// Free pages plus the pages that bookkeeping keeps: page tables (kept
-/// once made, as in Linux) and heap pages (the area lists and the tests' own
-/// vectors). Constant across a vmalloc/vfree cycle: a page of data that is
-/// not given back shows up here.
-fn pages_accounted() -> u64 {
-    let heap = super::heap::stats();
-    with_pages(|p| p.free_pages_total()) + pgtable::table_pages() + heap.slab_pages() + heap.large_pages
-}
+use super::pages_accounted;
 
 /// The word stored at byte offset `i` of area number `id`.
 fn pattern(id: u64, i: u64) -> u64 {

@@ -7,18 +7,17 @@
 pub mod line;
 pub mod parse;
 
-#[cfg(target_os = "none")]
-mod as_commands;
-#[cfg(target_os = "none")]
-mod commands;
-#[cfg(target_os = "none")]
-mod inject_commands;
-#[cfg(target_os = "none")]
-mod mm_commands;
-#[cfg(target_os = "none")]
-mod vm_commands;
-#[cfg(target_os = "none")]
-pub use commands::COMMANDS;
+// The commands themselves touch hardware: bare-metal target only.
+cfg_if::cfg_if! {
+    if #[cfg(target_os = "none")] {
+        mod as_commands;
+        mod commands;
+        mod inject_commands;
+        mod mm_commands;
+        mod vm_commands;
+        pub use commands::COMMANDS;
+    }
+}
 
 use core::fmt;
 
