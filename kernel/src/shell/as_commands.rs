@@ -8,15 +8,12 @@ use crate::mm::vmalloc;
 use crate::{bail, println};
 use core::sync::atomic::Ordering::Relaxed;
 
-fn err(e: impl core::fmt::Display) -> CmdError {
-    CmdError::new(format_args!("{e}"))
-}
 
 /// `as new | list | switch <id> | destroy <id>`
 pub fn as_cmd(args: &[&str]) -> Result<(), CmdError> {
     match (args[0], args.get(1)) {
         ("new", None) => {
-            let id = aspace::create().map_err(err)?;
+            let id = aspace::create().map_err(CmdError::from_display)?;
             let info = aspace::info(id).expect("just created");
             println!("address space {id} (PGD at {:#x}, {} vmalloc entries)", info.pgd, info.vmalloc_entries);
         }
@@ -30,12 +27,12 @@ pub fn as_cmd(args: &[&str]) -> Result<(), CmdError> {
             }
         }
         ("switch", Some(id)) => {
-            aspace::switch(parse_u64(id)?).map_err(err)?;
+            aspace::switch(parse_u64(id)?).map_err(CmdError::from_display)?;
             println!("switched to address space {}", aspace::current());
         }
         ("destroy", Some(id)) => {
             let id = parse_u64(id)?;
-            aspace::destroy(id).map_err(err)?;
+            aspace::destroy(id).map_err(CmdError::from_display)?;
             println!("destroyed address space {id}");
         }
         ("new" | "list", Some(_)) => bail!("usage: as {}", args[0]),
@@ -52,7 +49,7 @@ pub fn pgd_sync(args: &[&str]) -> Result<(), CmdError> {
             bail!("unknown strategy '{}' (lazy, eager or prealloc)", Shown(name));
         };
         aspace::set_strategy(strategy, || vmalloc::prealloc_top_level().map_err(|_| aspace::AsError::NoMemory))
-            .map_err(err)?;
+            .map_err(CmdError::from_display)?;
     }
     println!("pgd_sync: {}", aspace::strategy().name());
     Ok(())

@@ -51,6 +51,11 @@ impl CmdError {
         let _ = fmt::write(&mut e, args);
         e
     }
+
+    /// The error of a call the command made, as its message.
+    pub fn from_display(e: impl fmt::Display) -> Self {
+        CmdError::new(format_args!("{e}"))
+    }
 }
 
 impl fmt::Write for CmdError {
@@ -74,7 +79,7 @@ impl fmt::Display for CmdError {
 
 impl From<parse::ParseError<'_>> for CmdError {
     fn from(e: parse::ParseError) -> Self {
-        CmdError::new(format_args!("{e}"))
+        CmdError::from_display(e)
     }
 }
 

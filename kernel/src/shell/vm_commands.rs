@@ -7,6 +7,7 @@ use crate::mm::page::PAGE_SIZE;
 use crate::mm::{aspace, fault, pgtable, probe};
 use core::sync::atomic::Ordering::Relaxed;
 use x86_64::structures::idt::PageFaultErrorCode;
+use crate::mm::page_list::PageList;
 use crate::mm::vmalloc::{self, CacheMode, VM_MAP_PUT_PAGES};
 use crate::mm::zone::ZoneType;
 use crate::{bail, println};
@@ -29,7 +30,7 @@ pub fn vmalloc(args: &[&str]) -> Result<(), CmdError> {
         Some("dma") => vmalloc::vmalloc_dma(size),
         Some(other) => bail!("unknown variant '{}' (zero, 32 or dma)", Shown(other)),
     };
-    let addr = result.map_err(|e| CmdError::new(format_args!("{e}")))?;
+    let addr = result.map_err(CmdError::from_display)?;
     let pages = size.div_ceil(PAGE_SIZE);
     println!("{:#x} ({pages} pages, {} bytes, plus 1 guard page)", addr.as_u64(), pages * PAGE_SIZE);
     Ok(())
@@ -39,7 +40,7 @@ pub fn vmalloc(args: &[&str]) -> Result<(), CmdError> {
 pub fn vfree(args: &[&str]) -> Result<(), CmdError> {
     let addr = parse_vaddr(args[0])?;
     let pages = vmalloc::find_area(addr).map_or(0, |(_, size, _)| size / PAGE_SIZE - 1);
-    vmalloc::vfree(addr).map_err(|e| CmdError::new(format_args!("{e}")))?;
+    vmalloc::vfree(addr).map_err(CmdError::from_display)?;
     println!("freed {:#x} ({pages} pages)", addr.as_u64());
     Ok(())
 }
@@ -53,34 +54,17 @@ pub fn vmap(args: &[&str]) -> Result<(), CmdError> {
     if count > crate::mm::with_pages(|p| p.free_pages_total()) {
         bail!("{count} pages is more than the free memory");
     }
-    let mut pages = Vec::new();
-    if pages.try_reserve_exact(count as usize).is_err() {
-        bail!("out of memory for the page list");
-    }
-    for _ in 0..count {
-        match crate::mm::alloc_pages(0, ZoneType::Normal) {
-            Ok(frame) => pages.push(frame),
-            Err(e) => {
-                give_back(&pages);
-                bail!("{e}");
-            }
-        }
-    }
+    let Some(mut pages) = PageList::try_with_len(count as usize) else { bail!("out of memory for the page list") };
+    crate::mm::alloc_pages_bulk(ZoneType::Normal, &mut pages).map_err(CmdError::from_display)?;
     match vmalloc::vmap(&pages, VM_MAP_PUT_PAGES) {
         Ok(addr) => {
             println!("{:#x} ({count} separate pages mapped together)", addr.as_u64());
             Ok(())
         }
         Err(e) => {
-            give_back(&pages);
+            crate::mm::free_pages_bulk(&pages).expect("pages just allocated");
             bail!("{e}")
         }
-    }
-}
-
-fn give_back(pages: &[x86_64::structures::paging::PhysFrame]) {
-    for frame in pages {
-        let _ = crate::mm::free_pages(frame.start_address(), 0);
     }
 }
 
@@ -92,7 +76,7 @@ pub fn vunmap(args: &[&str]) -> Result<(), CmdError> {
             bail!("{:#x} maps pages the kernel owns; only areas from the vmap command can be undone here", start);
         }
     }
-    vmalloc::vunmap(addr).map_err(|e| CmdError::new(format_args!("{e}")))?;
+    vmalloc::vunmap(addr).map_err(CmdError::from_display)?;
     println!("unmapped {:#x} and freed its pages", addr.as_u64());
     Ok(())
 }
@@ -106,7 +90,7 @@ pub fn ioremap(args: &[&str]) -> Result<(), CmdError> {
         Some("cache") => CacheMode::Cached,
         Some(other) => bail!("unknown caching mode '{}' (uc or cache)", Shown(other)),
     };
-    let addr = vmalloc::ioremap_prot(phys, size, mode).map_err(|e| CmdError::new(format_args!("{e}")))?;
+    let addr = vmalloc::ioremap_prot(phys, size, mode).map_err(CmdError::from_display)?;
     let mode = if mode == CacheMode::Uncached { "uncached" } else { "cached" };
     println!("{:#x} ({size} bytes of device memory at {phys:#x}, {mode})", addr.as_u64());
     Ok(())
@@ -115,7 +99,7 @@ pub fn ioremap(args: &[&str]) -> Result<(), CmdError> {
 /// `iounmap <addr>`
 pub fn iounmap(args: &[&str]) -> Result<(), CmdError> {
     let addr = parse_vaddr(args[0])?;
-    vmalloc::iounmap(addr).map_err(|e| CmdError::new(format_args!("{e}")))?;
+    vmalloc::iounmap(addr).map_err(CmdError::from_display)?;
     println!("unmapped {:#x}", addr.as_u64());
     Ok(())
 }
@@ -236,7 +220,7 @@ pub fn stress(args: &[&str]) -> Result<(), CmdError> {
     }
     let seed = args.get(1).map(|s| parse_u64(s)).transpose()?.unwrap_or(1);
     let start = crate::drivers::pit::uptime_ms();
-    let report = crate::mm::stress::run(ops, seed).map_err(|e| CmdError::new(format_args!("{e}")))?;
+    let report = crate::mm::stress::run(ops, seed).map_err(CmdError::from_display)?;
     let ms = (crate::drivers::pit::uptime_ms() - start).max(1);
     println!(
         "stress: {} operations in {ms} ms ({} ops/s), {} bytes verified, {} address spaces made, {} allocations refused",
