@@ -236,17 +236,19 @@ pub fn on_new_master_entry(index: usize) {
     // SAFETY: the master is live; the caller (pgtable, under the vmalloc
     // lock) has finished writing the entry.
     let entry = unsafe { table(master)[index].clone() };
-    for slot in &SLOTS[1..] {
-        let pgd = slot.pgd.load(Relaxed);
-        if pgd != 0 {
-            // SAFETY: a live PGD on the list.
-            let t = unsafe { table(pgd) };
-            if t[index].is_unused() {
-                t[index] = entry.clone();
-                EAGER_COPIES.fetch_add(1, Relaxed);
-            }
+    for pgd in other_pgds() {
+        // SAFETY: a live PGD on the list.
+        let t = unsafe { table(pgd) };
+        if t[index].is_unused() {
+            t[index] = entry.clone();
+            EAGER_COPIES.fetch_add(1, Relaxed);
         }
     }
+}
+
+/// The PGDs of the live address spaces other than the master.
+fn other_pgds() -> impl Iterator<Item = u64> {
+    SLOTS[1..].iter().map(|s| s.pgd.load(Relaxed)).filter(|&pgd| pgd != 0)
 }
 
 /// Switches strategy. Going to `prealloc` fills every vmalloc top-level
@@ -257,15 +259,12 @@ pub fn set_strategy(s: Strategy, fill: impl FnOnce() -> Result<u64, AsError>) ->
         let pages = fill()?;
         PREALLOC_PAGES.fetch_add(pages, Relaxed);
         let master = master_pgd().start_address().as_u64();
-        for slot in &SLOTS[1..] {
-            let pgd = slot.pgd.load(Relaxed);
-            if pgd != 0 {
-                // SAFETY: live PGDs; the master's entries are complete.
-                let (t, m) = unsafe { (table(pgd), table(master)) };
-                for i in VMALLOC_PGD {
-                    if t[i].is_unused() {
-                        t[i] = m[i].clone();
-                    }
+        for pgd in other_pgds() {
+            // SAFETY: live PGDs; the master's entries are complete.
+            let (t, m) = unsafe { (table(pgd), table(master)) };
+            for i in VMALLOC_PGD {
+                if t[i].is_unused() {
+                    t[i] = m[i].clone();
                 }
             }
         }
