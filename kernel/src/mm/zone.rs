@@ -14,8 +14,10 @@
 //! Zone boundaries (16 MiB, 4 GiB) are multiples of the largest block
 //! (4 MiB), so a block and its buddy always lie in the same zone.
 
-use super::page::{pages, Page, PageState, MAX_ORDER, NIL, NR_ORDERS};
+use super::page::{pages, Page, PageState, MAX_ORDER, NIL, NR_ORDERS, PAGE_SIZE};
 use core::fmt;
+use x86_64::structures::paging::PhysFrame;
+use x86_64::PhysAddr;
 
 /// The zones, lowest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -224,9 +226,22 @@ impl Zone {
         Some(pfn)
     }
 
+    /// Moves pages off the per-CPU list into the front of `frames`, as many
+    /// as both hold; returns how many (0 when the list is off or empty).
+    pub fn pcp_take(&mut self, frames: &mut [PhysFrame], map: &mut [Page]) -> usize {
+        let n = frames.len().min(self.pcp.count as usize);
+        for frame in &mut frames[..n] {
+            let pfn = self.pcp_pop(map).expect("count pages are on the list");
+            *frame = PhysFrame::containing_address(PhysAddr::new(pfn * PAGE_SIZE));
+        }
+        self.free_pages -= n as u64;
+        n
+    }
+
     /// Frees one allocated page: onto the per-CPU list when it is on
     /// (sending a batch back to the buddy lists above `high`), else to the
     /// buddy lists.
+    #[inline]
     pub fn free_hot(&mut self, pfn: u64, map: &mut [Page]) {
         if self.pcp.high == 0 {
             return self.free(pfn, 0, map);
@@ -250,6 +265,7 @@ impl Zone {
 
     /// Puts the allocated page `pfn` on the front of the per-CPU list. The
     /// list is linked through `mem_map` like the buddy lists (`next` only).
+    #[inline]
     fn pcp_push(&mut self, pfn: u64, map: &mut [Page]) {
         map[pfn as usize] = Page { state: PageState::Pcp, order: 0, zone: self.kind as u8, prev: NIL, next: self.pcp.head };
         self.pcp.head = pfn as u32;
@@ -257,6 +273,7 @@ impl Zone {
     }
 
     /// Takes the front page off the per-CPU list; it comes back Allocated.
+    #[inline]
     fn pcp_pop(&mut self, map: &mut [Page]) -> Option<u64> {
         if self.pcp.head == NIL {
             return None;

@@ -434,3 +434,26 @@ fn the_buddy_variants_go_past_the_per_cpu_lists() {
     assert_eq!(a.free_pages_buddy(addr(g), 0), Err(FreeError::AlreadyFree(addr(g).as_u64())));
     a.check().unwrap();
 }
+
+/// long_busy_list_alloc_test's page traffic alone: 101 single pages taken
+/// and given back in bulk through the per-CPU list, per loop. For
+/// profiling (ignored): run the test binary under `valgrind
+/// --tool=callgrind` with LOOPS set to count instructions per page.
+#[test]
+#[ignore]
+fn bulk_profile() {
+    let mut m = map(64 * DMA_PAGES);
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(DMA_PAGES..64 * DMA_PAGES);
+    a.enable_pcp();
+    let loops: u32 = std::env::var("LOOPS").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let mut frames = [PhysFrame::containing_address(PhysAddr::zero()); 101];
+    let started = std::time::Instant::now();
+    for _ in 0..loops {
+        a.alloc_pages_bulk(ZoneType::Normal, &mut frames).unwrap();
+        a.free_pages_bulk(&frames).unwrap();
+    }
+    let ns = started.elapsed().as_nanos() / u128::from(loops.max(1)) / 101;
+    std::println!("bulk: {ns} ns per page allocated and freed");
+    a.check().unwrap();
+}
