@@ -49,18 +49,28 @@ cfg_if::cfg_if! {
 mod global {
     use super::page_alloc::{AllocError, FreeError, PageAllocator};
     use super::zone::ZoneType;
+    use core::sync::atomic::{AtomicU64, Ordering};
     use spin::Mutex;
     use x86_64::instructions::interrupts::without_interrupts;
     use x86_64::structures::paging::PhysFrame;
     use x86_64::PhysAddr;
 
     static PAGES: Mutex<Option<PageAllocator<'static>>> = Mutex::new(None);
+    /// Pages handed to the buddy allocator at boot: fixed from then on, so
+    /// a size check needs no lock.
+    static MANAGED: AtomicU64 = AtomicU64::new(0);
 
     /// Sets up the page allocator from the bootloader's memory map.
     pub fn init(boot_info: &'static bootloader_api::BootInfo) {
         let mut pages = super::memblock::init(&boot_info.memory_regions);
         pages.enable_pcp();
+        MANAGED.store(pages.managed_pages_total(), Ordering::Relaxed);
         *PAGES.lock() = Some(pages);
+    }
+
+    /// All the pages the buddy allocator manages (free or not).
+    pub fn managed_pages() -> u64 {
+        MANAGED.load(Ordering::Relaxed)
     }
 
     /// Runs `f` on the page allocator, locked and with interrupts off.

@@ -220,7 +220,7 @@ fn __vmalloc(
         return Err(VmError::BadAlign(align));
     }
     let count = size.div_ceil(PAGE_SIZE);
-    if count > super::with_pages(|p| p.managed_pages_total()) {
+    if count > super::managed_pages() {
         return Err(VmError::TooLarge(size));
     }
     with(|v| {

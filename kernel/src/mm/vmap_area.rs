@@ -720,8 +720,14 @@ impl FreeTree {
         if nodes >= NIL as usize {
             return Err(AreaError::NoMemory);
         }
-        self.nodes.try_reserve(nodes.saturating_sub(self.nodes.len())).map_err(|_| AreaError::NoMemory)?;
-        self.spare.try_reserve(nodes.saturating_sub(self.spare.len())).map_err(|_| AreaError::NoMemory)
+        // `try_reserve` is not inlined: skip the call when there is room.
+        if self.nodes.capacity() < nodes {
+            self.nodes.try_reserve(nodes - self.nodes.len()).map_err(|_| AreaError::NoMemory)?;
+        }
+        if self.spare.capacity() < nodes {
+            self.spare.try_reserve(nodes - self.spare.len()).map_err(|_| AreaError::NoMemory)?;
+        }
+        Ok(())
     }
 
     /// Adds the free block `block` as a new leaf below `parent` (on its
@@ -996,7 +1002,9 @@ impl<T> TreeAllocator<T> {
     fn reserve(&mut self) -> Result<(), AreaError> {
         let busy = self.busy.len() + 1;
         self.busy.reserve(busy)?;
-        self.areas.try_reserve(busy.saturating_sub(self.areas.len())).map_err(|_| AreaError::NoMemory)?;
+        if self.areas.capacity() < busy {
+            self.areas.try_reserve(busy - self.areas.len()).map_err(|_| AreaError::NoMemory)?;
+        }
         self.free.reserve(busy + 1)
     }
 
