@@ -244,18 +244,7 @@ impl<'a> PageAllocator<'a> {
     /// Frees single pages, as `free_pages(.., 0)` on each; stops at the
     /// first that was not an allocated order-0 page and reports it.
     pub fn free_pages_bulk(&mut self, frames: &[PhysFrame]) -> Result<(), FreeError> {
-        for frame in frames {
-            let pfn = frame.start_address().as_u64() / PAGE_SIZE;
-            match self.map.get(pfn as usize) {
-                // The common case, without `free`'s other checks.
-                Some(page) if page.state == PageState::Allocated && page.order == 0 => {
-                    let zone = self.zone_index(pfn);
-                    self.zones[zone].free_hot(pfn, self.map);
-                }
-                _ => self.free_pages(frame.start_address(), 0)?,
-            }
-        }
-        Ok(())
+        frames.iter().try_for_each(|f| self.free(f.start_address(), 0, true))
     }
 
     /// Fault injection, as Linux's fail_page_alloc: `Some(n)` makes the n-th
