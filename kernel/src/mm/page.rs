@@ -7,6 +7,8 @@
 //! block it heads, its zone, and the links of the free list it is on.
 
 use core::fmt;
+use x86_64::structures::paging::PhysFrame;
+use x86_64::PhysAddr;
 
 /// Bytes in a page (4 KiB pages only).
 pub const PAGE_SIZE: u64 = 4096;
@@ -16,6 +18,11 @@ pub const MAX_ORDER: usize = 10;
 pub const NR_ORDERS: usize = MAX_ORDER + 1;
 /// "No page" in a free-list link.
 pub const NIL: u32 = u32::MAX;
+
+/// The frame with page frame number `pfn` (its index in `mem_map`).
+pub fn pfn_to_frame(pfn: u64) -> PhysFrame {
+    PhysFrame::containing_address(PhysAddr::new(pfn * PAGE_SIZE))
+}
 
 /// What a frame is doing. Only the first frame of a block (its head) says
 /// whether the block is free or allocated; the others are `Tail`.

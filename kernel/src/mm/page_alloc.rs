@@ -7,7 +7,7 @@
 //! checks every free against `mem_map` so that a double free or a wrong
 //! order is reported instead of corrupting the free lists.
 
-use super::page::{pages, Page, PageState, MAX_ORDER, NR_ORDERS, PAGE_SIZE};
+use super::page::{pages, pfn_to_frame, Page, PageState, MAX_ORDER, NR_ORDERS, PAGE_SIZE};
 use super::zone::{Zone, ZoneType};
 use core::fmt;
 use core::ops::Range;
@@ -155,7 +155,7 @@ impl<'a> PageAllocator<'a> {
             None => None,
         };
         let pfn = pfn.ok_or(AllocError::OutOfMemory { order, zone })?;
-        Ok(PhysFrame::containing_address(PhysAddr::new(pfn * PAGE_SIZE)))
+        Ok(pfn_to_frame(pfn))
     }
 
     /// A block from `zone` or the first lower zone that has one; single

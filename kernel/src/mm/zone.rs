@@ -14,10 +14,9 @@
 //! Zone boundaries (16 MiB, 4 GiB) are multiples of the largest block
 //! (4 MiB), so a block and its buddy always lie in the same zone.
 
-use super::page::{pages, Page, PageState, MAX_ORDER, NIL, NR_ORDERS, PAGE_SIZE};
+use super::page::{pages, pfn_to_frame, Page, PageState, MAX_ORDER, NIL, NR_ORDERS};
 use core::fmt;
 use x86_64::structures::paging::PhysFrame;
-use x86_64::PhysAddr;
 
 /// The zones, lowest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -232,7 +231,7 @@ impl Zone {
         let n = frames.len().min(self.pcp.count as usize);
         for frame in &mut frames[..n] {
             let pfn = self.pcp_pop(map).expect("count pages are on the list");
-            *frame = PhysFrame::containing_address(PhysAddr::new(pfn * PAGE_SIZE));
+            *frame = pfn_to_frame(pfn);
         }
         self.free_pages -= n as u64;
         n
