@@ -599,18 +599,7 @@ impl FreeTree {
     fn fix_upwards(&mut self, mut n: Link) {
         while let Some(node) = n {
             let before = self.summary(node);
-            let (left, right) = (self.left(node), self.right(node));
-            let (lh, rh) = (self.height(left), self.height(right));
-            let top = if lh.abs_diff(rh) > 1 {
-                self.rebalance(node)
-            } else {
-                // The common case, without `rebalance`'s second look at
-                // the children.
-                let max = self.nodes[node].size.max(self.max_size(left)).max(self.max_size(right));
-                self.nodes[node].height = 1 + lh.max(rh);
-                self.nodes[node].subtree_max_size = max;
-                node
-            };
+            let top = self.rebalance(node);
             if self.summary(top) == before {
                 return;
             }
