@@ -756,14 +756,8 @@ impl FreeTree {
     /// Adds the free block `block`; the caller guarantees it neither overlaps
     /// nor touches another one. Returns its slot.
     fn insert(&mut self, block: Range<u64>) -> usize {
-        let (mut parent, mut left) = (None, false);
-        let mut n = self.root;
-        while let Some(p) = n {
-            parent = Some(p);
-            left = block.start < self.nodes[p].start;
-            n = if left { self.left(p) } else { self.right(p) };
-        }
-        self.attach(block, parent, left)
+        let (below, above) = self.neighbours(block.start);
+        self.insert_between(block, below, above)
     }
 
     /// Adds `block`, which lies between the blocks `below` and `above`
