@@ -44,16 +44,27 @@
 //! index, each to its children and to its parent (as Linux's `rb_node`
 //! does): a node found once can be shrunk or removed without a second
 //! search, and every change is one descent plus a short climb back up.
-//! A second tree of the same kind indexes the busy areas. Unlike a
-//! `BTreeMap`, whose nodes come from the heap in the middle of an insert
-//! (and a failed heap allocation panics the kernel), the arenas can be
-//! grown before anything changes, so running out of memory is an error.
+//! Unlike a `BTreeMap`, whose nodes come from the heap in the middle of an
+//! insert (and a failed heap allocation panics the kernel), the arena can
+//! be grown before anything changes, so running out of memory is an error.
 //!
-//! | operation                 | list   | tree     |
-//! |---------------------------|--------|----------|
-//! | `alloc`                   | O(n)   | O(log n) |
-//! | `find`, `remove`          | O(n)   | O(log n) |
-//! | `largest_free`            | O(n)   | O(1)     |
+//! The busy areas are where Mosaic departs from Linux. The calls that free
+//! an area (`vfree`, `vunmap`, `iounmap`) name its start, so a hash table
+//! keyed by start address finds it in O(1), where a second tree costs a
+//! descent for every lookup and every insertion, and a rebalancing climb
+//! for every removal. (Linux 6.9 went part of the way: it spreads its busy
+//! areas over several "vmap nodes", picked by hashing the address.) What a
+//! hash cannot do is find the area around an address *inside* it, which
+//! fault reports and error messages ask for; the free tree answers that
+//! instead, since between two free blocks the busy areas follow each other
+//! without a gap (see `slot_inside`).
+//!
+//! | operation                       | list   | tree                                     |
+//! |---------------------------------|--------|------------------------------------------|
+//! | `alloc`                         | O(n)   | O(log n)                                 |
+//! | `remove`, `find` at a start     | O(n)   | O(log n): the free blocks; O(1) the hash |
+//! | `find` inside an area           | O(n)   | O(log n + k), k areas packed before it   |
+//! | `largest_free`                  | O(n)   | O(1)                                     |
 //!
 //! # Alignment
 //!
@@ -76,7 +87,9 @@
 use alloc::vec::Vec;
 use core::cell::Cell;
 use core::fmt;
+use core::hash::{BuildHasherDefault, Hasher};
 use core::ops::Range;
+use hashbrown::HashMap;
 
 pub const PAGE_SIZE: u64 = 4096;
 
@@ -938,25 +951,52 @@ impl FreeTree {
     }
 }
 
-/// Busy areas and free blocks each in an AVL tree; the lowest fit is
-/// found in O(log n).
+/// Free blocks in an augmented AVL tree, where the lowest fit is found in
+/// O(log n); busy areas in a hash table keyed by their start address.
 #[derive(Debug)]
 pub struct TreeAllocator<T> {
     span: Range<u64>,
-    /// Busy ranges keyed by start (Linux: `vmap_area_root`): a tree of the
-    /// same kind as the free one, its augmentation unused.
-    busy: FreeTree,
-    /// The area of each busy node, at the node's slot.
-    areas: Vec<Option<Area<T>>>,
     /// Free blocks (Linux: `free_vmap_area_root`).
     free: FreeTree,
+    /// The busy areas, each at a slot that stays put while it lives.
+    areas: Vec<Option<Area<T>>>,
+    /// Empty slots of `areas`, reused first.
+    spare: Vec<usize>,
+    /// The slot of each busy area, by start address. Linux keeps its busy
+    /// areas in a second red-black tree (`vmap_area_root`); see
+    /// `slot_inside` for what the hash costs instead.
+    index: HashMap<u64, usize, BuildHasherDefault<StartHasher>>,
     busy_bytes: u64,
     /// The busy slot last made or found. `vmalloc` reserves an area and
     /// then stores its pages in it; `vfree` finds an area, checks it, and
     /// removes it: each time the second call is for the area the first one
-    /// reached, and this saves it a descent. Checked before use, so a stale
-    /// value only costs the descent.
+    /// reached, and this saves it a lookup. Checked before use, so a stale
+    /// value only costs the lookup.
     last: Cell<usize>,
+}
+
+/// Hashes a start address with one 64x64->128-bit multiplication whose
+/// halves are folded together, so that every bit of the address reaches
+/// both the low bits (where hashbrown picks the bucket) and the high bits
+/// (the tag it compares first). Start addresses are multiples of a page,
+/// often of a large power of two: hashing them as they are would leave
+/// the low bits zero and pile every area into a few buckets.
+#[derive(Debug, Default)]
+struct StartHasher(u64);
+
+impl Hasher for StartHasher {
+    fn write_u64(&mut self, n: u64) {
+        let product = u128::from(n ^ self.0) * 0x9e37_79b9_7f4a_7c15;
+        self.0 = (product as u64) ^ ((product >> 64) as u64);
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        bytes.iter().for_each(|&b| self.write_u64(u64::from(b)));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl<T> TreeAllocator<T> {
@@ -970,45 +1010,102 @@ impl<T> TreeAllocator<T> {
         }
         TreeAllocator {
             span,
-            busy: FreeTree::default(),
-            areas: Vec::new(),
             free,
+            areas: Vec::new(),
+            spare: Vec::new(),
+            index: HashMap::default(),
             busy_bytes: 0,
             last: Cell::new(usize::MAX),
         }
     }
 
-    /// Grows the arenas, before `alloc` changes anything, so that this
+    /// Grows the bookkeeping, before `alloc` changes anything, so that this
     /// allocation and every later `remove` can be done without the heap:
     /// room for one more busy area, and for as many free blocks as there
     /// can then be (one more than the busy areas: the holes between them).
     fn reserve(&mut self) -> Result<(), AreaError> {
-        let busy = self.busy.len() + 1;
-        self.busy.reserve(busy)?;
-        if self.areas.capacity() < busy {
-            self.areas.try_reserve(busy - self.areas.len()).map_err(|_| AreaError::NoMemory)?;
+        self.index.try_reserve(1).map_err(|_| AreaError::NoMemory)?;
+        // The area takes a spare slot or a new one; later every slot may be
+        // on the spare list at once.
+        let slots = self.areas.len() + usize::from(self.spare.is_empty());
+        if self.areas.capacity() < slots {
+            self.areas.try_reserve(slots - self.areas.len()).map_err(|_| AreaError::NoMemory)?;
         }
-        self.free.reserve(busy + 1)
+        if self.spare.capacity() < slots {
+            self.spare.try_reserve(slots - self.spare.len()).map_err(|_| AreaError::NoMemory)?;
+        }
+        self.free.reserve(self.index.len() + 2)
     }
 
-    /// The slot of the busy area containing `addr`: the one with the
-    /// highest start at or below it, if it reaches that far.
+    /// The busy area at `slot`, if the slot holds one.
+    fn area(&self, slot: usize) -> Option<&Area<T>> {
+        self.areas.get(slot).and_then(Option::as_ref)
+    }
+
+    /// The slot of the busy area containing `addr`: the last one reached,
+    /// or the one starting there, or else the slow way (`slot_inside`).
     fn slot_of(&self, addr: u64) -> Option<usize> {
-        let hit = |n: usize| self.areas.get(n).and_then(Option::as_ref).is_some_and(|a| a.contains(addr));
         let last = self.last.get();
-        if hit(last) {
+        if self.area(last).is_some_and(|a| a.contains(addr)) {
             return Some(last);
         }
-        let n = self.busy.floor(addr).filter(|&n| hit(n))?;
+        let n = match self.index.get(&addr) {
+            Some(&n) => n,
+            None => self.slot_inside(addr)?,
+        };
         self.last.set(n);
         Some(n)
     }
 
-    /// The slots of the busy areas in address order (for `check`).
-    fn busy_slots(&self) -> Vec<usize> {
-        let mut slots = Vec::new();
-        self.busy.for_each_node(self.busy.root, &mut |n| slots.push(n));
-        slots
+    /// The slot of the busy area that contains `addr` somewhere after its
+    /// start. The free blocks say where to look: between two of them the
+    /// busy areas follow each other without a gap (a gap would be a free
+    /// block), so the walk starts at the end of the free block below
+    /// `addr` and steps from each area to the one starting at its end.
+    ///
+    /// This is the price of the hash: O(k) for the k areas packed in front
+    /// of `addr` (up to all of them), where Linux's busy tree answers in
+    /// O(log n). Only error paths and fault reports ask for an address
+    /// inside an area; `vfree`, `vunmap` and `iounmap` name its start.
+    fn slot_inside(&self, addr: u64) -> Option<usize> {
+        if !self.span.contains(&addr) {
+            return None;
+        }
+        let mut at = match self.free.floor(addr) {
+            Some(b) if self.free.range(b).contains(&addr) => return None,
+            Some(b) => self.free.nodes[b].end(),
+            None => self.span.start,
+        };
+        while at <= addr {
+            let n = *self.index.get(&at)?;
+            let area = self.area(n)?;
+            if area.contains(addr) {
+                return Some(n);
+            }
+            at = at.checked_add(area.size)?;
+        }
+        None
+    }
+
+    /// Calls `f` on the slot of every busy area in address order: the runs
+    /// of areas that fill the gaps between free blocks, walked as in
+    /// `slot_inside`. A run that breaks off (only a corrupted allocator
+    /// has one) is left there; `check` counts the slots it reaches.
+    fn for_each_slot(&self, f: &mut dyn FnMut(usize)) {
+        let run = |mut at: u64, end: u64, f: &mut dyn FnMut(usize)| {
+            while at < end {
+                let Some((n, area)) = self.index.get(&at).and_then(|&n| Some((n, self.area(n)?))) else { return };
+                f(n);
+                let Some(next) = at.checked_add(area.size) else { return };
+                at = next;
+            }
+        };
+        let mut at = self.span.start;
+        self.free.for_each(self.free.root, &mut |block| {
+            run(at, block.start, f);
+            at = block.end;
+        });
+        run(at, self.span.end, f);
     }
 
     /// Number of free blocks (the nodes of the free tree).
@@ -1037,18 +1134,25 @@ impl<T> AreaAllocator<T> for TreeAllocator<T> {
         self.reserve()?;
         // `fit_in` checked that start + size stays inside the block.
         self.free.carve(block, start..start + size);
-        let n = self.busy.insert(start..start + size);
-        if n == self.areas.len() {
-            self.areas.push(None);
-        }
-        self.areas[n] = Some(Area { start, size, data });
+        let area = Some(Area { start, size, data });
+        let n = match self.spare.pop() {
+            Some(n) => {
+                self.areas[n] = area;
+                n
+            }
+            None => {
+                self.areas.push(area);
+                self.areas.len() - 1
+            }
+        };
+        self.index.insert(start, n);
         self.last.set(n);
         self.busy_bytes += size;
         Ok(start)
     }
 
     fn find(&self, addr: u64) -> Option<&Area<T>> {
-        self.areas[self.slot_of(addr)?].as_ref()
+        self.area(self.slot_of(addr)?)
     }
 
     fn find_mut(&mut self, addr: u64) -> Option<&mut Area<T>> {
@@ -1057,17 +1161,16 @@ impl<T> AreaAllocator<T> for TreeAllocator<T> {
     }
 
     fn remove(&mut self, start: u64) -> Option<Area<T>> {
-        let n = self.slot_of(start).filter(|&n| self.busy.nodes[n].start == start)?;
-        self.busy.unlink(n);
-        let area = self.areas[n].take().expect("a busy node has its area");
+        let n = self.index.remove(&start)?;
+        let area = self.areas[n].take().expect("an indexed slot holds its area");
+        self.spare.push(n);
         self.busy_bytes -= area.size;
         self.free.give_back(area.start..area.end());
         Some(area)
     }
 
     fn for_each(&self, f: &mut dyn FnMut(&Area<T>)) {
-        let areas = &self.areas;
-        self.busy.for_each_node(self.busy.root, &mut |n| f(areas[n].as_ref().expect("a busy node has its area")));
+        self.for_each_slot(&mut |n| f(self.area(n).expect("for_each_slot reaches live slots only")));
     }
 
     fn for_each_free(&self, f: &mut dyn FnMut(Range<u64>)) {
@@ -1075,7 +1178,7 @@ impl<T> AreaAllocator<T> for TreeAllocator<T> {
     }
 
     fn busy_count(&self) -> usize {
-        self.busy.len()
+        self.index.len()
     }
 
     fn busy_bytes(&self) -> u64 {
@@ -1090,22 +1193,25 @@ impl<T> AreaAllocator<T> for TreeAllocator<T> {
         self.span.clone()
     }
 
-    /// Beyond the busy areas' own invariants: the free tree is a valid
+    /// Beyond the busy areas' own invariants: the hash indexes every busy
+    /// area under its start and nothing else; walking the runs between
+    /// free blocks reaches every busy area; the free tree is a valid
     /// augmented AVL tree, and its blocks are exactly the holes between the
     /// busy areas (which makes them disjoint, non-empty and non-adjacent).
     fn check(&self) -> Result<(), &'static str> {
-        // Its messages name the free tree; the shape checks are the same.
-        self.busy.check().map_err(|_| "busy tree is malformed (unbalanced, unordered or stale)")?;
-        let slots = self.busy_slots();
-        let node = |n: usize| &self.busy.nodes[n];
-        let filed = |n: usize| self.areas[n].as_ref().is_some_and(|a| (a.start, a.size) == (node(n).start, node(n).size));
-        if !slots.iter().all(|&n| filed(n)) {
-            return Err("busy area is filed under the wrong range");
+        let live = self.areas.iter().flatten().count();
+        if live != self.index.len() || live + self.spare.len() != self.areas.len() {
+            return Err("busy areas, their index and the spare slots do not add up");
         }
-        if self.areas.iter().flatten().count() != slots.len() {
-            return Err("an area outlived its busy node");
+        if self.areas.iter().enumerate().any(|(n, a)| a.as_ref().is_some_and(|a| self.index.get(&a.start) != Some(&n))) {
+            return Err("a busy area is not indexed under its start");
         }
-        let areas = || slots.iter().filter_map(|&n| self.areas[n].as_ref());
+        let mut slots = Vec::new();
+        self.for_each_slot(&mut |n| slots.push(n));
+        if slots.len() != live {
+            return Err("the busy areas do not fill the gaps between free blocks");
+        }
+        let areas = || slots.iter().filter_map(|&n| self.area(n));
         check_busy(&self.span, areas(), self.busy_bytes)?;
         self.free.check()?;
         let mut holes = Vec::new();
@@ -1335,6 +1441,27 @@ mod tests {
         }
     }
 
+    /// The tree finds an address inside an area by walking the areas
+    /// packed between two free blocks (its hash knows only starts): every
+    /// page of a run of 200 adjacent areas, with a hole cut into the run.
+    #[test]
+    fn find_inside_packed_areas() {
+        for mut a in both(BASE..TOP) {
+            let starts: Vec<u64> = (0..200).map(|i| a.alloc(pages(1 + i % 3), PAGE_SIZE, i as u32).unwrap()).collect();
+            a.remove(starts[120]).unwrap();
+            for (i, &s) in starts.iter().enumerate() {
+                let size = pages(1 + i as u64 % 3);
+                for addr in [s, s + 1, s + size / 2, s + size - 1] {
+                    let want = (i != 120).then_some(i as u32);
+                    assert_eq!(a.find(addr).map(|x| x.data), want, "{} {addr:#x}", a.name());
+                }
+            }
+            let end = starts[199] + pages(1 + 199 % 3);
+            assert_eq!(a.find(end), None);
+            a.check().unwrap();
+        }
+    }
+
     #[test]
     fn filling_the_span_exactly_then_no_space() {
         for mut a in both(BASE..BASE + pages(10)) {
@@ -1462,7 +1589,7 @@ mod tests {
         let mut t = TreeAllocator::new(BASE..TOP);
         let starts: Vec<u64> = (0..100).map(|i| t.alloc(pages(1 + i % 3), PAGE_SIZE << (i % 4), i as u32).unwrap()).collect();
         let capacities = |t: &TreeAllocator<u32>| {
-            [t.busy.nodes.capacity(), t.busy.spare.capacity(), t.areas.capacity(), t.free.nodes.capacity(), t.free.spare.capacity()]
+            [t.index.capacity(), t.areas.capacity(), t.spare.capacity(), t.free.nodes.capacity(), t.free.spare.capacity()]
         };
         let before = capacities(&t);
         // Every other area first: each leaves a hole between two busy ones,
