@@ -44,6 +44,10 @@
 //! index, each to its children and to its parent (as Linux's `rb_node`
 //! does): a node found once can be shrunk or removed without a second
 //! search, and every change is one descent plus a short climb back up.
+//! The tree also keeps its lowest block at hand (as Linux's
+//! `rb_root_cached` does): allocation goes to the lowest address that
+//! fits, so the lowest block is where most requests are settled, and
+//! there neither a fit nor a freed range needs a descent.
 //! Unlike a `BTreeMap`, whose nodes come from the heap in the middle of an
 //! insert (and a failed heap allocation panics the kernel), the arena can
 //! be grown before anything changes, so running out of memory is an error.
@@ -454,6 +458,12 @@ struct FreeTree {
     nodes: Vec<FreeNode>,
     spare: Vec<usize>,
     root: Link,
+    /// The lowest block, kept as blocks come and go (Linux's
+    /// `rb_root_cached` keeps its leftmost node the same way). Requests go
+    /// to the lowest address that fits, so most of the action is at the
+    /// bottom of the span: a fit or a freed range there is settled
+    /// without a descent (`find_fit`, `neighbours`).
+    first: Link,
 }
 
 impl FreeTree {
@@ -638,10 +648,34 @@ impl FreeTree {
         link(best)
     }
 
+    /// The block after `n` in address order: the lowest of its right
+    /// subtree, or else the first ancestor reached from its left side.
+    fn next(&self, n: usize) -> Link {
+        if let Some(mut s) = self.right(n) {
+            while let Some(l) = self.left(s) {
+                s = l;
+            }
+            return Some(s);
+        }
+        let mut child = n;
+        while let Some(p) = self.parent(child) {
+            if self.left(p) == Some(child) {
+                return Some(p);
+            }
+            child = p;
+        }
+        None
+    }
+
     /// The blocks on either side of `addr`, found in one descent: the one
     /// with the highest start below `addr` and the one with the lowest start
     /// at or above it.
     fn neighbours(&self, addr: u64) -> (Link, Link) {
+        match self.first {
+            None => return (None, None),
+            Some(f) if addr <= self.nodes[f].start => return (None, Some(f)),
+            Some(_) => {}
+        }
         let (mut n, mut below, mut above) = (raw(self.root), NIL, NIL);
         while n != NIL {
             let node = &self.nodes[n as usize];
@@ -654,6 +688,17 @@ impl FreeTree {
             }
         }
         (link(below), link(above))
+    }
+
+    /// The lowest-addressed block of the tree that can hold `size` bytes at
+    /// a multiple of `align`, and where the range would start in it. The
+    /// lowest block of all is known (`first`): if it fits, nothing lower
+    /// can; only otherwise does the search go down from the root.
+    fn find_fit(&self, size: u64, align: u64) -> Option<(usize, u64)> {
+        // LAB 4 BEGIN: the lowest block (self.first) if fit_in says it fits, else lowest_fit from the root
+        let first = self.first.and_then(|n| Some((n, fit_in(self.range(n), size, align)?)));
+        first.or_else(|| self.lowest_fit(self.root, size, align))
+        // LAB 4 END
     }
 
     /// The lowest-addressed block in the subtree `link` that can hold `size`
@@ -762,6 +807,9 @@ impl FreeTree {
             Some(p) if left => self.nodes[p].left = n as Raw,
             Some(p) => self.nodes[p].right = n as Raw,
         }
+        if self.first.is_none_or(|f| block.start < self.nodes[f].start) {
+            self.first = Some(n);
+        }
         self.fix_upwards(parent);
         n
     }
@@ -791,6 +839,9 @@ impl FreeTree {
     /// With two children, `n`'s place goes to its in-order successor, the
     /// lowest node of its right subtree, which keeps the address order.
     fn unlink(&mut self, n: usize) {
+        if self.first == Some(n) {
+            self.first = self.next(n);
+        }
         let FreeNode { left, right, parent, .. } = self.nodes[n];
         if left == NIL || right == NIL {
             self.replace_child(parent, n, if left == NIL { right } else { left });
@@ -946,6 +997,13 @@ impl FreeTree {
         self.check_below(self.root, &mut seen)?;
         if seen != self.len() {
             return Err("free tree lost or leaked a node");
+        }
+        let mut lowest = self.root;
+        while let Some(l) = lowest.and_then(|n| self.left(n)) {
+            lowest = Some(l);
+        }
+        if self.first != lowest {
+            return Err("free tree's cached lowest block is not its lowest");
         }
         Ok(())
     }
@@ -1127,10 +1185,7 @@ impl<T> AreaAllocator<T> for TreeAllocator<T> {
 
     fn alloc(&mut self, size: u64, align: u64, data: T) -> Result<u64, AreaError> {
         validate(size, align)?;
-        let (block, start) = self
-            .free
-            .lowest_fit(self.free.root, size, align)
-            .ok_or(AreaError::NoSpace)?;
+        let (block, start) = self.free.find_fit(size, align).ok_or(AreaError::NoSpace)?;
         self.reserve()?;
         // `fit_in` checked that start + size stays inside the block.
         self.free.carve(block, start..start + size);
