@@ -122,3 +122,26 @@ fn bad_vmalloc_input_changes_nothing() -> anyhow::Result<()> {
     expect_error(&mut s, &format!("vfree {a:#x}"))?;
     Ok(())
 }
+
+/// The listings survive a heap that cannot grow: `vmallocinfo` needs a
+/// page for a list of 40 areas and, when `fail_page_alloc` refuses it,
+/// answers with one error line; `as list` needs no heap at all. Before
+/// the listings were made fallible, either one panicked the kernel here.
+#[test]
+fn listings_survive_a_failing_heap() -> anyhow::Result<()> {
+    let mut s = shell("vmalloc-listing-oom")?;
+    let areas: Vec<u64> = (0..40).map(|_| Ok(first_addr(&s.command("vmalloc 4096")?[0]))).collect::<anyhow::Result<_>>()?;
+    s.command_expect("fail_page_alloc 1", "^fail_page_alloc: allocation 1 from now fails")?;
+    let answer = s.command("vmallocinfo")?;
+    assert_eq!(answer, ["error: out of memory"], "vmallocinfo with its list refused");
+    s.command_expect("fail_page_alloc 1", "^fail_page_alloc: allocation 1 from now fails")?;
+    let listed = s.command("as list")?;
+    assert!(listed.len() == 2 && listed[1].ends_with('*'), "as list: {listed:?}");
+    s.command_expect("fail_page_alloc off", "^fail_page_alloc: off")?;
+    assert_eq!(s.command("vmallocinfo")?.len(), 40);
+    for a in areas {
+        s.command(&format!("vfree {a:#x}"))?;
+    }
+    s.command_expect("echo still here", "^still here$")?;
+    Ok(())
+}

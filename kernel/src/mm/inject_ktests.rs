@@ -285,7 +285,7 @@ fn boundaries() -> impl Iterator<Item = u64> {
 /// included) aligned to `align`: at the lowest address where it fits.
 fn next_fit(align: u64, len: u64) -> Option<u64> {
     let mut cursor = VMALLOC_START;
-    let busy = vmalloc::areas().into_iter().map(|a| (a.start, a.start + a.size));
+    let busy = vmalloc::areas().expect("injection is off here").into_iter().map(|a| (a.start, a.start + a.size));
     for (start, end) in busy.chain([(VMALLOC_END, VMALLOC_END)]) {
         let at = cursor.next_multiple_of(align);
         if at + len <= start {
@@ -367,7 +367,7 @@ fn fresh_pte_table(fillers: &mut Vec<u64>, len: u64) -> Result<u64, Failed> {
         let hole = next_fit(PAGE_SIZE, 2 * PAGE_SIZE);
         kassert!(hole.is_some(), "the vmalloc area is full");
         let hole = hole.unwrap_or_default();
-        let end = vmalloc::areas().iter().map(|a| a.start).find(|&s| s > hole).unwrap_or(VMALLOC_END);
+        let end = vmalloc::areas().expect("injection is off here").iter().map(|a| a.start).find(|&s| s > hole).unwrap_or(VMALLOC_END);
         let fits = |b: u64| missing_tables(b) == 1 && b + len <= end && (b == hole || b - hole >= 2 * PAGE_SIZE);
         let target = (hole.next_multiple_of(SPAN)..end).step_by(SPAN as usize).find(|&b| fits(b));
         if target == Some(hole) {

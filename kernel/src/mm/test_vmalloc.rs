@@ -573,7 +573,7 @@ pub struct Usage {
 impl Usage {
     pub fn now() -> Usage {
         let pages = super::pages_accounted();
-        let areas = vmalloc::areas().iter().map(|a| (a.start, a.size)).collect();
+        let areas = vmalloc::areas().expect("the heap holds the area list").iter().map(|a| (a.start, a.size)).collect();
         Usage { pages, vmalloc_pages: vmalloc::totals().used_pages, areas }
     }
 

@@ -445,10 +445,12 @@ pub struct AreaInfo {
     pub caller: &'static Location<'static>,
 }
 
-/// Every area in address order.
-pub fn areas() -> Vec<AreaInfo> {
+/// Every area in address order; `NoMemory` if the heap cannot hold the
+/// list (as under `fail_page_alloc`).
+pub fn areas() -> Result<Vec<AreaInfo>, VmError> {
     with(|v| {
-        let mut out = Vec::with_capacity(v.areas.busy_count());
+        let mut out = Vec::new();
+        out.try_reserve_exact(v.areas.busy_count()).map_err(|_| VmError::NoMemory)?;
         v.areas.for_each(&mut |a| {
             out.push(AreaInfo {
                 start: a.start,
@@ -459,7 +461,7 @@ pub fn areas() -> Vec<AreaInfo> {
                 caller: a.data.caller,
             })
         });
-        out
+        Ok(out)
     })
 }
 

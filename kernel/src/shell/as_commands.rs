@@ -19,11 +19,11 @@ pub fn as_cmd(args: &[&str]) -> Result<(), CmdError> {
         }
         ("list", None) => {
             println!("{:>3}  {:<12} {:>15} {:>7}  current", "id", "pgd", "vmalloc-entries", "faults");
+            // Formatted straight to the console: no heap, so that a failing
+            // heap (fail_page_alloc) cannot make a listing panic.
             for info in (0..aspace::MAX_SPACES).filter_map(aspace::info) {
-                let mark = if info.current { "*" } else { "" };
-                let pgd = alloc::format!("{:#x}", info.pgd);
-                let line = alloc::format!("{:>3}  {pgd:<12} {:>15} {:>7}  {mark}", info.id, info.vmalloc_entries, info.faults);
-                println!("{}", line.trim_end());
+                let mark = if info.current { "  *" } else { "" };
+                println!("{:>3}  {:<#12x} {:>15} {:>7}{mark}", info.id, info.pgd, info.vmalloc_entries, info.faults);
             }
         }
         ("switch", Some(id)) => {

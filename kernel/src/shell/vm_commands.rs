@@ -106,7 +106,7 @@ pub fn iounmap(args: &[&str]) -> Result<(), CmdError> {
 
 /// Like /proc/vmallocinfo: one line per area.
 pub fn vmallocinfo(_: &[&str]) -> Result<(), CmdError> {
-    for a in vmalloc::areas() {
+    for a in vmalloc::areas().map_err(CmdError::from_display)? {
         crate::print!("{:#x}-{:#x} {:>8} {}:{}", a.start, a.start + a.size, a.size, a.caller.file(), a.caller.line());
         match a.phys {
             Some(phys) => println!(" phys={phys:#018x} {}", a.kind),
