@@ -876,13 +876,29 @@ impl FreeTree {
 
     /// Changes block `n` to cover `block` instead, in place. The caller
     /// guarantees the new start keeps `n` between its neighbours in address
-    /// order, so the tree's shape stays valid; only the `subtree_max_size`
-    /// of `n` and its ancestors can be stale, and `fix_upwards` redoes
-    /// those (Linux's `augment_tree_propagate_from`).
+    /// order, so the tree's shape stays valid and no height changes; only
+    /// the `subtree_max_size` of `n` and its ancestors can be stale.
     fn reshape(&mut self, n: usize, block: Range<u64>) {
         self.nodes[n].start = block.start;
         self.nodes[n].size = block.end - block.start;
-        self.fix_upwards(Some(n));
+        self.propagate(n);
+    }
+
+    /// Recomputes `subtree_max_size` from `n` up, and stops at the first
+    /// node where it comes out unchanged: nothing above that can change
+    /// either (Linux's `augment_tree_propagate_from`). No rotations: only
+    /// for changes that leave the tree's shape alone.
+    fn propagate(&mut self, n: usize) {
+        let mut n = Some(n);
+        while let Some(node) = n {
+            let (left, right) = (self.left(node), self.right(node));
+            let max = self.nodes[node].size.max(self.max_size(left)).max(self.max_size(right));
+            if self.nodes[node].subtree_max_size == max {
+                return;
+            }
+            self.nodes[node].subtree_max_size = max;
+            n = self.parent(node);
+        }
     }
 
     // --- what the allocator does with it --------------------------------
