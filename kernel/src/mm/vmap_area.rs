@@ -218,6 +218,22 @@ fn fit_in(hole: Range<u64>, size: u64, align: u64) -> Option<u64> {
     (end <= hole.end).then_some(start)
 }
 
+/// Puts `item` in the slot of `slots` that `spare` last got back, or in a
+/// new one at the end; returns its index. (Both arenas of the tree reuse
+/// their slots this way, so that an index stays valid while it is in use.)
+fn place<T>(slots: &mut Vec<T>, spare: &mut Vec<usize>, item: T) -> usize {
+    match spare.pop() {
+        Some(n) => {
+            slots[n] = item;
+            n
+        }
+        None => {
+            slots.push(item);
+            slots.len() - 1
+        }
+    }
+}
+
 /// Panics unless `span` is a valid span: page-aligned, start <= end.
 fn assert_span(span: &Range<u64>) {
     assert!(
@@ -792,16 +808,7 @@ impl FreeTree {
             parent: raw(parent),
             height: 1,
         };
-        let n = match self.spare.pop() {
-            Some(n) => {
-                self.nodes[n] = node;
-                n
-            }
-            None => {
-                self.nodes.push(node);
-                self.nodes.len() - 1
-            }
-        };
+        let n = place(&mut self.nodes, &mut self.spare, node);
         match parent {
             None => self.root = Some(n),
             Some(p) if left => self.nodes[p].left = n as Raw,
@@ -1205,17 +1212,7 @@ impl<T> AreaAllocator<T> for TreeAllocator<T> {
         self.reserve()?;
         // `fit_in` checked that start + size stays inside the block.
         self.free.carve(block, start..start + size);
-        let area = Some(Area { start, size, data });
-        let n = match self.spare.pop() {
-            Some(n) => {
-                self.areas[n] = area;
-                n
-            }
-            None => {
-                self.areas.push(area);
-                self.areas.len() - 1
-            }
-        };
+        let n = place(&mut self.areas, &mut self.spare, Some(Area { start, size, data }));
         self.index.insert(start, n);
         self.last.set(n);
         self.busy_bytes += size;
