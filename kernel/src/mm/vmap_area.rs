@@ -1152,41 +1152,34 @@ impl<T> TreeAllocator<T> {
         if !self.span.contains(&addr) {
             return None;
         }
-        let mut at = match self.free.floor(addr) {
+        let at = match self.free.floor(addr) {
             Some(b) if self.free.range(b).contains(&addr) => return None,
             Some(b) => self.free.nodes[b].end(),
             None => self.span.start,
         };
-        while at <= addr {
-            let n = *self.index.get(&at)?;
-            let area = self.area(n)?;
-            if area.contains(addr) {
-                return Some(n);
-            }
-            at = at.checked_add(area.size)?;
-        }
-        None
+        self.run_from(at).take_while(|(_, a)| a.start <= addr).find(|(_, a)| a.contains(addr)).map(|(n, _)| n)
+    }
+
+    /// The busy areas that follow each other from `at` on, each starting
+    /// where the one before it ends, with their slots: as far as that
+    /// chain goes (to the next free block, or the end of the span).
+    fn run_from(&self, at: u64) -> impl Iterator<Item = (usize, &Area<T>)> + '_ {
+        let slot = move |start: u64| self.index.get(&start).and_then(|&n| Some((n, self.area(n)?)));
+        core::iter::successors(slot(at), move |(_, a)| slot(a.start.checked_add(a.size)?))
     }
 
     /// Calls `f` on the slot of every busy area in address order: the runs
-    /// of areas that fill the gaps between free blocks, walked as in
-    /// `slot_inside`. A run that breaks off (only a corrupted allocator
-    /// has one) is left there; `check` counts the slots it reaches.
+    /// of areas that fill the gaps between free blocks. A run that breaks
+    /// off (only a corrupted allocator has one) is left there; `check`
+    /// counts the slots reached.
     fn for_each_slot(&self, f: &mut dyn FnMut(usize)) {
-        let run = |mut at: u64, end: u64, f: &mut dyn FnMut(usize)| {
-            while at < end {
-                let Some((n, area)) = self.index.get(&at).and_then(|&n| Some((n, self.area(n)?))) else { return };
-                f(n);
-                let Some(next) = at.checked_add(area.size) else { return };
-                at = next;
-            }
-        };
+        let mut visit = |from: u64, to: u64| self.run_from(from).take_while(|(_, a)| a.start < to).for_each(|(n, _)| f(n));
         let mut at = self.span.start;
         self.free.for_each(self.free.root, &mut |block| {
-            run(at, block.start, f);
+            visit(at, block.start);
             at = block.end;
         });
-        run(at, self.span.end, f);
+        visit(at, self.span.end);
     }
 
     /// Number of free blocks (the nodes of the free tree).
