@@ -6,8 +6,8 @@
 //! - `slab`: small-object caches for the kernel heap (hardware-free)
 //! - `memblock`: boot-time setup from the bootloader's memory map
 //! - `heap`: the kernel's `#[global_allocator]`
-//! - `vmap_area`: the vmalloc area's range allocators, list and tree
-//!   (hardware-free)
+//! - `vmap_area`: the vmalloc area's range allocators, list and tree, and
+//!   `start_index`, the tree's hash table of busy areas (hardware-free)
 //! - `page_list`: the list of pages behind one vmalloc area
 //! - `pgtable`, `vmalloc`: page-table walks and the vmalloc family
 //! - `aspace`, `fault`, `probe`: address spaces, the lazy PGD-sync fault
@@ -18,6 +18,7 @@ pub mod page;
 pub mod page_alloc;
 pub mod page_list;
 pub mod slab;
+pub mod start_index;
 pub mod vmap_area;
 pub mod zone;
 

@@ -91,9 +91,9 @@
 use alloc::vec::Vec;
 use core::cell::Cell;
 use core::fmt;
-use core::hash::{BuildHasherDefault, Hasher};
 use core::ops::Range;
-use hashbrown::HashMap;
+
+use super::start_index::StartIndex;
 
 pub const PAGE_SIZE: u64 = 4096;
 
@@ -1046,7 +1046,7 @@ pub struct TreeAllocator<T> {
     /// The slot of each busy area, by start address. Linux keeps its busy
     /// areas in a second red-black tree (`vmap_area_root`); see
     /// `slot_inside` for what the hash costs instead.
-    index: HashMap<u64, usize, BuildHasherDefault<StartHasher>>,
+    index: StartIndex,
     busy_bytes: u64,
     /// The busy slot last made or found. `vmalloc` reserves an area and
     /// then stores its pages in it; `vfree` finds an area, checks it, and
@@ -1054,30 +1054,6 @@ pub struct TreeAllocator<T> {
     /// reached, and this saves it a lookup. Checked before use, so a stale
     /// value only costs the lookup.
     last: Cell<usize>,
-}
-
-/// Hashes a start address with one 64x64->128-bit multiplication whose
-/// halves are folded together, so that every bit of the address reaches
-/// both the low bits (where hashbrown picks the bucket) and the high bits
-/// (the tag it compares first). Start addresses are multiples of a page,
-/// often of a large power of two: hashing them as they are would leave
-/// the low bits zero and pile every area into a few buckets.
-#[derive(Debug, Default)]
-struct StartHasher(u64);
-
-impl Hasher for StartHasher {
-    fn write_u64(&mut self, n: u64) {
-        let product = u128::from(n ^ self.0) * 0x9e37_79b9_7f4a_7c15;
-        self.0 = (product as u64) ^ ((product >> 64) as u64);
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        bytes.iter().for_each(|&b| self.write_u64(u64::from(b)));
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 impl<T> TreeAllocator<T> {
@@ -1094,7 +1070,7 @@ impl<T> TreeAllocator<T> {
             free,
             areas: Vec::new(),
             spare: Vec::new(),
-            index: HashMap::default(),
+            index: StartIndex::default(),
             busy_bytes: 0,
             last: Cell::new(usize::MAX),
         }
@@ -1130,8 +1106,8 @@ impl<T> TreeAllocator<T> {
         if self.area(last).is_some_and(|a| a.contains(addr)) {
             return Some(last);
         }
-        let n = match self.index.get(&addr) {
-            Some(&n) => n,
+        let n = match self.index.get(addr) {
+            Some(n) => n,
             None => self.slot_inside(addr)?,
         };
         self.last.set(n);
@@ -1164,7 +1140,7 @@ impl<T> TreeAllocator<T> {
     /// where the one before it ends, with their slots: as far as that
     /// chain goes (to the next free block, or the end of the span).
     fn run_from(&self, at: u64) -> impl Iterator<Item = (usize, &Area<T>)> + '_ {
-        let slot = move |start: u64| self.index.get(&start).and_then(|&n| Some((n, self.area(n)?)));
+        let slot = move |start: u64| self.index.get(start).and_then(|n| Some((n, self.area(n)?)));
         core::iter::successors(slot(at), move |(_, a)| slot(a.start.checked_add(a.size)?))
     }
 
@@ -1222,7 +1198,7 @@ impl<T> AreaAllocator<T> for TreeAllocator<T> {
     }
 
     fn remove(&mut self, start: u64) -> Option<Area<T>> {
-        let n = self.index.remove(&start)?;
+        let n = self.index.remove(start)?;
         let area = self.areas[n].take().expect("an indexed slot holds its area");
         self.spare.push(n);
         self.busy_bytes -= area.size;
@@ -1264,7 +1240,7 @@ impl<T> AreaAllocator<T> for TreeAllocator<T> {
         if live != self.index.len() || live + self.spare.len() != self.areas.len() {
             return Err("busy areas, their index and the spare slots do not add up");
         }
-        if self.areas.iter().enumerate().any(|(n, a)| a.as_ref().is_some_and(|a| self.index.get(&a.start) != Some(&n))) {
+        if self.areas.iter().enumerate().any(|(n, a)| a.as_ref().is_some_and(|a| self.index.get(a.start) != Some(n))) {
             return Err("a busy area is not indexed under its start");
         }
         let mut slots = Vec::new();
