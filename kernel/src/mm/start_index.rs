@@ -149,11 +149,6 @@ impl StartIndex {
         self.len -= 1;
         Some(slot)
     }
-
-    /// Every (start, slot) pair, in no particular order (for checks).
-    pub fn iter(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
-        self.buckets.iter().filter(|b| b.slot != EMPTY).map(|b| (b.start, b.slot as usize))
-    }
 }
 
 #[cfg(test)]

@@ -961,16 +961,10 @@ impl FreeTree {
 
     /// Calls `f` on every block of the subtree `link` in address order.
     fn for_each(&self, link: Link, f: &mut dyn FnMut(Range<u64>)) {
-        self.for_each_node(link, &mut |n| f(self.range(n)));
-    }
-
-    /// Calls `f` on the slot of every block of the subtree `link`, in
-    /// address order.
-    fn for_each_node(&self, link: Link, f: &mut dyn FnMut(usize)) {
         if let Some(n) = link {
-            self.for_each_node(self.left(n), f);
-            f(n);
-            self.for_each_node(self.right(n), f);
+            self.for_each(self.left(n), f);
+            f(self.range(n));
+            self.for_each(self.right(n), f);
         }
     }
 
