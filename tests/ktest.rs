@@ -17,7 +17,7 @@ fn a_failing_kernel_test_fails_the_run() -> anyhow::Result<()> {
 fn a_panicking_kernel_test_fails_the_run() -> anyhow::Result<()> {
     let (code, out) = run_ktest("ktest-panic", "demo::deliberate_panic")?;
     assert_eq!(code, Some(EXIT_FAILURE), "{out}");
-    assert!(out.contains("KERNEL PANIC: panicked at kernel/src/ktest.rs"), "{out}");
+    assert!(out.contains("KERNEL PANIC: panicked at kernel/src/ktests/demo.rs"), "{out}");
     assert!(out.contains("deliberate panic inside a test"), "{out}");
     assert!(out.contains("ktest: demo::deliberate_panic ... FAILED (panic)"), "{out}");
     Ok(())

@@ -1,27 +1,24 @@
 //! The boot sequence: bring up each subsystem in dependency order, then hand
 //! the CPU to the shell (or to the in-kernel tests when asked for them).
 
-use crate::{arch, drivers, ktest, logger, mm, shell};
+use crate::{arch, boot_info, drivers, ktest, ktests, logger, mm, shell};
 use bootloader_api::BootInfo;
-use spin::Once;
-
-static BOOT_INFO: Once<&'static BootInfo> = Once::new();
-
-/// What the bootloader told us: memory map, physical-map offset, ...
-pub fn info() -> &'static BootInfo {
-    BOOT_INFO.get().expect("boot info is recorded first thing at boot")
-}
 
 /// Brings the machine up and never returns.
 pub fn start(boot_info: &'static mut BootInfo) -> ! {
-    let boot_info: &'static BootInfo = BOOT_INFO.call_once(|| boot_info);
+    let boot_info: &'static BootInfo = boot_info::record(boot_info);
     drivers::serial::init();
     logger::init();
     let args = drivers::fw_cfg::cmdline();
     drivers::qemu::set_exit_on_panic(args.has("panic=exit") || args.has("ktest"));
+    arch::exceptions::set_fatal_hook(ktest::on_fatal);
     arch::gdt::init();
     arch::idt::init();
+    // The memory manager, bottom up: the buddy allocator (and the heap on
+    // top of it), the master page table, address space 0, vmalloc.
     mm::init(boot_info);
+    mm::pgtable::init();
+    mm::aspace::init();
     mm::vmalloc::init(args.value("vmalloc") == Some("list"));
     arch::pic::init();
     drivers::pit::init();
@@ -33,9 +30,9 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
         boot_info.memory_regions.len()
     );
     if let Some(filter) = args.value("ktest") {
-        ktest::run_all(filter)
+        ktest::run_all(&ktests::suites(), filter)
     } else if args.has("ktest") {
-        ktest::run_all("")
+        ktest::run_all(&ktests::suites(), "")
     }
     shell::run()
 }

@@ -8,10 +8,13 @@
 //!
 //! ```text
 //! ktest: shell::commands_are_well_formed ... ok
-//!     at kernel/src/ktest.rs:120: 1 + 1 == 3 failed: left 2, right 3
+//!     at kernel/src/ktests/demo.rs:13: 1 + 1 == 3 failed: left 2, right 3
 //! ktest: demo::deliberate_failure ... FAILED
 //! ktest: 4 passed, 1 failed
 //! ```
+//!
+//! The suites live in `ktests/`, each a table made with `suite!`; the
+//! runner is handed them (see `boot::start`) and imports none.
 //!
 //! A test is a plain function returning `Ok(())` or `Err(Failed)`; the
 //! `kassert!` macros print where and why before returning the error. Tests
@@ -35,30 +38,17 @@ pub struct Test {
     pub explicit: bool,
 }
 
-/// Every test module's list, in the order they run.
-fn suites() -> [&'static [Test]; 8] {
-    [
-        crate::ktests::TESTS,
-        crate::mm::ktests::TESTS,
-        crate::mm::vm_ktests::TESTS,
-        crate::mm::as_ktests::TESTS,
-        crate::mm::stress::TESTS,
-        crate::mm::test_vmalloc::TESTS,
-        crate::mm::inject_ktests::TESTS,
-        DEMO,
-    ]
-}
-
 static PASSED: AtomicUsize = AtomicUsize::new(0);
 static FAILED: AtomicUsize = AtomicUsize::new(0);
 static CURRENT: Mutex<Option<&'static str>> = Mutex::new(None);
 
-/// Runs the tests selected by `filter` and exits QEMU.
-pub fn run_all(filter: &str) -> ! {
+/// Runs the tests of `suites` selected by `filter` and exits QEMU. The
+/// runner imports no suite: `ktests::suites` is the one list of them.
+pub fn run_all(suites: &[&'static [Test]], filter: &str) -> ! {
     let selected = |t: &&Test| if t.explicit { t.name == filter } else { t.name.contains(filter) };
-    let count = suites().iter().flat_map(|s| s.iter()).filter(selected).count();
+    let count = suites.iter().flat_map(|s| s.iter()).filter(selected).count();
     println!("ktest: running {count} tests");
-    for test in suites().iter().flat_map(|s| s.iter()).filter(selected) {
+    for test in suites.iter().flat_map(|s| s.iter()).filter(selected) {
         *CURRENT.lock() = Some(test.name);
         let result = (test.run)();
         *CURRENT.lock() = None;
@@ -126,17 +116,14 @@ macro_rules! kassert_eq {
     }};
 }
 
-/// Tests that must fail: the proof that a failing test fails the run.
-const DEMO: &[Test] = &[
-    Test { name: "demo::deliberate_failure", run: deliberate_failure, explicit: true },
-    Test { name: "demo::deliberate_panic", run: deliberate_panic, explicit: true },
-];
-
-fn deliberate_failure() -> TestResult {
-    kassert_eq!(1 + 1, 3);
-    Ok(())
-}
-
-fn deliberate_panic() -> TestResult {
-    panic!("deliberate panic inside a test")
+/// A suite's table of tests: `suite!["name" => function, ...]`, with
+/// `explicit "name" => function` for a test that runs only when the filter
+/// names it exactly.
+#[macro_export]
+macro_rules! suite {
+    ($($($explicit:ident)? $name:literal => $run:path),* $(,)?) => {
+        &[$($crate::ktest::Test { name: $name, run: $run, explicit: $crate::suite!(@explicit $($explicit)?) }),*]
+    };
+    (@explicit) => { false };
+    (@explicit explicit) => { true };
 }

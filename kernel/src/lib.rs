@@ -5,7 +5,14 @@
 //! - `drivers` serial port, timer, QEMU's fw_cfg and exit devices
 //! - `mm`      the memory manager: layout, buddy allocator, kernel heap
 //! - `shell`   the serial console: line editor, parser, command table
-//! - `ktest`   the in-kernel test runner
+//! - `boot`    the bring-up order; `boot_info` the bootloader's record
+//! - `ktest`   the in-kernel test runner; `ktests` every in-kernel suite
+//! - `bench`   the soak test, test_vmalloc and pgd_bench (import mm only)
+//! - `message` a fixed-buffer error message, shared by shell and bench
+//!
+//! Dependencies run one way: `mm` imports nothing above it (see the rules
+//! at the top of mm/mod.rs); `bench` imports mm and drivers; `shell`
+//! imports mm and bench; `ktests` may import anything; `boot` ties it up.
 //!
 //! Modules that touch hardware are compiled only for the bare-metal target;
 //! the rest also builds on the host so it can be unit-tested there. (Here
@@ -18,6 +25,7 @@
 
 extern crate alloc;
 
+pub mod message;
 pub mod mm;
 pub mod rand;
 pub mod shell;
@@ -25,13 +33,17 @@ pub mod shell;
 #[cfg(target_os = "none")]
 pub mod arch;
 #[cfg(target_os = "none")]
+pub mod bench;
+#[cfg(target_os = "none")]
 pub mod boot;
+#[cfg(target_os = "none")]
+pub mod boot_info;
 #[cfg(target_os = "none")]
 pub mod drivers;
 #[cfg(target_os = "none")]
 pub mod ktest;
 #[cfg(target_os = "none")]
-mod ktests;
+pub mod ktests;
 #[cfg(target_os = "none")]
 pub mod logger;
 #[cfg(target_os = "none")]

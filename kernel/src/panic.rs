@@ -7,6 +7,6 @@ use core::panic::PanicInfo;
 fn panic(info: &PanicInfo) -> ! {
     x86_64::instructions::interrupts::disable();
     emergency_print(format_args!("\nKERNEL PANIC: {info}\n"));
-    crate::ktest::on_fatal("panic");
+    crate::arch::exceptions::run_fatal_hook("panic");
     qemu::die()
 }

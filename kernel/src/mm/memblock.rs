@@ -20,8 +20,26 @@ use bootloader_api::info::{MemoryRegionKind, MemoryRegions};
 use core::ops::Range;
 use x86_64::PhysAddr;
 
+/// The memory map, kept for `first_ram_in` (Linux keeps memblock's RAM
+/// ranges after boot for the same kind of question).
+static RAM: spin::Once<&'static MemoryRegions> = spin::Once::new();
+
+/// The first RAM address in [phys, last], if any. RAM is what the
+/// bootloader marked usable or used itself: ioremap must refuse it, or
+/// the same frame would be mapped cached and uncached at once.
+pub fn first_ram_in(phys: u64, last: u64) -> Option<u64> {
+    use MemoryRegionKind::{Bootloader, Usable};
+    let regions = RAM.get()?;
+    regions
+        .iter()
+        .filter(|r| matches!(r.kind, Usable | Bootloader) && r.start <= last && phys < r.end)
+        .map(|r| r.start.max(phys))
+        .min()
+}
+
 /// Builds `mem_map` and the buddy allocator from the memory map.
-pub fn init(regions: &MemoryRegions) -> PageAllocator<'static> {
+pub fn init(regions: &'static MemoryRegions) -> PageAllocator<'static> {
+    RAM.call_once(|| regions);
     let usable = || regions.iter().filter(|r| r.kind == MemoryRegionKind::Usable).map(|r| frames(r.start..r.end));
     let max_pfn = regions
         .iter()

@@ -22,22 +22,15 @@ pub mod start_index;
 pub mod vmap_area;
 pub mod zone;
 
-// What touches hardware, and the in-kernel tests: bare-metal target only.
+// What touches hardware: bare-metal target only.
 cfg_if::cfg_if! {
     if #[cfg(target_os = "none")] {
-        pub mod as_ktests;
         pub mod aspace;
         pub mod fault;
         pub mod heap;
-        pub mod inject_ktests;
-        pub mod ktests;
         mod memblock;
-        pub mod pgd_bench;
         pub mod pgtable;
         pub mod probe;
-        pub mod stress;
-        pub mod test_vmalloc;
-        pub mod vm_ktests;
         pub mod vmalloc;
 
         pub use global::*;

@@ -137,8 +137,6 @@ static VMALLOC: Mutex<Option<Vmalloc>> = Mutex::new(None);
 /// Sets up the area allocator: the augmented tree, or the sorted list of
 /// Linux 2.4 when `use_list` is set (boot option `vmalloc=list`).
 pub fn init(use_list: bool) {
-    pgtable::init();
-    super::aspace::init();
     let span = VMALLOC_START..VMALLOC_END;
     let areas: Box<dyn AreaAllocator<VmStruct> + Send> =
         if use_list { Box::new(ListAllocator::new(span)) } else { Box::new(TreeAllocator::new(span)) };
@@ -396,15 +394,9 @@ pub fn ioremap(phys: u64, size: u64) -> Result<VirtAddr, VmError> {
 }
 
 /// The first RAM address in [phys, last], if any: RAM must not be mapped
-/// uncached behind the allocator's back.
+/// uncached behind the allocator's back (memblock keeps the RAM ranges).
 fn overlapping_ram(phys: u64, last: u64) -> Option<u64> {
-    use bootloader_api::info::MemoryRegionKind::{Bootloader, Usable};
-    let regions = &crate::boot::info().memory_regions;
-    regions
-        .iter()
-        .filter(|r| matches!(r.kind, Usable | Bootloader) && r.start <= last && phys < r.end)
-        .map(|r| r.start.max(phys))
-        .min()
+    super::memblock::first_ram_in(phys, last)
 }
 
 /// Undoes `ioremap`; `addr` may be anywhere in the area's first page, as

@@ -65,3 +65,11 @@ pub fn vmstat(_: &[&str]) -> Result<(), CmdError> {
     println!("vmalloc_page_table_pages {}", crate::mm::pgtable::table_pages());
     Ok(())
 }
+
+/// `pgd_bench lazy|eager|prealloc` (the measurement is `bench::pgd_bench`).
+pub fn pgd_bench(args: &[&str]) -> Result<(), CmdError> {
+    let Some(strategy) = Strategy::parse(args[0]) else {
+        bail!("unknown strategy '{}' (lazy, eager or prealloc)", Shown(args[0]));
+    };
+    crate::bench::pgd_bench::run(strategy)
+}

@@ -14,12 +14,14 @@ cfg_if::cfg_if! {
         mod commands;
         mod inject_commands;
         mod mm_commands;
+        pub mod test_vmalloc_command;
         mod vm_commands;
         pub use commands::COMMANDS;
     }
 }
 
-use core::fmt;
+
+use crate::bail;
 
 /// The prompt; the host side also waits for it to know the kernel is ready.
 pub const PROMPT: &str = "mosaic> ";
@@ -38,57 +40,14 @@ pub struct Command {
     pub run: fn(&[&str]) -> Result<(), CmdError>,
 }
 
-/// A command's failure, printed as `error: <message>`. Holds the message
-/// in a fixed buffer so reporting an error never needs the heap.
-pub struct CmdError {
-    buf: [u8; 160],
-    len: usize,
-}
-
-impl CmdError {
-    pub fn new(args: fmt::Arguments) -> Self {
-        let mut e = CmdError { buf: [0; 160], len: 0 };
-        let _ = fmt::write(&mut e, args);
-        e
-    }
-
-    /// The error of a call the command made, as its message.
-    pub fn from_display(e: impl fmt::Display) -> Self {
-        CmdError::new(format_args!("{e}"))
-    }
-}
-
-impl fmt::Write for CmdError {
-    /// Appends what fits; the rest is cut off.
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut n = s.len().min(self.buf.len() - self.len);
-        while !s.is_char_boundary(n) {
-            n -= 1;
-        }
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
-}
-
-impl fmt::Display for CmdError {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(core::str::from_utf8(&self.buf[..self.len]).unwrap_or("?"))
-    }
-}
+/// A command's failure, printed as `error: <message>`: a fixed-buffer
+/// `Message`, so reporting an error never needs the heap.
+pub type CmdError = crate::message::Message;
 
 impl From<parse::ParseError<'_>> for CmdError {
     fn from(e: parse::ParseError) -> Self {
         CmdError::from_display(e)
     }
-}
-
-/// Returns early from a command with `error: <formatted message>`.
-#[macro_export]
-macro_rules! bail {
-    ($($arg:tt)*) => {
-        return Err($crate::shell::CmdError::new(format_args!($($arg)*)))
-    };
 }
 
 /// Splits a line into at most `MAX_WORDS` words; `None` if there are more.

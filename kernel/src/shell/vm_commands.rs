@@ -212,7 +212,7 @@ pub fn touch(args: &[&str]) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// `stress <ops> [seed]`: the soak test (see mm/stress.rs).
+/// `stress <ops> [seed]`: the soak test (see bench/stress.rs).
 pub fn stress(args: &[&str]) -> Result<(), CmdError> {
     let ops = parse_u64(args[0])?;
     if ops == 0 || ops > 1_000_000_000 {
@@ -220,7 +220,7 @@ pub fn stress(args: &[&str]) -> Result<(), CmdError> {
     }
     let seed = args.get(1).map(|s| parse_u64(s)).transpose()?.unwrap_or(1);
     let start = crate::drivers::pit::uptime_ms();
-    let report = crate::mm::stress::run(ops, seed).map_err(CmdError::from_display)?;
+    let report = crate::bench::stress::run(ops, seed).map_err(CmdError::from_display)?;
     let ms = (crate::drivers::pit::uptime_ms() - start).max(1);
     println!(
         "stress: {} operations in {ms} ms ({} ops/s), {} bytes verified, {} address spaces made, {} allocations refused",

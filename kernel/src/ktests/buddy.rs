@@ -1,11 +1,11 @@
 //! In-kernel tests of the buddy allocator and the kernel heap, on the real
 //! memory map of the machine.
 
-use super::layout::phys_to_virt;
-use super::page::{pages, MAX_ORDER, PAGE_SIZE};
-use super::page_alloc::FreeError;
-use super::zone::ZoneType;
-use super::{alloc_pages, free_pages, heap, with_pages};
+use crate::mm::layout::phys_to_virt;
+use crate::mm::page::{pages, MAX_ORDER, PAGE_SIZE};
+use crate::mm::page_alloc::FreeError;
+use crate::mm::zone::ZoneType;
+use crate::mm::{alloc_pages, free_pages, heap, with_pages};
 use crate::ktest::{Test, TestResult};
 use crate::{kassert, kassert_eq};
 use alloc::boxed::Box;
@@ -14,13 +14,13 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use x86_64::PhysAddr;
 
-pub const TESTS: &[Test] = &[
-    Test { name: "buddy::mem_map_is_consistent", run: consistent, explicit: false },
-    Test { name: "buddy::blocks_are_aligned_and_in_zone", run: aligned_blocks, explicit: false },
-    Test { name: "buddy::exhaust_dma_and_restore", run: exhaust_dma, explicit: false },
-    Test { name: "buddy::exhaust_dma32_falls_back_to_dma", run: exhaust_dma32, explicit: false },
-    Test { name: "buddy::bad_frees_change_nothing", run: bad_frees, explicit: false },
-    Test { name: "heap::random_vec_box_workload", run: heap_workload, explicit: false },
+pub const TESTS: &[Test] = crate::suite![
+    "buddy::mem_map_is_consistent" => consistent,
+    "buddy::blocks_are_aligned_and_in_zone" => aligned_blocks,
+    "buddy::exhaust_dma_and_restore" => exhaust_dma,
+    "buddy::exhaust_dma32_falls_back_to_dma" => exhaust_dma32,
+    "buddy::bad_frees_change_nothing" => bad_frees,
+    "heap::random_vec_box_workload" => heap_workload,
 ];
 
 /// Free counts of every zone and order: must come back exactly.
@@ -115,7 +115,7 @@ fn bad_frees() -> TestResult {
     kassert_eq!(free_pages(a, 2), Err(FreeError::WrongOrder { addr: a.as_u64(), allocated: 3, given: 2 }));
     kassert_eq!(free_pages(a + PAGE_SIZE, 0), Err(FreeError::NotBlockStart(a.as_u64() + PAGE_SIZE)));
     kassert_eq!(free_pages(PhysAddr::new(0), 0), Err(FreeError::NotManaged(0)));
-    let kernel_frame = crate::boot::info().kernel_addr;
+    let kernel_frame = crate::boot_info::info().kernel_addr;
     kassert_eq!(free_pages(PhysAddr::new(kernel_frame), 0), Err(FreeError::NotManaged(kernel_frame)));
     kassert_eq!(snapshot(), before);
     kassert_eq!(free_pages(a, 3), Ok(()));

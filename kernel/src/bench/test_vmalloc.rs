@@ -56,14 +56,13 @@
 //! were before, or it ends with an `error:` line.
 
 use crate::rand::XorShift64 as XorShift;
-use super::page::PAGE_SIZE;
-use super::vmalloc::{self, VmError};
-use super::zone::ZoneType;
+use crate::mm::page::PAGE_SIZE;
+use crate::mm::vmalloc::{self, VmError};
+use crate::mm::zone::ZoneType;
 use crate::drivers::tsc;
-use crate::ktest::{Test, TestResult};
-use crate::shell::parse::{parse_u64, Shown};
-use crate::shell::CmdError;
-use crate::{bail, kassert, kassert_eq, println};
+
+use crate::message::Message;
+use crate::{bail, println};
 use alloc::vec::Vec;
 use core::fmt;
 use x86_64::structures::paging::PhysFrame;
@@ -91,8 +90,8 @@ impl Default for Params {
 }
 
 /// Linux's parameters are `int`s: the largest value it accepts.
-const INT_MAX: u64 = i32::MAX as u64;
-const PARAM_NAMES: &str = "run_test_mask, test_loop_count, test_repeat_count, nr_pages, busy_areas";
+pub const INT_MAX: u64 = i32::MAX as u64;
+pub const PARAM_NAMES: &str = "run_test_mask, test_loop_count, test_repeat_count, nr_pages, busy_areas";
 
 /// Why a test case stopped early: Linux just returns -1; Mosaic keeps the
 /// step and the error to show on the `mosaic:` line.
@@ -169,15 +168,17 @@ const CASES: [Case; 11] = [
     Case { name: "vm_map_ram_test", run: Some(vm_map_ram_test) },
 ];
 
-const ALIGN_SHIFT: usize = 6;
+pub const ALIGN_SHIFT: usize = 6;
 
 // ---------------------------------------------------------------------------
 // The command
 // ---------------------------------------------------------------------------
 
-/// `test_vmalloc [run_test_mask=N] [test_loop_count=N] [test_repeat_count=N] [nr_pages=N] [busy_areas=N]`
-pub fn run(args: &[&str]) -> Result<(), CmdError> {
-    let params = parse_params(args)?;
+/// Runs the cases `params` selects and prints their reports (the
+/// `test_vmalloc` command; the shell parses its arguments).
+pub fn run(params: &Params) -> Result<(), Message> {
+    let params = *params;
+    check_params(&params)?;
     let before = Usage::now();
     let busy = hold_busy_areas(params.busy_areas)?;
     let allocator = vmalloc::totals().allocator;
@@ -215,8 +216,8 @@ pub fn run(args: &[&str]) -> Result<(), CmdError> {
 /// Allocates `count` one-page areas for `busy_areas`. They are made first,
 /// so they sit at the bottom of the vmalloc area, below everything the
 /// tests allocate: the list has to walk past all of them on every call.
-fn hold_busy_areas(count: u64) -> Result<Vec<VirtAddr>, CmdError> {
-    let no_memory = |e: Failure| CmdError::new(format_args!("busy_areas={count}: {e}"));
+fn hold_busy_areas(count: u64) -> Result<Vec<VirtAddr>, Message> {
+    let no_memory = |e: Failure| Message::new(format_args!("busy_areas={count}: {e}"));
     let mut busy = bookkeeping(count).map_err(no_memory)?;
     for _ in 0..count {
         match alloc(1) {
@@ -235,38 +236,7 @@ fn selected(mask: u64) -> impl Iterator<Item = usize> {
     (0..CASES.len()).filter(move |&i| mask & (1 << i) != 0)
 }
 
-/// Reads `name=value` words over Linux's defaults. Refuses unknown names,
-/// repeats, and values Linux would refuse or that cannot work here.
-fn parse_params(args: &[&str]) -> Result<Params, CmdError> {
-    let mut params = Params::default();
-    let mut seen = [false; 5];
-    for arg in args {
-        let Some((name, value)) = arg.split_once('=') else {
-            bail!("'{}' is not name=value (names: {PARAM_NAMES})", Shown(arg));
-        };
-        let (slot, field) = match name {
-            "run_test_mask" => (0, &mut params.run_test_mask),
-            "test_loop_count" => (1, &mut params.test_loop_count),
-            "test_repeat_count" => (2, &mut params.test_repeat_count),
-            "nr_pages" => (3, &mut params.nr_pages),
-            "busy_areas" => (4, &mut params.busy_areas),
-            _ => bail!("unknown parameter '{}' (names: {PARAM_NAMES})", Shown(name)),
-        };
-        if seen[slot] {
-            bail!("{name} given twice");
-        }
-        seen[slot] = true;
-        let number = parse_u64(value).map_err(|e| CmdError::new(format_args!("{name}: {e}")))?;
-        if number > INT_MAX {
-            bail!("{name}={number} is larger than Linux's limit for it ({INT_MAX})");
-        }
-        *field = number;
-    }
-    check_params(&params)?;
-    Ok(params)
-}
-
-fn check_params(p: &Params) -> Result<(), CmdError> {
+pub fn check_params(p: &Params) -> Result<(), Message> {
     if p.run_test_mask & ((1 << CASES.len()) - 1) == 0 {
         bail!("run_test_mask={:#x} selects no test (bits 0-{} are the tests)", p.run_test_mask, CASES.len() - 1);
     }
@@ -279,7 +249,7 @@ fn check_params(p: &Params) -> Result<(), CmdError> {
     // vm_map_ram_test holds nr_pages pages and a list of them for the whole
     // run, and each vmalloc of fix_size_alloc_test takes as many: more than
     // what is free could never work.
-    let free = super::with_pages(|p| p.free_pages_total());
+    let free = crate::mm::with_pages(|p| p.free_pages_total());
     if p.nr_pages > free / 2 {
         bail!("nr_pages={} is more than half of the {free} free pages", p.nr_pages);
     }
@@ -527,7 +497,7 @@ fn vm_map_ram_test(ctx: &mut Ctx) -> Outcome {
     let mut pages: Vec<PhysFrame> = bookkeeping(count)?;
     let mut result = Ok(());
     for _ in 0..count {
-        match super::alloc_pages(0, ZoneType::Normal) {
+        match crate::mm::alloc_pages(0, ZoneType::Normal) {
             Ok(frame) => pages.push(frame),
             Err(_) => {
                 result = Err(fail(Step::AllocPage { index: pages.len() as u64 })(VmError::NoMemory));
@@ -543,7 +513,7 @@ fn vm_map_ram_test(ctx: &mut Ctx) -> Outcome {
         });
     }
     for frame in &pages {
-        super::free_pages(frame.start_address(), 0).expect("our own order-0 page");
+        crate::mm::free_pages(frame.start_address(), 0).expect("our own order-0 page");
     }
     result
 }
@@ -572,158 +542,26 @@ pub struct Usage {
 
 impl Usage {
     pub fn now() -> Usage {
-        let pages = super::pages_accounted();
+        let pages = crate::mm::pages_accounted();
         let areas = vmalloc::areas().expect("the heap holds the area list").iter().map(|a| (a.start, a.size)).collect();
         Usage { pages, vmalloc_pages: vmalloc::totals().used_pages, areas }
     }
 
     /// Describes the difference from `after`, or None if there is none.
-    fn compare(&self, after: &Usage) -> Option<CmdError> {
+    fn compare(&self, after: &Usage) -> Option<Message> {
         if self.areas != after.areas {
-            return Some(CmdError::new(format_args!(
+            return Some(Message::new(format_args!(
                 "{} vmalloc areas before, {} after",
                 self.areas.len(),
                 after.areas.len()
             )));
         }
         if (self.pages, self.vmalloc_pages) != (after.pages, after.vmalloc_pages) {
-            return Some(CmdError::new(format_args!(
+            return Some(Message::new(format_args!(
                 "{} pages free or in page tables and the heap before, {} after (VmallocUsed {} -> {} pages)",
                 self.pages, after.pages, self.vmalloc_pages, after.vmalloc_pages
             )));
         }
         None
     }
-}
-
-// ---------------------------------------------------------------------------
-// In-kernel tests
-// ---------------------------------------------------------------------------
-
-pub const TESTS: &[Test] = &[
-    Test { name: "test_vmalloc::fix_size_alloc_test", run: fix_size, explicit: false },
-    Test { name: "test_vmalloc::full_fit_alloc_test", run: full_fit, explicit: false },
-    Test { name: "test_vmalloc::long_busy_list_alloc_test", run: long_busy_list, explicit: false },
-    Test { name: "test_vmalloc::random_size_alloc_test", run: random_size, explicit: false },
-    Test { name: "test_vmalloc::fix_align_alloc_test", run: fix_align, explicit: false },
-    Test { name: "test_vmalloc::random_size_align_alloc_test", run: random_size_align, explicit: false },
-    Test { name: "test_vmalloc::align_shift_alloc_test_fails_as_expected", run: align_shift, explicit: false },
-    Test { name: "test_vmalloc::vm_map_ram_test", run: vm_map_ram, explicit: false },
-    Test { name: "test_vmalloc::bad_parameters_are_refused", run: bad_parameters, explicit: false },
-    Test { name: "test_vmalloc::command_skips_pcpu_and_rcu_and_leaks_nothing", run: whole_command, explicit: false },
-];
-
-/// Small counts: enough to go through every path, quick in a debug kernel.
-/// One repeat, as full_fit and long_busy_list set up 15000+ areas each time
-/// (seconds in a debug kernel under TCG); `fix_size` checks repeats.
-const KTEST_PARAMS: Params =
-    Params { run_test_mask: INT_MAX, test_loop_count: 200, test_repeat_count: 1, nr_pages: 3, busy_areas: 0 };
-
-/// Runs one case with KTEST_PARAMS and checks that it passed every repeat
-/// and left nothing behind.
-fn passes(index: usize) -> TestResult {
-    passes_with(index, &KTEST_PARAMS)
-}
-
-fn passes_with(index: usize, params: &Params) -> TestResult {
-    let before = Usage::now();
-    let r = run_case(index, params);
-    kassert!(r.failure.is_none(), "{} failed: {:?}", r.name, r.failure);
-    kassert_eq!((r.passed, r.failed), (params.test_repeat_count, 0));
-    kassert!(r.avg_ns > 0 && r.ns_per_loop > 0, "no time measured: {r:?}");
-    kassert_eq!(Usage::now(), before);
-    kassert_eq!(vmalloc::check(), Ok(()));
-    Ok(())
-}
-
-fn fix_size() -> TestResult {
-    passes_with(0, &Params { test_repeat_count: 3, ..KTEST_PARAMS })
-}
-
-fn full_fit() -> TestResult {
-    passes(1)
-}
-
-fn long_busy_list() -> TestResult {
-    passes(2)
-}
-
-fn random_size() -> TestResult {
-    passes(3)
-}
-
-fn fix_align() -> TestResult {
-    passes(4)
-}
-
-fn random_size_align() -> TestResult {
-    passes(5)
-}
-
-fn vm_map_ram() -> TestResult {
-    passes(10)
-}
-
-/// Fails every repeat, at the first alignment above the 32 TiB area.
-fn align_shift() -> TestResult {
-    let before = Usage::now();
-    let r = run_case(ALIGN_SHIFT, &KTEST_PARAMS);
-    kassert_eq!((r.passed, r.failed), (0, KTEST_PARAMS.test_repeat_count));
-    // The vmalloc area (0xffff_c900_0000_0000..0xffff_e900_0000_0000)
-    // contains a multiple of 2^45 (0xffff_e000_0000_0000) but none of 2^46,
-    // so 2^46 is the first alignment it cannot honour.
-    kassert_eq!(
-        r.failure,
-        Some(Failure { step: Step::AlignShift { shift: 46 }, error: VmError::NoSpace(PAGE_SIZE) })
-    );
-    kassert_eq!(Usage::now(), before);
-    Ok(())
-}
-
-fn bad_parameters() -> TestResult {
-    let before = Usage::now();
-    let bad: &[&[&str]] = &[
-        &["frobnicate=1"],
-        &["test_loop_count"],
-        &["test_loop_count=0"],
-        &["test_loop_count=12x"],
-        &["test_loop_count=-1"],
-        &["test_repeat_count=0"],
-        &["test_loop_count=3000000000"],
-        &["test_repeat_count=99999999999999999999999"],
-        &["run_test_mask=0"],
-        &["run_test_mask=0x800"],
-        &["nr_pages=2147483647"],
-        &["nr_pages=1", "nr_pages=2"],
-        &["busy_areas=100000000"],
-        &["=5"],
-    ];
-    for args in bad {
-        match run(args) {
-            Ok(()) => kassert!(false, "{args:?} was accepted"),
-            Err(e) => {
-                let msg = alloc::format!("{e}");
-                kassert!(!msg.is_empty() && !msg.contains('\n'), "{args:?}: {msg:?}");
-            }
-        }
-    }
-    kassert_eq!(Usage::now(), before);
-    kassert_eq!(
-        parse_params(&["run_test_mask=0x7ff", "test_loop_count=5", "test_repeat_count=2", "nr_pages=4", "busy_areas=6"]).ok(),
-        Some(Params { run_test_mask: 0x7ff, test_loop_count: 5, test_repeat_count: 2, nr_pages: 4, busy_areas: 6 })
-    );
-    kassert_eq!(parse_params(&[]).ok(), Some(Params::default()));
-    Ok(())
-}
-
-/// The command itself with the not-applicable bits set (they are skipped),
-/// the quick cases and some busy areas, leak check included (run would
-/// return an error).
-/// full_fit and long_busy_list are left out: they take seconds here.
-fn whole_command() -> TestResult {
-    let before = Usage::now();
-    let result = run(&["run_test_mask=0x7f9", "test_loop_count=20", "nr_pages=2", "busy_areas=50"]);
-    kassert!(result.is_ok(), "test_vmalloc failed: {}", result.err().map(|e| alloc::format!("{e}")).unwrap_or_default());
-    kassert_eq!(Usage::now(), before);
-    Ok(())
 }

@@ -1,24 +1,24 @@
 //! In-kernel tests of address spaces and the three PGD-sync strategies.
 
-use super::aspace::{self, Strategy, EAGER_COPIES, VMALLOC_FAULTS};
-use super::page::PAGE_SIZE;
-use super::pgtable::{master_pgd, pgd_index};
-use super::vmalloc;
-use super::zone::ZoneType;
-use super::{probe, with_pages};
+use crate::mm::aspace::{self, Strategy, EAGER_COPIES, VMALLOC_FAULTS};
+use crate::mm::page::PAGE_SIZE;
+use crate::mm::pgtable::{master_pgd, pgd_index};
+use crate::mm::vmalloc;
+use crate::mm::zone::ZoneType;
+use crate::mm::{probe, with_pages};
 use crate::ktest::{Test, TestResult};
 use crate::{kassert, kassert_eq};
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering::Relaxed;
 use x86_64::VirtAddr;
 
-pub const TESTS: &[Test] = &[
-    Test { name: "aspace::lazy_faults_once_per_top_level_entry", run: lazy, explicit: false },
-    Test { name: "aspace::eager_copies_new_entries_at_once", run: eager, explicit: false },
-    Test { name: "aspace::prealloc_never_faults", run: prealloc, explicit: false },
-    Test { name: "aspace::vfree_is_seen_from_every_space", run: vfree_everywhere, explicit: false },
-    Test { name: "aspace::destroy_frees_one_page", run: destroy_frees_one_page, explicit: false },
-    Test { name: "aspace::bad_ids_are_refused", run: bad_ids, explicit: false },
+pub const TESTS: &[Test] = crate::suite![
+    "aspace::lazy_faults_once_per_top_level_entry" => lazy,
+    "aspace::eager_copies_new_entries_at_once" => eager,
+    "aspace::prealloc_never_faults" => prealloc,
+    "aspace::vfree_is_seen_from_every_space" => vfree_everywhere,
+    "aspace::destroy_frees_one_page" => destroy_frees_one_page,
+    "aspace::bad_ids_are_refused" => bad_ids,
 ];
 
 fn faults() -> u64 {
@@ -27,7 +27,7 @@ fn faults() -> u64 {
 
 fn master_has(index: usize) -> bool {
     // SAFETY: reading the live master PGD through the direct map.
-    let pgd = unsafe { &*super::layout::phys_to_virt(master_pgd().start_address()).as_ptr::<[u64; 512]>() };
+    let pgd = unsafe { &*crate::mm::layout::phys_to_virt(master_pgd().start_address()).as_ptr::<[u64; 512]>() };
     pgd[index] != 0
 }
 

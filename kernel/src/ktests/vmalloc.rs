@@ -1,28 +1,28 @@
 //! In-kernel tests of the vmalloc family on the real page tables.
 
-use super::page::PAGE_SIZE;
-use super::pgtable;
-use super::vmalloc::{self, VmError, VM_MAP_PUT_PAGES};
-use super::zone::ZoneType;
-use super::{alloc_pages, free_pages, with_pages};
+use crate::mm::page::PAGE_SIZE;
+use crate::mm::pgtable;
+use crate::mm::vmalloc::{self, VmError, VM_MAP_PUT_PAGES};
+use crate::mm::zone::ZoneType;
+use crate::mm::{alloc_pages, free_pages, with_pages};
 use crate::ktest::{Test, TestResult};
 use crate::{kassert, kassert_eq};
 use alloc::vec::Vec;
 use x86_64::VirtAddr;
 
-pub const TESTS: &[Test] = &[
-    Test { name: "vmalloc::sizes_hold_their_patterns", run: sizes_hold_patterns, explicit: false },
-    Test { name: "vmalloc::zones_of_32_and_dma_variants", run: zone_variants, explicit: false },
-    Test { name: "vmalloc::vzalloc_zeroes", run: vzalloc_zeroes, explicit: false },
-    Test { name: "vmalloc::guard_page_is_unmapped", run: guard_page, explicit: false },
-    Test { name: "vmalloc::bad_frees_are_refused", run: bad_frees, explicit: false },
-    Test { name: "vmalloc::oom_rolls_back", run: oom_rolls_back, explicit: false },
-    Test { name: "vmalloc::vmap_shows_the_callers_pages", run: vmap_pages, explicit: false },
-    Test { name: "vmalloc::ioremap_reads_the_hpet", run: ioremap_hpet, explicit: false },
-    Test { name: "vmalloc::ioremap_rejects_bad_ranges", run: ioremap_bad, explicit: false },
+pub const TESTS: &[Test] = crate::suite![
+    "vmalloc::sizes_hold_their_patterns" => sizes_hold_patterns,
+    "vmalloc::zones_of_32_and_dma_variants" => zone_variants,
+    "vmalloc::vzalloc_zeroes" => vzalloc_zeroes,
+    "vmalloc::guard_page_is_unmapped" => guard_page,
+    "vmalloc::bad_frees_are_refused" => bad_frees,
+    "vmalloc::oom_rolls_back" => oom_rolls_back,
+    "vmalloc::vmap_shows_the_callers_pages" => vmap_pages,
+    "vmalloc::ioremap_reads_the_hpet" => ioremap_hpet,
+    "vmalloc::ioremap_rejects_bad_ranges" => ioremap_bad,
 ];
 
-use super::pages_accounted;
+use crate::mm::pages_accounted;
 
 /// The word stored at byte offset `i` of area number `id`.
 fn pattern(id: u64, i: u64) -> u64 {
@@ -155,7 +155,7 @@ fn vmap_pages() -> TestResult {
     let frames: Vec<_> = (0..3).map(|_| alloc_pages(0, ZoneType::Normal).unwrap()).collect();
     for (i, f) in frames.iter().enumerate() {
         // SAFETY: our own fresh pages, through the direct map.
-        unsafe { super::layout::phys_to_virt(f.start_address()).as_mut_ptr::<u64>().write(0xabc0 + i as u64) };
+        unsafe { crate::mm::layout::phys_to_virt(f.start_address()).as_mut_ptr::<u64>().write(0xabc0 + i as u64) };
     }
     let addr = vmalloc::vmap(&frames, 0).unwrap();
     for i in 0..3u64 {

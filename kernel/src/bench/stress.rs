@@ -15,13 +15,13 @@
 //! memory that legitimately outlives it. The live footprint is capped so
 //! the run stays inside that warmed-up part.
 
-use super::aspace;
+use crate::mm::aspace;
 use crate::rand::XorShift64;
-use super::layout::phys_to_virt;
-use super::page::{pages, PAGE_SIZE};
-use super::vmalloc::{self, VM_MAP_PUT_PAGES};
-use super::zone::ZoneType;
-use super::{alloc_pages, free_pages, with_pages};
+use crate::mm::layout::phys_to_virt;
+use crate::mm::page::{pages, PAGE_SIZE};
+use crate::mm::vmalloc::{self, VM_MAP_PUT_PAGES};
+use crate::mm::zone::ZoneType;
+use crate::mm::{alloc_pages, free_pages, with_pages};
 use alloc::vec::Vec;
 use x86_64::structures::paging::PhysFrame;
 use x86_64::{PhysAddr, VirtAddr};
@@ -339,16 +339,4 @@ fn address_spaces(rng: &mut XorShift64, spaces: &mut Vec<u64>, report: &mut Repo
         }
         _ => {}
     }
-}
-
-/// In-kernel test: a fixed-seed soak.
-pub const TESTS: &[crate::ktest::Test] =
-    &[crate::ktest::Test { name: "stress::soak_with_fixed_seed", run: soak, explicit: false }];
-
-fn soak() -> crate::ktest::TestResult {
-    let result = run(1500, 0x5eed);
-    crate::kassert!(result.is_ok(), "{}", result.as_ref().err().unwrap());
-    let report = result.unwrap();
-    crate::kassert!(report.bytes_verified > 0 && report.corrupted == 0);
-    Ok(())
 }

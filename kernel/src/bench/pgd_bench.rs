@@ -13,13 +13,13 @@
 //! are kept), so each strategy is best measured on a freshly booted kernel;
 //! `cargo xtask bench` does that.
 
-use super::aspace::{self, Strategy};
-use super::page::PAGE_SIZE;
-use super::pgtable::{master_pgd, pgd_index};
-use super::vmalloc;
-use super::zone::ZoneType;
+use crate::mm::aspace::{self, Strategy};
+use crate::mm::page::PAGE_SIZE;
+use crate::mm::pgtable::{master_pgd, pgd_index};
+use crate::mm::vmalloc;
+use crate::mm::zone::ZoneType;
 use crate::drivers::tsc;
-use crate::shell::CmdError;
+use crate::message::Message;
 use crate::{bail, println};
 use alloc::vec::Vec;
 use x86_64::VirtAddr;
@@ -36,21 +36,19 @@ fn ns_since(t0: u64) -> u64 {
 fn untouched(index: usize) -> bool {
     let table = |phys: u64| {
         // SAFETY: reading a live page table through the direct map.
-        unsafe { &*super::layout::phys_to_virt(x86_64::PhysAddr::new(phys)).as_ptr::<[u64; 512]>() }
+        unsafe { &*crate::mm::layout::phys_to_virt(x86_64::PhysAddr::new(phys)).as_ptr::<[u64; 512]>() }
     };
     let entry = table(master_pgd().start_address().as_u64())[index];
     entry == 0 || table(entry & 0x000f_ffff_ffff_f000).iter().all(|&e| e == 0)
 }
 
-pub fn run(args: &[&str]) -> Result<(), CmdError> {
-    let Some(strategy) = Strategy::parse(args[0]) else {
-        bail!("unknown strategy '{}' (lazy, eager or prealloc)", crate::shell::parse::Shown(args[0]));
-    };
+/// Measures `strategy` and prints its costs (the `pgd_bench` command).
+pub fn run(strategy: Strategy) -> Result<(), Message> {
     if aspace::count() != 1 || vmalloc::totals().areas != 0 {
         bail!("pgd_bench wants a fresh kernel: no address spaces or vmalloc areas");
     }
     aspace::set_strategy(strategy, || vmalloc::prealloc_top_level().map_err(|_| aspace::AsError::NoMemory))
-        .map_err(|e| CmdError::new(format_args!("{e}")))?;
+        .map_err(|e| Message::new(format_args!("{e}")))?;
     let name = strategy.name();
     // A first round of each, not counted: under emulation the first run of
     // any code path pays for translating it.
@@ -71,11 +69,11 @@ pub fn run(args: &[&str]) -> Result<(), CmdError> {
     Ok(())
 }
 
-fn err(e: impl core::fmt::Display) -> CmdError {
-    CmdError::new(format_args!("{e}"))
+fn err(e: impl core::fmt::Display) -> Message {
+    Message::new(format_args!("{e}"))
 }
 
-fn create_cost() -> Result<u64, CmdError> {
+fn create_cost() -> Result<u64, Message> {
     let t0 = tsc::now();
     for _ in 0..SAMPLES {
         let id = aspace::create().map_err(err)?;
@@ -86,7 +84,7 @@ fn create_cost() -> Result<u64, CmdError> {
 
 /// Mean cost of the first and of a later read of a vmalloc page from a
 /// fresh address space.
-fn touch_costs() -> Result<(u64, u64), CmdError> {
+fn touch_costs() -> Result<(u64, u64), Message> {
     let area = vmalloc::vzalloc(PAGE_SIZE).map_err(err)?;
     let (mut first, mut later) = (0, 0);
     for _ in 0..SAMPLES {
@@ -109,7 +107,7 @@ fn touch_costs() -> Result<(u64, u64), CmdError> {
 
 /// Median cost of a one-page vmalloc into an untouched 512 GiB region, with
 /// `spaces` address spaces alive besides the master.
-fn new_entry_cost(spaces: usize) -> Result<Option<u64>, CmdError> {
+fn new_entry_cost(spaces: usize) -> Result<Option<u64>, Message> {
     let ids: Vec<u64> = (0..spaces).map(|_| aspace::create().map(|i| i as u64)).collect::<Result<_, _>>().map_err(err)?;
     let mut areas: Vec<VirtAddr> = Vec::new();
     let mut samples: Vec<u64> = Vec::new();

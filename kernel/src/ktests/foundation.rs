@@ -3,23 +3,23 @@
 
 use crate::ktest::{Test, TestResult};
 use crate::mm::layout::*;
-use crate::{boot, drivers, kassert, kassert_eq, shell};
+use crate::{boot_info as boot, drivers, kassert, kassert_eq, shell};
 use x86_64::registers::control::Cr3;
 
-pub const TESTS: &[Test] = &[
-    Test { name: "pit::timer_interrupts_advance_ticks", run: timer_ticks, explicit: false },
-    Test { name: "fw_cfg::cmdline_is_read", run: cmdline_is_read, explicit: false },
-    Test { name: "layout::bootloader_used_fixed_addresses", run: fixed_addresses, explicit: false },
-    Test { name: "layout::vmalloc_pml4_entries_start_empty", run: vmalloc_area_empty, explicit: false },
-    Test { name: "shell::command_table_is_well_formed", run: command_table, explicit: false },
-    Test { name: "shell::bad_input_gives_errors", run: bad_input, explicit: false },
-    Test { name: "nx::text_data_and_vmalloc_permissions", run: permissions, explicit: false },
+pub const TESTS: &[Test] = crate::suite![
+    "pit::timer_interrupts_advance_ticks" => timer_ticks,
+    "fw_cfg::cmdline_is_read" => cmdline_is_read,
+    "layout::bootloader_used_fixed_addresses" => fixed_addresses,
+    "layout::vmalloc_pml4_entries_start_empty" => vmalloc_area_empty,
+    "shell::command_table_is_well_formed" => command_table,
+    "shell::bad_input_gives_errors" => bad_input,
+    "nx::text_data_and_vmalloc_permissions" => permissions,
     // These crash the kernel on purpose; tests/crash.rs runs each one and
     // expects its report and a failure exit, not a hang or a reset.
-    Test { name: "crash::stack_overflow", run: stack_overflow, explicit: true },
-    Test { name: "crash::invalid_opcode", run: invalid_opcode, explicit: true },
-    Test { name: "crash::general_protection", run: general_protection, explicit: true },
-    Test { name: "crash::null_dereference", run: null_dereference, explicit: true },
+    explicit "crash::stack_overflow" => stack_overflow,
+    explicit "crash::invalid_opcode" => invalid_opcode,
+    explicit "crash::general_protection" => general_protection,
+    explicit "crash::null_dereference" => null_dereference,
 ];
 
 static mut DATA_WORD: u64 = 1;

@@ -9,32 +9,32 @@
 //! The allocations counted include the kernel heap's (slab refills, large
 //! blocks): the bookkeeping of a call must fail cleanly too, not panic.
 
-use super::aspace::{self, AsError, Strategy};
-use super::layout::{phys_to_virt, VMALLOC_END, VMALLOC_START};
-use super::page::PAGE_SIZE;
-use super::pgtable::{self, master_pgd};
-use super::vmalloc::{self, VmError};
-use super::zone::ZoneType;
-use super::{alloc_calls, alloc_pages, fail_nth, fail_nth_pending, free_pages, injected_failures, with_pages};
+use crate::mm::aspace::{self, AsError, Strategy};
+use crate::mm::layout::{phys_to_virt, VMALLOC_END, VMALLOC_START};
+use crate::mm::page::PAGE_SIZE;
+use crate::mm::pgtable::{self, master_pgd};
+use crate::mm::vmalloc::{self, VmError};
+use crate::mm::zone::ZoneType;
+use crate::mm::{alloc_calls, alloc_pages, fail_nth, fail_nth_pending, free_pages, injected_failures, with_pages};
 use crate::ktest::{Failed, Test, TestResult};
 use crate::{kassert, kassert_eq, println};
 use alloc::vec::Vec;
 use x86_64::structures::paging::{PageTableFlags as Flags, PhysFrame};
 use x86_64::VirtAddr;
 
-pub const TESTS: &[Test] = &[
-    Test { name: "inject::switch_fails_the_nth_allocation_once", run: switch, explicit: false },
-    Test { name: "inject::vmalloc_1_page", run: vmalloc_1_page, explicit: false },
-    Test { name: "inject::vmalloc_5_pages", run: vmalloc_5_pages, explicit: false },
-    Test { name: "inject::vmalloc_300_pages", run: vmalloc_300_pages, explicit: false },
-    Test { name: "inject::vmalloc_with_new_page_tables", run: vmalloc_new_tables, explicit: false },
-    Test { name: "inject::vmalloc_beside_many_areas", run: vmalloc_beside_many_areas, explicit: false },
-    Test { name: "inject::vzalloc", run: vzalloc, explicit: false },
-    Test { name: "inject::vmap_3_pages", run: vmap_3_pages, explicit: false },
-    Test { name: "inject::ioremap_hpet", run: ioremap_hpet, explicit: false },
-    Test { name: "inject::aspace_create", run: aspace_create, explicit: false },
+pub const TESTS: &[Test] = crate::suite![
+    "inject::switch_fails_the_nth_allocation_once" => switch,
+    "inject::vmalloc_1_page" => vmalloc_1_page,
+    "inject::vmalloc_5_pages" => vmalloc_5_pages,
+    "inject::vmalloc_300_pages" => vmalloc_300_pages,
+    "inject::vmalloc_with_new_page_tables" => vmalloc_new_tables,
+    "inject::vmalloc_beside_many_areas" => vmalloc_beside_many_areas,
+    "inject::vzalloc" => vzalloc,
+    "inject::vmap_3_pages" => vmap_3_pages,
+    "inject::ioremap_hpet" => ioremap_hpet,
+    "inject::aspace_create" => aspace_create,
     // Last: preallocated page tables cannot be given back.
-    Test { name: "inject::pgd_sync_prealloc", run: pgd_sync_prealloc, explicit: false },
+    "inject::pgd_sync_prealloc" => pgd_sync_prealloc,
 ];
 
 /// What a failed call must leave as it found.
@@ -49,7 +49,7 @@ struct Snapshot {
 }
 
 fn snapshot() -> Snapshot {
-    let pages = super::pages_accounted();
+    let pages = crate::mm::pages_accounted();
     Snapshot { pages, areas: vmalloc::totals().areas, spaces: aspace::count() }
 }
 

@@ -1,0 +1,31 @@
+//! Every in-kernel test suite, and the one list of them.
+//!
+//! Tests that need the real machine (interrupts, page tables, the boot
+//! information) live here, one file per subject; host-testable code keeps
+//! its unit tests beside it (see docs/testing.md). `ktest` runs what
+//! `suites` returns and imports none of it.
+
+mod aspace;
+mod buddy;
+mod demo;
+mod foundation;
+mod inject;
+mod soak;
+mod test_vmalloc;
+mod vmalloc;
+
+use crate::ktest::Test;
+
+/// Every suite, in the order they run.
+pub fn suites() -> [&'static [Test]; 8] {
+    [
+        foundation::TESTS,
+        buddy::TESTS,
+        vmalloc::TESTS,
+        aspace::TESTS,
+        soak::TESTS,
+        test_vmalloc::TESTS,
+        inject::TESTS,
+        demo::TESTS,
+    ]
+}
