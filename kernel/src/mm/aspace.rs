@@ -20,12 +20,11 @@
 //! The table of address spaces is a fixed array of atomics so the page-fault
 //! handler can read it without taking a lock.
 
-use super::layout::{phys_to_virt, VMALLOC_END, VMALLOC_START};
+use super::layout::phys_to_virt;
 use super::page::PAGE_SIZE;
 use super::pgtable::{current_pgd, master_pgd};
 use super::zone::ZoneType;
 use core::fmt;
-use core::ops::RangeInclusive;
 use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use x86_64::registers::control::Cr3;
 use x86_64::structures::paging::{PageTable, PhysFrame};
@@ -34,8 +33,7 @@ use x86_64::PhysAddr;
 /// Address spaces that can exist at once, the master (id 0) included.
 pub const MAX_SPACES: usize = 128;
 
-/// The PGD indices that cover the vmalloc area (402..=465).
-pub const VMALLOC_PGD: RangeInclusive<usize> = (VMALLOC_START >> 39) as usize & 511..=((VMALLOC_END - 1) >> 39) as usize & 511;
+pub use super::layout::VMALLOC_PGD;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Strategy {
@@ -91,8 +89,10 @@ impl fmt::Display for AsError {
     }
 }
 
-/// Records the master table as address space 0.
+/// Records the master table as address space 0, and asks pgtable to
+/// report every new top-level entry of the master to `on_new_master_entry`.
 pub fn init() {
+    super::pgtable::set_new_entry_hook(on_new_master_entry);
     SLOTS[0].pgd.store(master_pgd().start_address().as_u64(), Relaxed);
 }
 

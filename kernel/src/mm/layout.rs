@@ -23,6 +23,9 @@ pub const PAGE_OFFSET: u64 = 0xffff_8880_0000_0000;
 pub const VMALLOC_START: u64 = 0xffff_c900_0000_0000;
 /// One past the last address of the vmalloc area.
 pub const VMALLOC_END: u64 = 0xffff_e900_0000_0000;
+/// The PGD indices that cover the vmalloc area (402..=465).
+pub const VMALLOC_PGD: core::ops::RangeInclusive<usize> =
+    (VMALLOC_START >> 39) as usize & 511..=((VMALLOC_END - 1) >> 39) as usize & 511;
 /// The region given to the bootloader's own mappings.
 pub const BOOT_AREA_START: u64 = 0xffff_fe00_0000_0000;
 pub const BOOT_AREA_END: u64 = 0xffff_ff00_0000_0000;

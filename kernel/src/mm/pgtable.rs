@@ -53,6 +53,25 @@ impl fmt::Display for MapError {
     }
 }
 
+/// Who is told of a new top-level entry in the master (aspace, which sets
+/// it at boot). A hook rather than a call, so that dependencies run one
+/// way: aspace -> pgtable, never back. Linux returns the same news as
+/// `pgtbl_mod_mask` and calls `arch_sync_kernel_mappings` with it.
+static NEW_ENTRY_HOOK: spin::Once<fn(usize)> = spin::Once::new();
+
+/// Sets the function `on_new_master_entry` calls.
+pub fn set_new_entry_hook(hook: fn(usize)) {
+    NEW_ENTRY_HOOK.call_once(|| hook);
+}
+
+/// The master PGD has just gained entry `index` in the vmalloc area: other
+/// address spaces lack it now. Tells the hook (aspace), if set.
+fn on_new_master_entry(index: usize) {
+    if let Some(hook) = NEW_ENTRY_HOOK.get() {
+        hook(index);
+    }
+}
+
 /// Records the page table the bootloader left in CR3 as the master table.
 pub fn init() {
     MASTER.store(Cr3::read().0.start_address().as_u64(), Ordering::Relaxed);
@@ -121,7 +140,7 @@ pub fn vmalloc_area_pages(
         let pud = table_or_alloc(&mut pgd[index])?;
         if new_entry {
             // Other address spaces lack this entry now (see aspace.rs).
-            super::aspace::on_new_master_entry(index);
+            on_new_master_entry(index);
         }
         alloc_area_pud(pud, addr, next, &mut frames, flags)?;
         addr = next;
@@ -142,10 +161,10 @@ pub fn prealloc_vmalloc_pgd() -> Result<u64, MapError> {
     // SAFETY: the master table, under the vmalloc lock.
     let pgd = unsafe { table(master_pgd()) };
     let mut spent = 0;
-    for index in super::aspace::VMALLOC_PGD {
+    for index in super::layout::VMALLOC_PGD {
         if pgd[index].is_unused() {
             table_or_alloc(&mut pgd[index])?;
-            super::aspace::on_new_master_entry(index);
+            on_new_master_entry(index);
             spent += 1;
         }
     }
@@ -282,7 +301,7 @@ pub fn audit_vmalloc(mut leaf: impl FnMut(u64)) -> u64 {
     // to tables; read only.
     let pgd = unsafe { table(master_pgd()) };
     let mut tables = 0;
-    for i in super::aspace::VMALLOC_PGD {
+    for i in super::layout::VMALLOC_PGD {
         let Ok(pud_frame) = pgd[i].frame() else { continue };
         tables += 1;
         // SAFETY: as above, for this and the two levels below.
