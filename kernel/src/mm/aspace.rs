@@ -8,7 +8,7 @@
 //! entry for the vmalloc area, the other PGDs lack it. Three ways to fix
 //! that, switchable at run time with `pgd_sync` (see docs/lazy-pgd.md):
 //!
-//! - `Lazy` (Linux 2.4-5.7, Gorman ch. 8): nothing is copied up front. The
+//! - `Lazy` (Linux 2.4-5.7, Gorman ch. 7): nothing is copied up front. The
 //!   first access from an address space that lacks the entry page-faults,
 //!   and the fault handler copies the entry from the master (`fault.rs`).
 //! - `Eager` (Linux 5.8, `arch_sync_kernel_mappings`): when the master gains

@@ -14,7 +14,7 @@
 //! PS (a huge page ends the walk early), G (global: kept in the TLB across
 //! CR3 loads), NX (no execute).
 //!
-//! Mapping a vmalloc area follows the books (Gorman 8.2, Mauerer 3.5.7):
+//! Mapping a vmalloc area follows the books (Gorman 7.2, Mauerer 3.5.7):
 //! `vmalloc_area_pages` walks the PGD, and `alloc_area_pud`,
 //! `alloc_area_pmd` and `alloc_area_pte` each fill the part of the range
 //! that one table covers, allocating a missing lower table on the way.

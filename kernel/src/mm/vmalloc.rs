@@ -1,6 +1,6 @@
 //! The vmalloc family: virtually contiguous memory from scattered pages.
 //!
-//! Reading: Gorman ch. 8 (non-contiguous memory allocation), Mauerer ch.
+//! Reading: Gorman ch. 7 (non-contiguous memory allocation), Mauerer ch.
 //! 3.5.7 (discontiguous pages), Linux mm/vmalloc.c. A request is served in three steps:
 //!
 //! 1. `get_vm_area` reserves a range of the vmalloc area, plus one unmapped
