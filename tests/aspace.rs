@@ -83,7 +83,7 @@ fn pattern(line: &str) -> Regex {
     let mut last = 0;
     for m in hex.find_iter(line) {
         out += &regex::escape(&line[last..m.start()]);
-        out += if m.as_str().starts_with("0xffff") { &m.as_str()[..] } else { "0x[0-9a-f]+" };
+        out += if m.as_str().starts_with("0xffff") { m.as_str() } else { "0x[0-9a-f]+" };
         last = m.end();
     }
     out += &regex::escape(&line[last..]);

@@ -98,7 +98,13 @@ const CASES: &[Case] = &[
     Case { bit: 2, name: "long_busy_list_alloc_test", zeroes: false, linux: Some(74_120), linux_zeroed: Some(214_000) },
     Case { bit: 3, name: "random_size_alloc_test", zeroes: false, linux: Some(54_245), linux_zeroed: Some(127_000) },
     Case { bit: 4, name: "fix_align_alloc_test", zeroes: true, linux: Some(19_418), linux_zeroed: Some(20_250) },
-    Case { bit: 5, name: "random_size_align_alloc_test", zeroes: true, linux: Some(29_831), linux_zeroed: Some(32_700) },
+    Case {
+        bit: 5,
+        name: "random_size_align_alloc_test",
+        zeroes: true,
+        linux: Some(29_831),
+        linux_zeroed: Some(32_700),
+    },
     Case { bit: 6, name: "align_shift_alloc_test", zeroes: true, linux: None, linux_zeroed: None },
     // Linux 6.12's figure: 6.1 had no vm_map_ram_test.
     Case { bit: 10, name: "vm_map_ram_test", zeroes: false, linux: Some(2_160), linux_zeroed: None },
@@ -211,7 +217,8 @@ fn bench(env: &TestEnv, allocator: Allocator, loops: u64) -> Result<Run> {
     s.timeout = CASE_TIMEOUT;
     s.expect("^Mosaic teaching kernel")?;
     s.wait_prompt()?;
-    let mut run = Run { allocator, loops, header: String::new(), results: Vec::new(), control: None, growth: Vec::new() };
+    let mut run =
+        Run { allocator, loops, header: String::new(), results: Vec::new(), control: None, growth: Vec::new() };
     for case in CASES {
         let measured = measure(&mut s, &mut run, case.name, case.bit, loops, "")?;
         run.results.push(measured);
@@ -276,7 +283,8 @@ fn measure(s: &mut Session, run: &mut Run, label: &str, bit: u32, loops: u64, ex
 /// they are missing. An `error:` line (a leak, or a refused command) fails
 /// it.
 fn parse_case(name: &str, lines: &[String]) -> Option<Measured> {
-    let summary = Regex::new(r"^Summary: (\w+) passed: (\d+) failed: (\d+) repeat: \d+ loops: \d+ avg: \d+ usec$").unwrap();
+    let summary =
+        Regex::new(r"^Summary: (\w+) passed: (\d+) failed: (\d+) repeat: \d+ loops: \d+ avg: \d+ usec$").unwrap();
     let mosaic = Regex::new(r"^mosaic: (\w+) (\d+) ns per loop \((\w+) allocator\)(.*)$").unwrap();
     let (passed, failed) = lines.iter().find_map(|l| {
         let c = summary.captures(l)?;
@@ -331,7 +339,13 @@ fn print_table(runs: &[Run]) {
     for (i, case) in CASES.iter().enumerate() {
         let linux = |v: Option<u64>| v.map_or("-".to_string(), group);
         let mark = if case.zeroes { " (z)" } else { "" };
-        let _ = write!(out, "{:<34} {:>11} {:>11}", format!("{}{mark}", case.name), linux(case.linux), linux(case.linux_zeroed));
+        let _ = write!(
+            out,
+            "{:<34} {:>11} {:>11}",
+            format!("{}{mark}", case.name),
+            linux(case.linux),
+            linux(case.linux_zeroed)
+        );
         for r in runs {
             let m = r.results.get(i).and_then(Option::as_ref);
             let value = match m {
@@ -405,7 +419,9 @@ fn print_targets(out: &mut impl Write, r: &Run) {
         let verdict = if ratio <= 1.5 { "met" } else { "MISSED" };
         let _ = writeln!(out, "  long_busy_list / random_size = {ratio:.2} (target <= 1.5): {verdict}");
     }
-    if let (Some(busy), Some(one), Some(big)) = (ns("long_busy_list_alloc_test"), ns("fix_size_alloc_test"), r.control.as_ref()) {
+    if let (Some(busy), Some(one), Some(big)) =
+        (ns("long_busy_list_alloc_test"), ns("fix_size_alloc_test"), r.control.as_ref())
+    {
         let same_work = one + big.ns_per_loop;
         let _ = writeln!(
             out,

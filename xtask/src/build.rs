@@ -50,7 +50,14 @@ pub fn kernel_path(profile: Profile) -> PathBuf {
 pub fn kernel(profile: Profile) -> Result<PathBuf> {
     toolchain::ensure()?;
     let mut cargo = toolchain::nightly_cargo();
-    cargo.current_dir(root()).args(["build", "--quiet", "--package", "mosaic-kernel", "--target", "x86_64-unknown-none"]);
+    cargo.current_dir(root()).args([
+        "build",
+        "--quiet",
+        "--package",
+        "mosaic-kernel",
+        "--target",
+        "x86_64-unknown-none",
+    ]);
     cargo.arg("--target-dir").arg(nightly_target_dir());
     if profile == Profile::Release {
         cargo.arg("--release");

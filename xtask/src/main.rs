@@ -11,8 +11,8 @@ use anyhow::{bail, Result};
 use clap::{Args, Parser};
 use std::process::ExitCode;
 use xtask::build::{self, Profile};
-use xtask::qemu::{Firmware, Machine};
 use xtask::host;
+use xtask::qemu::{Firmware, Machine};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Build, run and test Mosaic", version)]

@@ -88,9 +88,12 @@ impl Session {
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().with_context(|| format!("cannot start {}", env.qemu.display()))?;
         let output = Arc::new((Mutex::new(Output { text: String::new(), open: 2, eof: false }), Condvar::new()));
-        for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>), child.stderr.take().map(|s| Box::new(s) as _)]
-            .into_iter()
-            .flatten()
+        for stream in [
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child.stderr.take().map(|s| Box::new(s) as _),
+        ]
+        .into_iter()
+        .flatten()
         {
             let output = Arc::clone(&output);
             std::thread::spawn(move || collect(stream, &output));
@@ -163,9 +166,8 @@ impl Session {
     /// output lines in between (without the echo of the command itself).
     pub fn command(&mut self, line: &str) -> Result<Vec<String>> {
         self.send(format!("{line}\n").as_bytes())?;
-        let text = self.wait_for(&format!("the prompt after `{line}`"), |text| {
-            text.find(PROMPT).map(|i| (0, i + PROMPT.len()))
-        })?;
+        let text = self
+            .wait_for(&format!("the prompt after `{line}`"), |text| text.find(PROMPT).map(|i| (0, i + PROMPT.len())))?;
         let body = &text[..text.len() - PROMPT.len()];
         Ok(body.lines().skip(1).map(str::to_string).collect())
     }

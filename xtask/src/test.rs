@@ -65,7 +65,9 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
         let images = build::images(Profile::Debug)?;
         let env = TestEnv { qemu, ovmf, bios: images.bios, uefi: images.uefi };
         if wants(Part::Kernel) {
-            for (firmware, label) in [(Firmware::Bios, "in-kernel tests (BIOS)"), (Firmware::Uefi, "in-kernel tests (UEFI)")] {
+            for (firmware, label) in
+                [(Firmware::Bios, "in-kernel tests (BIOS)"), (Firmware::Uefi, "in-kernel tests (UEFI)")]
+            {
                 banner(label);
                 let (p, f) = kernel_tests(&env, firmware);
                 tally.add(label, p, f);

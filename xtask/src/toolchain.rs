@@ -69,8 +69,7 @@ pub fn nightly_cargo() -> Command {
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
         let inherited = key.starts_with("CARGO_") && key != "CARGO_HOME"
-            || ["CARGO", "RUSTC", "RUSTDOC", "RUSTUP_TOOLCHAIN", "RUSTFLAGS", "RUSTC_WRAPPER"]
-                .contains(&key.as_ref());
+            || ["CARGO", "RUSTC", "RUSTDOC", "RUSTUP_TOOLCHAIN", "RUSTFLAGS", "RUSTC_WRAPPER"].contains(&key.as_ref());
         if inherited {
             cmd.env_remove(key.as_ref());
         }

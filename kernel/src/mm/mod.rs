@@ -18,7 +18,7 @@ pub mod page;
 pub mod page_alloc;
 pub mod page_list;
 pub mod slab;
-pub mod start_index;
+pub use vmap_area::start_index;
 pub mod vmap_area;
 pub mod zone;
 

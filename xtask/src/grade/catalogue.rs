@@ -339,11 +339,7 @@ fn vmalloc_holds_patterns(s: &mut Session, rng: &mut Rng) -> Result<()> {
     chosen.dedup();
     let spots: Vec<(u64, u64)> = chosen.iter().map(|&p| (addr + p * PAGE + offset(rng), rng.pattern())).collect();
     let frames = write_and_verify(s, &spots, &["P", "W", "G", "NX"], &["U"])?;
-    ensure!(
-        frames == spots.len(),
-        "two pages of the area share a frame: {frames} frames for {} pages",
-        spots.len()
-    );
+    ensure!(frames == spots.len(), "two pages of the area share a frame: {frames} frames for {} pages", spots.len());
     let guard = addr + pages * PAGE;
     expect_error(s, &format!("peek {guard:#x}"), "guard page")?;
     vfree(s, addr, pages)?;
