@@ -23,6 +23,15 @@
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(target_os = "none", feature(abi_x86_interrupt))]
 
+// The habits, enforced (CI runs clippy with -D warnings): every unsafe
+// operation sits in an unsafe block with its own SAFETY comment, even
+// inside an unsafe fn.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+// A command's error is a 168-byte fixed buffer on purpose: reporting an
+// error must never need the heap, which may be what failed.
+#![allow(clippy::result_large_err)]
+
 extern crate alloc;
 
 pub mod message;
