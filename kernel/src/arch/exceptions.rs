@@ -127,7 +127,7 @@ extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, code: PageF
     if mm::fault::vmalloc_fault(addr, code) {
         return;
     }
-    if let Some(resume) = mm::probe::fixup(frame.instruction_pointer, addr, code.bits()) {
+    if let Some(resume) = mm::fault::extable::fixup(frame.instruction_pointer, addr, code.bits()) {
         // SAFETY: `resume` is the probe region's fixup, which returns to the
         // probe's caller with the stack exactly as the probe had it.
         unsafe { frame.as_mut().update(|f| f.instruction_pointer = resume) };
@@ -136,7 +136,7 @@ extern "x86-interrupt" fn page_fault(mut frame: InterruptStackFrame, code: PageF
     emergency_print(format_args!(
         "\nEXCEPTION: #PF page fault (vector 14)\n  CR2: {addr:#018x}\n  error code: {:#x}\n  {}\n",
         code.bits(),
-        mm::fault::Describe { addr, code },
+        mm::fault::FaultReport { addr, code },
     ));
     print_frame(&frame);
     fatal()

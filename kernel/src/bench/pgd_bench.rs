@@ -17,7 +17,7 @@ use crate::mm::aspace::{self, Strategy};
 use crate::mm::page::PAGE_SIZE;
 use crate::mm::pgtable::{master_pgd, pgd_index};
 use crate::mm::vmalloc;
-use crate::mm::zone::ZoneType;
+use crate::mm::page_alloc::ZoneType;
 use crate::drivers::tsc;
 use crate::message::Message;
 use crate::{bail, println};

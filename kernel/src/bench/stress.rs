@@ -20,7 +20,7 @@ use crate::rand::XorShift64;
 use crate::mm::layout::phys_to_virt;
 use crate::mm::page::{pages, PAGE_SIZE};
 use crate::mm::vmalloc::{self, VM_MAP_PUT_PAGES};
-use crate::mm::zone::ZoneType;
+use crate::mm::page_alloc::ZoneType;
 use crate::mm::{alloc_pages, free_pages, with_pages};
 use alloc::vec::Vec;
 use x86_64::structures::paging::PhysFrame;

@@ -58,7 +58,7 @@
 use crate::rand::XorShift64 as XorShift;
 use crate::mm::page::PAGE_SIZE;
 use crate::mm::vmalloc::{self, VmError};
-use crate::mm::zone::ZoneType;
+use crate::mm::page_alloc::ZoneType;
 use crate::drivers::tsc;
 
 use crate::message::Message;

@@ -4,8 +4,9 @@ use crate::mm::aspace::{self, Strategy, EAGER_COPIES, VMALLOC_FAULTS};
 use crate::mm::page::PAGE_SIZE;
 use crate::mm::pgtable::{master_pgd, pgd_index};
 use crate::mm::vmalloc;
-use crate::mm::zone::ZoneType;
-use crate::mm::{probe, with_pages};
+use crate::mm::page_alloc::ZoneType;
+use crate::mm::fault::extable;
+use crate::mm::with_pages;
 use crate::ktest::{Test, TestResult};
 use crate::{kassert, kassert_eq};
 use alloc::vec::Vec;
@@ -47,8 +48,8 @@ fn area_in_new_entry() -> (VirtAddr, Vec<VirtAddr>) {
     }
 }
 
-fn read(addr: VirtAddr) -> Result<u64, probe::Fault> {
-    probe::read(addr, 8)
+fn read(addr: VirtAddr) -> Result<u64, extable::Fault> {
+    extable::read(addr, 8)
 }
 
 fn lazy() -> TestResult {
@@ -149,7 +150,7 @@ fn vfree_everywhere() -> TestResult {
     let a = vmalloc::vmalloc(PAGE_SIZE).unwrap();
     aspace::switch(one).unwrap();
     // SAFETY: `a` is mapped (after a lazy fault, possibly).
-    let wrote = unsafe { probe::write(a, 8, 0xfeed_beef) }.is_ok();
+    let wrote = unsafe { extable::write(a, 8, 0xfeed_beef) }.is_ok();
     aspace::switch(two).unwrap();
     let seen = read(a);
     aspace::switch(0).unwrap();

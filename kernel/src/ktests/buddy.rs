@@ -4,7 +4,7 @@
 use crate::mm::layout::phys_to_virt;
 use crate::mm::page::{pages, MAX_ORDER, PAGE_SIZE};
 use crate::mm::page_alloc::FreeError;
-use crate::mm::zone::ZoneType;
+use crate::mm::page_alloc::ZoneType;
 use crate::mm::{alloc_pages, free_pages, heap, with_pages};
 use crate::ktest::{Test, TestResult};
 use crate::{kassert, kassert_eq};

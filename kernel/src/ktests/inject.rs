@@ -14,7 +14,7 @@ use crate::mm::layout::{phys_to_virt, VMALLOC_END, VMALLOC_START};
 use crate::mm::page::PAGE_SIZE;
 use crate::mm::pgtable::{self, master_pgd};
 use crate::mm::vmalloc::{self, VmError};
-use crate::mm::zone::ZoneType;
+use crate::mm::page_alloc::ZoneType;
 use crate::mm::{alloc_calls, alloc_pages, fail_nth, fail_nth_pending, free_pages, injected_failures, with_pages};
 use crate::ktest::{Failed, Test, TestResult};
 use crate::{kassert, kassert_eq, println};

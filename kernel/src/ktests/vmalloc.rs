@@ -3,7 +3,7 @@
 use crate::mm::page::PAGE_SIZE;
 use crate::mm::pgtable;
 use crate::mm::vmalloc::{self, VmError, VM_MAP_PUT_PAGES};
-use crate::mm::zone::ZoneType;
+use crate::mm::page_alloc::ZoneType;
 use crate::mm::{alloc_pages, free_pages, with_pages};
 use crate::ktest::{Test, TestResult};
 use crate::{kassert, kassert_eq};

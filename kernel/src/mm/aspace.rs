@@ -10,7 +10,7 @@
 //!
 //! - `Lazy` (Linux 2.4-5.7, Gorman ch. 7): nothing is copied up front. The
 //!   first access from an address space that lacks the entry page-faults,
-//!   and the fault handler copies the entry from the master (`fault.rs`).
+//!   and the fault handler copies the entry from the master (`fault/vmalloc_fault.rs`).
 //! - `Eager` (Linux 5.8, `arch_sync_kernel_mappings`): when the master gains
 //!   an entry, it is copied into every address space at once.
 //! - `Prealloc` (Linux 5.9+, `preallocate_vmalloc_pages`): every top-level
@@ -23,7 +23,7 @@
 use super::layout::phys_to_virt;
 use super::page::PAGE_SIZE;
 use super::pgtable::{current_pgd, master_pgd};
-use super::zone::ZoneType;
+use super::page_alloc::ZoneType;
 use core::fmt;
 use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use x86_64::registers::control::Cr3;

@@ -11,7 +11,7 @@
 use super::layout::{phys_to_virt, virt_to_phys};
 use super::page::{order_for, pages, PAGE_SIZE};
 use super::slab::{CacheStats, PageSource, SlabAllocator, SIZE_CLASSES};
-use super::zone::ZoneType;
+use super::page_alloc::ZoneType;
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::{null_mut, NonNull};
 use core::sync::atomic::{AtomicU64, Ordering};

@@ -15,7 +15,7 @@
 use super::layout::phys_to_virt;
 use super::page::{Page, PAGE_SIZE};
 use super::page_alloc::PageAllocator;
-use super::zone::ZoneType;
+use super::page_alloc::ZoneType;
 use bootloader_api::info::{MemoryRegionKind, MemoryRegions};
 use core::ops::Range;
 use x86_64::PhysAddr;

@@ -1,17 +1,37 @@
-//! The memory manager.
+//! The memory manager: the subject of Mosaic, and nothing else.
 //!
-//! - `layout`: the virtual memory layout
-//! - `page`, `zone`, `page_alloc`: physical page frames, zones and the buddy
-//!   allocator (hardware-free, unit-tested on the host)
-//! - `slab`: small-object caches for the kernel heap (hardware-free)
-//! - `memblock`: boot-time setup from the bootloader's memory map
-//! - `heap`: the kernel's `#[global_allocator]`
-//! - `vmap_area`: the vmalloc area's range allocators, list and tree, and
-//!   `start_index`, the tree's hash table of busy areas (hardware-free)
-//! - `page_list`: the list of pages behind one vmalloc area
-//! - `pgtable`, `vmalloc`: page-table walks and the vmalloc family
-//! - `aspace`, `fault`, `probe`: address spaces, the lazy PGD-sync fault
-//!   handler, and fault-tolerant access for the shell
+//! # A map by book chapter
+//!
+//! Gorman, *Understanding the Linux Virtual Memory Manager* (printed book;
+//! the online edition numbers each chapter one higher), and Mauerer,
+//! *Professional Linux Kernel Architecture*, ch. 3:
+//!
+//! | chapter                                  | here                                  |
+//! |------------------------------------------|---------------------------------------|
+//! | Gorman 2, Mauerer 3.2: nodes, zones, pages | `page.rs` (mem_map), `page_alloc/zone.rs` (`ZoneType`) |
+//! | Gorman 3, Mauerer 3.3: page tables (Intel SDM vol. 3, 4.5) | `layout.rs`, `pgtable.rs`, `aspace.rs` |
+//! | Gorman 5, Mauerer 3.4: boot memory       | `memblock.rs`                          |
+//! | Gorman 6, Mauerer 3.5.1-3.5.6: the buddy allocator | `page_alloc/` (zone: split, merge; LAB 1) |
+//! | Gorman 7, Mauerer 3.5.7: vmalloc         | `vmalloc.rs`, `page_list.rs`, `vmap_area/` (list: LAB 2, free_tree: LAB 4) |
+//! | Gorman 7.2: the vmalloc fault            | `fault/vmalloc_fault.rs` (LAB 3), `aspace.rs` |
+//! | Gorman 8, Mauerer 3.6: the slab allocator | `slab.rs`, `heap.rs` (kmalloc)        |
+//! | Linux's exception tables                 | `fault/extable.rs`                     |
+//!
+//! # Rules (tests/module_deps.rs checks the first two)
+//!
+//! - Nothing in `mm` imports `shell`, `ktest`, `ktests`, `bench` or `boot`;
+//!   outside `mm` it uses only `arch`'s page primitives and small leaves.
+//!   Tests of `mm` live in `ktests/` (in the kernel) or in a sibling
+//!   `tests.rs` (on the host).
+//! - `aspace -> pgtable`, never back: the walk reports the top-level entries
+//!   it creates through a hook that `aspace::init` sets.
+//! - `page`, `page_alloc`, `slab`, `vmap_area` and `page_list` touch no
+//!   hardware: they build and run on the host, for unit tests and fuzzing.
+//!
+//! # Bring-up order (boot.rs calls these, in this order)
+//!
+//! `mm::init` (memblock -> buddy allocator), `pgtable::init`, `aspace::init`,
+//! `vmalloc::init`.
 
 pub mod layout;
 pub mod page;
@@ -20,7 +40,6 @@ pub mod page_list;
 pub mod slab;
 pub use vmap_area::start_index;
 pub mod vmap_area;
-pub mod zone;
 
 // What touches hardware: bare-metal target only.
 cfg_if::cfg_if! {
@@ -30,110 +49,28 @@ cfg_if::cfg_if! {
         pub mod heap;
         mod memblock;
         pub mod pgtable;
-        pub mod probe;
         pub mod vmalloc;
 
-        pub use global::*;
+        pub use page_alloc::global::*;
     }
 }
 
-/// The one page allocator of the running kernel, and the calls the rest of
-/// the kernel uses to reach it.
+/// Sets up the page allocator from the bootloader's memory map: memblock
+/// builds `mem_map` and hands the usable RAM to the buddy allocator.
 #[cfg(target_os = "none")]
-mod global {
-    use super::page_alloc::{AllocError, FreeError, PageAllocator};
-    use super::zone::ZoneType;
-    use core::sync::atomic::{AtomicU64, Ordering};
-    use spin::Mutex;
-    use x86_64::instructions::interrupts::without_interrupts;
-    use x86_64::structures::paging::PhysFrame;
-    use x86_64::PhysAddr;
+pub fn init(boot_info: &'static bootloader_api::BootInfo) {
+    let mut pages = memblock::init(&boot_info.memory_regions);
+    pages.enable_pcp();
+    page_alloc::global::install(pages);
+}
 
-    static PAGES: Mutex<Option<PageAllocator<'static>>> = Mutex::new(None);
-    /// Pages handed to the buddy allocator at boot: fixed from then on, so
-    /// a size check needs no lock.
-    static MANAGED: AtomicU64 = AtomicU64::new(0);
-
-    /// Sets up the page allocator from the bootloader's memory map.
-    pub fn init(boot_info: &'static bootloader_api::BootInfo) {
-        let mut pages = super::memblock::init(&boot_info.memory_regions);
-        pages.enable_pcp();
-        MANAGED.store(pages.managed_pages_total(), Ordering::Relaxed);
-        *PAGES.lock() = Some(pages);
-    }
-
-    /// All the pages the buddy allocator manages (free or not).
-    pub fn managed_pages() -> u64 {
-        MANAGED.load(Ordering::Relaxed)
-    }
-
-    /// Runs `f` on the page allocator, locked and with interrupts off.
-    /// `f` must not use the heap: the heap takes this same lock, and a
-    /// spinlock taken twice on one CPU never comes free.
-    pub fn with_pages<R>(f: impl FnOnce(&mut PageAllocator<'static>) -> R) -> R {
-        without_interrupts(|| f(PAGES.lock().as_mut().expect("mm::init runs at boot")))
-    }
-
-    /// Allocates 2^order contiguous frames from `zone` or a zone below it.
-    pub fn alloc_pages(order: usize, zone: ZoneType) -> Result<PhysFrame, AllocError> {
-        with_pages(|p| p.alloc_pages(order, zone))
-    }
-
-    /// Frees a block that `alloc_pages` returned, with the same order.
-    pub fn free_pages(addr: PhysAddr, order: usize) -> Result<(), FreeError> {
-        with_pages(|p| p.free_pages(addr, order))
-    }
-
-    /// `alloc_pages` and `free_pages` past the per-CPU lists, for the
-    /// shell (see `PageAllocator::alloc_pages_buddy`).
-    pub fn alloc_pages_buddy(order: usize, zone: ZoneType) -> Result<PhysFrame, AllocError> {
-        with_pages(|p| p.alloc_pages_buddy(order, zone))
-    }
-
-    pub fn free_pages_buddy(addr: PhysAddr, order: usize) -> Result<(), FreeError> {
-        with_pages(|p| p.free_pages_buddy(addr, order))
-    }
-
-    /// Fills `frames` with single pages from `zone` or below, all or none,
-    /// under one lock. See `PageAllocator::alloc_pages_bulk`.
-    pub fn alloc_pages_bulk(zone: ZoneType, frames: &mut [PhysFrame]) -> Result<(), AllocError> {
-        with_pages(|p| p.alloc_pages_bulk(zone, frames))
-    }
-
-    /// Frees single pages that `alloc_pages` or `alloc_pages_bulk` returned.
-    pub fn free_pages_bulk(frames: &[PhysFrame]) -> Result<(), FreeError> {
-        with_pages(|p| p.free_pages_bulk(frames))
-    }
-
-    /// Free pages plus the pages bookkeeping keeps: page tables (kept once
-    /// made, as in Linux) and the heap's slabs and large blocks. A
-    /// vmalloc/vfree cycle, or any call that fails and rolls back, leaves it
-    /// as it was; a data page not given back shows as a drop. Takes the
-    /// page-allocator lock and the heap lock one after the other, never both.
-    pub fn pages_accounted() -> u64 {
-        let heap = super::heap::stats();
-        with_pages(|p| p.free_pages_total()) + super::pgtable::table_pages() + heap.slab_pages() + heap.large_pages
-    }
-
-    /// Fault injection (Linux's fail_page_alloc): the n-th `alloc_pages`
-    /// from now fails (1 = the next one), heap refills included; `None`
-    /// turns it off. See `PageAllocator::fail_nth`.
-    pub fn fail_nth(n: Option<u64>) {
-        with_pages(|p| p.fail_nth(n))
-    }
-
-    /// Which allocation from now will fail (1 = the next), if any.
-    pub fn fail_nth_pending() -> Option<u64> {
-        with_pages(|p| p.fail_nth_pending())
-    }
-
-    /// Calls of `alloc_pages` since boot, failed ones included.
-    pub fn alloc_calls() -> u64 {
-        with_pages(|p| p.alloc_calls())
-    }
-
-    /// Failures injected since boot.
-    pub fn injected_failures() -> u64 {
-        with_pages(|p| p.injected_failures())
-    }
+/// Free pages plus the pages bookkeeping keeps: page tables (kept once
+/// made, as in Linux) and the heap's slabs and large blocks. A
+/// vmalloc/vfree cycle, or any call that fails and rolls back, leaves it
+/// as it was; a data page not given back shows as a drop. Takes the
+/// page-allocator lock and the heap lock one after the other, never both.
+#[cfg(target_os = "none")]
+pub fn pages_accounted() -> u64 {
+    let heap = heap::stats();
+    with_pages(|p| p.free_pages_total()) + pgtable::table_pages() + heap.slab_pages() + heap.large_pages
 }

@@ -38,7 +38,7 @@ pub enum PageState {
     Allocated,
     /// Part of a block whose head is another frame.
     Tail,
-    /// A free single page on its zone's per-CPU list (see `zone::Pcp`),
+    /// A free single page on its zone's per-CPU list (see `page_alloc::Pcp`),
     /// not on the buddy lists: free, but not to be merged.
     Pcp,
 }

@@ -23,7 +23,7 @@
 
 use super::layout::{phys_to_virt, VMALLOC_END, VMALLOC_START};
 use super::page::PAGE_SIZE;
-use super::zone::ZoneType;
+use super::page_alloc::ZoneType;
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 use x86_64::registers::control::{Cr3, Cr4, Cr4Flags};

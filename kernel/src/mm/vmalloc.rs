@@ -23,7 +23,7 @@ use super::page::PAGE_SIZE;
 use super::page_list::PageList;
 use super::pgtable::{self, MapError};
 use super::vmap_area::{Area, AreaAllocator, AreaError, ListAllocator, TreeAllocator};
-use super::zone::ZoneType;
+use super::page_alloc::ZoneType;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;

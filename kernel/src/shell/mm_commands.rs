@@ -4,7 +4,7 @@
 use super::parse::{parse_num, parse_u64, Shown};
 use super::CmdError;
 use crate::mm::page::{pages, MAX_ORDER, PAGE_SIZE};
-use crate::mm::zone::ZoneType;
+use crate::mm::page_alloc::ZoneType;
 use crate::mm::{self, heap, with_pages};
 use crate::{bail, print, println};
 use x86_64::PhysAddr;

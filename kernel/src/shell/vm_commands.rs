@@ -4,12 +4,13 @@
 use super::parse::{parse_size, parse_u64, Shown};
 use super::CmdError;
 use crate::mm::page::PAGE_SIZE;
-use crate::mm::{aspace, fault, pgtable, probe};
+use crate::mm::fault::{self, extable};
+use crate::mm::{aspace, pgtable};
 use core::sync::atomic::Ordering::Relaxed;
 use x86_64::structures::idt::PageFaultErrorCode;
 use crate::mm::page_list::PageList;
 use crate::mm::vmalloc::{self, CacheMode, VM_MAP_PUT_PAGES};
-use crate::mm::zone::ZoneType;
+use crate::mm::page_alloc::ZoneType;
 use crate::{bail, println};
 use alloc::vec::Vec;
 use x86_64::structures::paging::PageTableFlags as Flags;
@@ -169,9 +170,9 @@ fn check_aligned(addr: VirtAddr, bytes: u64) -> Result<(), CmdError> {
 }
 
 /// A page fault a probe took, as one error line.
-fn fault_error(fault: probe::Fault) -> CmdError {
+fn fault_error(fault: extable::Fault) -> CmdError {
     let code = PageFaultErrorCode::from_bits_truncate(fault.error_code);
-    CmdError::new(format_args!("page fault: {}", fault::Describe { addr: fault.addr, code }))
+    CmdError::new(format_args!("page fault: {}", fault::FaultReport { addr: fault.addr, code }))
 }
 
 /// `peek <addr> [8|16|32|64]`: reads memory directly; a lazy vmalloc
@@ -180,7 +181,7 @@ pub fn peek(args: &[&str]) -> Result<(), CmdError> {
     let addr = parse_vaddr(args[0])?;
     let bytes = width(args.get(1))?;
     check_aligned(addr, bytes)?;
-    let value = probe::read(addr, bytes).map_err(fault_error)?;
+    let value = extable::read(addr, bytes).map_err(fault_error)?;
     println!("{:#x}: {value:#0w$x}", addr.as_u64(), w = 2 + 2 * bytes as usize);
     Ok(())
 }
@@ -196,7 +197,7 @@ pub fn poke(args: &[&str]) -> Result<(), CmdError> {
     check_aligned(addr, bytes)?;
     // SAFETY: writing kernel memory can break the kernel; that is what poke
     // is for. Faults are caught.
-    unsafe { probe::write(addr, bytes, value) }.map_err(fault_error)?;
+    unsafe { extable::write(addr, bytes, value) }.map_err(fault_error)?;
     println!("{:#x}: wrote {value:#x}", addr.as_u64());
     Ok(())
 }
@@ -205,7 +206,7 @@ pub fn poke(args: &[&str]) -> Result<(), CmdError> {
 pub fn touch(args: &[&str]) -> Result<(), CmdError> {
     let addr = parse_vaddr(args[0])?;
     let before = aspace::VMALLOC_FAULTS.load(Relaxed);
-    let value = probe::read(addr, 1).map_err(fault_error)?;
+    let value = extable::read(addr, 1).map_err(fault_error)?;
     let faults = aspace::VMALLOC_FAULTS.load(Relaxed) - before;
     let note = if faults > 0 { " after a vmalloc fault: PGD entry copied from the master" } else { "" };
     println!("{:#x}: {value:#04x}{note}", addr.as_u64());

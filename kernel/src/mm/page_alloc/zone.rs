@@ -13,8 +13,20 @@
 //!
 //! Zone boundaries (16 MiB, 4 GiB) are multiples of the largest block
 //! (4 MiB), so a block and its buddy always lie in the same zone.
+//!
+//! One order's free list, linked through `mem_map` (both ways, so that a
+//! buddy is unlinked in O(1) when it merges):
+//!
+//! ```text
+//!   free_area[k].head --> mem_map[p] <--> mem_map[q] <--> ... --> NIL
+//!                         Free, order k   Free, order k
+//!   block p = pages p .. p + 2^k;  its buddy starts at p ^ 2^k
+//! ```
+//!
+//! Lab 1 is the two methods `alloc` (split) and `free` (merge).
 
-use super::page::{pages, pfn_to_frame, Page, PageState, MAX_ORDER, NIL, NR_ORDERS};
+use super::super::page::{pages, Page, PageState, MAX_ORDER, NIL, NR_ORDERS};
+use super::pcp::Pcp;
 use core::fmt;
 use x86_64::structures::paging::PhysFrame;
 
@@ -81,29 +93,6 @@ pub struct FreeArea {
     pub nr_free: u64,
 }
 
-/// The zone's list of free single pages kept out of the buddy lists
-/// (Linux's `per_cpu_pages`, Mauerer's "hot-n-cold pages"; Mosaic has one
-/// CPU, so one list per zone). Most allocations are single pages, and most
-/// are freed soon: a page freed goes on the front of this list and the next
-/// request takes it straight back, without the buddy allocator's split and
-/// merge, and while the page and its `mem_map` entry are still in the
-/// cache. The list is refilled and emptied `batch` pages at a time; when it
-/// holds more than `high`, a batch goes back to the buddy lists.
-///
-/// The pages count as free (`free_pages`, MemFree), but buddyinfo's free
-/// blocks do not include them until `drain_pcp` gives them back, which the
-/// `buddyinfo` command does first.
-#[derive(Clone, Copy, Debug)]
-pub struct Pcp {
-    head: u32,
-    /// Pages on the list.
-    pub count: u64,
-    /// More than this many, and a batch goes back; 0 turns the list off.
-    pub high: u64,
-    /// Pages moved between the list and the buddy lists at a time.
-    pub batch: u64,
-}
-
 /// A zone: its PFN span, its counters and its free lists.
 #[derive(Clone, Debug)]
 pub struct Zone {
@@ -133,7 +122,7 @@ impl Zone {
             reserved: 0,
             free_pages: 0,
             free_area: [FreeArea { head: NIL, nr_free: 0 }; NR_ORDERS],
-            pcp: Pcp { head: NIL, count: 0, high: 0, batch: 0 },
+            pcp: Pcp::OFF,
         }
     }
 
@@ -198,29 +187,25 @@ impl Zone {
 
     // --- the per-CPU list ---------------------------------------------------
 
-    /// Turns the per-CPU list on, sized as Linux sizes it: a batch of about
-    /// a 1024th of the zone, at most 63 pages, and a high mark of 6 batches.
+    /// Turns the per-CPU list on (see pcp.rs for its sizes).
     pub fn enable_pcp(&mut self) {
-        if self.managed > 0 {
-            self.pcp.batch = (self.managed / 1024).clamp(1, 63);
-            self.pcp.high = 6 * self.pcp.batch;
-        }
+        self.pcp.enable(self.managed);
     }
 
     /// One page: from the per-CPU list when it is on (refilled with a batch
     /// from the buddy lists when empty), else from the buddy lists.
     pub fn alloc_hot(&mut self, map: &mut [Page]) -> Option<u64> {
-        if self.pcp.high == 0 {
+        if !self.pcp.is_on() {
             return self.alloc(0, map);
         }
         if self.pcp.count == 0 {
             for _ in 0..self.pcp.batch {
                 let Some(pfn) = self.alloc(0, map) else { break };
                 self.free_pages += 1;
-                self.pcp_push(pfn, map);
+                self.pcp.push(pfn, self.kind as u8, map);
             }
         }
-        let pfn = self.pcp_pop(map)?;
+        let pfn = self.pcp.pop(map)?;
         self.free_pages -= 1;
         Some(pfn)
     }
@@ -228,11 +213,7 @@ impl Zone {
     /// Moves pages off the per-CPU list into the front of `frames`, as many
     /// as both hold; returns how many (0 when the list is off or empty).
     pub fn pcp_take(&mut self, frames: &mut [PhysFrame], map: &mut [Page]) -> usize {
-        let n = frames.len().min(self.pcp.count as usize);
-        for frame in &mut frames[..n] {
-            let pfn = self.pcp_pop(map).expect("count pages are on the list");
-            *frame = pfn_to_frame(pfn);
-        }
+        let n = self.pcp.take(frames, map);
         self.free_pages -= n as u64;
         n
     }
@@ -242,11 +223,11 @@ impl Zone {
     /// buddy lists.
     #[inline]
     pub fn free_hot(&mut self, pfn: u64, map: &mut [Page]) {
-        if self.pcp.high == 0 {
+        if !self.pcp.is_on() {
             return self.free(pfn, 0, map);
         }
         self.free_pages += 1;
-        self.pcp_push(pfn, map);
+        self.pcp.push(pfn, self.kind as u8, map);
         if self.pcp.count > self.pcp.high {
             self.drain_pcp(self.pcp.batch, map);
         }
@@ -256,54 +237,13 @@ impl Zone {
     /// where they merge with their buddies.
     pub fn drain_pcp(&mut self, n: u64, map: &mut [Page]) {
         for _ in 0..n {
-            let Some(pfn) = self.pcp_pop(map) else { break };
+            let Some(pfn) = self.pcp.pop(map) else { break };
             self.free_pages -= 1;
             self.free(pfn, 0, map);
         }
     }
 
-    /// Puts the allocated page `pfn` on the front of the per-CPU list. The
-    /// list is linked through `mem_map` like the buddy lists (`next` only).
-    #[inline]
-    fn pcp_push(&mut self, pfn: u64, map: &mut [Page]) {
-        map[pfn as usize] = Page { state: PageState::Pcp, order: 0, zone: self.kind as u8, prev: NIL, next: self.pcp.head };
-        self.pcp.head = pfn as u32;
-        self.pcp.count += 1;
-    }
-
-    /// Takes the front page off the per-CPU list; it comes back Allocated.
-    #[inline]
-    fn pcp_pop(&mut self, map: &mut [Page]) -> Option<u64> {
-        if self.pcp.head == NIL {
-            return None;
-        }
-        let pfn = self.pcp.head as u64;
-        let page = &mut map[pfn as usize];
-        self.pcp.head = page.next;
-        self.pcp.count -= 1;
-        *page = Page { state: PageState::Allocated, order: 0, zone: self.kind as u8, prev: NIL, next: NIL };
-        Some(pfn)
-    }
-
-    /// Checks the per-CPU list; returns its length.
-    fn check_pcp(&self, map: &[Page]) -> Result<u64, &'static str> {
-        let (mut pfn, mut count) = (self.pcp.head, 0);
-        while pfn != NIL {
-            let page = &map[pfn as usize];
-            if page.state != PageState::Pcp || !self.contains(pfn as u64) {
-                return Err("a page on the per-CPU list is not a Pcp page of its zone");
-            }
-            count += 1;
-            if count > self.spanned() {
-                return Err("the per-CPU list has a cycle");
-            }
-            pfn = page.next;
-        }
-        if count != self.pcp.count {
-            return Err("the per-CPU list's count differs from its length");
-        }
-        Ok(count)
-    }
+    // --- the buddy lists ----------------------------------------------------
 
     /// Puts the block at `pfn` on the free list of `order`, in O(1).
     fn push(&mut self, pfn: u64, order: usize, map: &mut [Page]) {
@@ -365,7 +305,7 @@ impl Zone {
             }
             free += count * pages(order);
         }
-        if free + self.check_pcp(map)? != self.free_pages {
+        if free + self.pcp.check(map, self.start_pfn..self.end_pfn)? != self.free_pages {
             return Err("free_pages differs from the free lists");
         }
         Ok(())

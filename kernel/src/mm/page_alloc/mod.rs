@@ -6,9 +6,31 @@
 //! request may be served from DMA32, then DMA; never the other way), and
 //! checks every free against `mem_map` so that a double free or a wrong
 //! order is reported instead of corrupting the free lists.
+//!
+//! ```text
+//!   PageAllocator
+//!   +-- map: mem_map, one Page per frame (page.rs)
+//!   +-- zones[DMA, DMA32, Normal]        zone.rs: split (alloc), merge (free)
+//!   |     +-- free_area[0..=MAX_ORDER]   one free list per order
+//!   |     +-- pcp                        pcp.rs: per-CPU list of single pages
+//!   +-- fail                             fail.rs: fail_page_alloc
+//! ```
+//!
+//! The files: `zone.rs` is the buddy algorithm itself (LAB 1), `pcp.rs`
+//! and the bulk calls below are tuning, `fail.rs` is for tests, and
+//! `global.rs` is the one locked instance the running kernel uses.
+
+mod fail;
+mod pcp;
+mod zone;
+#[cfg(target_os = "none")]
+pub(super) mod global;
+
+pub use fail::FailPageAlloc;
+pub use pcp::Pcp;
+pub use zone::{FreeArea, Zone, ZoneType};
 
 use super::page::{pages, pfn_to_frame, Page, PageState, MAX_ORDER, NR_ORDERS, PAGE_SIZE};
-use super::zone::{Zone, ZoneType};
 use core::fmt;
 use core::ops::Range;
 use x86_64::structures::paging::PhysFrame;
@@ -65,13 +87,8 @@ impl fmt::Display for FreeError {
 pub struct PageAllocator<'a> {
     map: &'a mut [Page],
     zones: [Zone; 3],
-    /// Calls of `alloc_pages` so far (with a valid order).
-    calls: u64,
-    /// Fault injection: the call that will fail, counted from the next
-    /// one (1 = the next). See `fail_nth`.
-    fail_in: Option<u64>,
-    /// Failures injected so far.
-    injected: u64,
+    /// Fault injection and the count of `alloc_pages` calls (fail.rs).
+    fail: FailPageAlloc,
 }
 
 impl<'a> PageAllocator<'a> {
@@ -85,7 +102,7 @@ impl<'a> PageAllocator<'a> {
                 page.zone = zone.kind as u8;
             }
         }
-        PageAllocator { map, zones, calls: 0, fail_in: None, injected: 0 }
+        PageAllocator { map, zones, fail: FailPageAlloc::default() }
     }
 
     /// Hands the frames `pfns` to the allocator (boot time). They must be
@@ -139,8 +156,7 @@ impl<'a> PageAllocator<'a> {
         if order > MAX_ORDER {
             return Err(AllocError::BadOrder(order));
         }
-        self.calls += 1;
-        if self.should_fail() {
+        if self.fail.should_fail() {
             return Err(AllocError::OutOfMemory { order, zone });
         }
         let pfn = match self.take(order, zone, hot) {
@@ -177,7 +193,7 @@ impl<'a> PageAllocator<'a> {
         None
     }
 
-    /// Turns on every zone's per-CPU list of single pages (`zone::Pcp`).
+    /// Turns on every zone's per-CPU list of single pages (pcp.rs).
     /// Off by default: the host tests of the buddy lists and the fuzz
     /// model see the plain buddy allocator.
     pub fn enable_pcp(&mut self) {
@@ -203,15 +219,16 @@ impl<'a> PageAllocator<'a> {
     /// one `alloc_pages` call for fault injection; on a failure the pages
     /// already taken are given back and `frames` is left as it was.
     ///
-    /// While no failure is to be injected, pages come straight off the
-    /// per-CPU list of the zone `take` would pick, as many as it holds at
-    /// once; only a refill goes through `alloc_pages`.
+    /// Tuning, not in the books: see docs/benchmarks.md. While no failure
+    /// is to be injected, pages come straight off the per-CPU list of the
+    /// zone `take` would pick, as many as it holds at once; only a refill
+    /// goes through `alloc_pages`.
     pub fn alloc_pages_bulk(&mut self, zone: ZoneType, frames: &mut [PhysFrame]) -> Result<(), AllocError> {
         let mut i = 0;
         while i < frames.len() {
-            if self.fail_in.is_none() {
+            if self.fail.pending().is_none() {
                 let taken = self.take_hot_bulk(zone, &mut frames[i..]);
-                self.calls += taken as u64;
+                self.fail.count_unarmed(taken as u64);
                 i += taken;
                 if i == frames.len() {
                     break;
@@ -250,42 +267,25 @@ impl<'a> PageAllocator<'a> {
     /// Fault injection, as Linux's fail_page_alloc: `Some(n)` makes the n-th
     /// `alloc_pages` call from now fail with `OutOfMemory` (1 = the next
     /// one), after which the switch turns itself off; `None` (or `Some(0)`)
-    /// turns it off. Tests use it to reach every error path of a caller:
-    /// count the calls an operation makes (`alloc_calls`), then fail each
-    /// of them in turn. Calls with a bad order are refused before they count.
+    /// turns it off. Calls with a bad order are refused before they count.
+    /// See fail.rs.
     pub fn fail_nth(&mut self, n: Option<u64>) {
-        self.fail_in = n.filter(|&n| n > 0);
+        self.fail.fail_nth(n)
     }
 
     /// Which call from now will fail (1 = the next), if one is set to.
     pub fn fail_nth_pending(&self) -> Option<u64> {
-        self.fail_in
+        self.fail.pending()
     }
 
     /// Calls of `alloc_pages` since boot, failed ones included.
     pub fn alloc_calls(&self) -> u64 {
-        self.calls
+        self.fail.calls()
     }
 
     /// Failures `fail_nth` has injected since boot.
     pub fn injected_failures(&self) -> u64 {
-        self.injected
-    }
-
-    /// Counts one call down; true if this is the one to fail.
-    fn should_fail(&mut self) -> bool {
-        match self.fail_in {
-            Some(1) => {
-                self.fail_in = None;
-                self.injected += 1;
-                true
-            }
-            Some(n) => {
-                self.fail_in = Some(n - 1);
-                false
-            }
-            None => false,
-        }
+        self.fail.injected()
     }
 
     /// Frees the block of 2^order frames starting at `addr`, after checking

@@ -1,0 +1,87 @@
+//! The one page allocator of the running kernel, behind a spinlock, and
+//! the calls the rest of the kernel uses to reach it (`mm::alloc_pages`,
+//! `mm::free_pages`, ...). Bare-metal only: the host tests build their own
+//! `PageAllocator` over a `Vec` of pages.
+
+use super::{AllocError, FreeError, PageAllocator, ZoneType};
+use core::sync::atomic::{AtomicU64, Ordering};
+use spin::Mutex;
+use x86_64::instructions::interrupts::without_interrupts;
+use x86_64::structures::paging::PhysFrame;
+use x86_64::PhysAddr;
+
+static PAGES: Mutex<Option<PageAllocator<'static>>> = Mutex::new(None);
+/// Pages handed to the buddy allocator at boot: fixed from then on, so
+/// a size check needs no lock.
+static MANAGED: AtomicU64 = AtomicU64::new(0);
+
+/// Makes `pages` the kernel's page allocator (once, at boot: `mm::init`).
+pub fn install(pages: PageAllocator<'static>) {
+    MANAGED.store(pages.managed_pages_total(), Ordering::Relaxed);
+    *PAGES.lock() = Some(pages);
+}
+
+/// All the pages the buddy allocator manages (free or not).
+pub fn managed_pages() -> u64 {
+    MANAGED.load(Ordering::Relaxed)
+}
+
+/// Runs `f` on the page allocator, locked and with interrupts off.
+/// `f` must not use the heap: the heap takes this same lock, and a
+/// spinlock taken twice on one CPU never comes free.
+pub fn with_pages<R>(f: impl FnOnce(&mut PageAllocator<'static>) -> R) -> R {
+    without_interrupts(|| f(PAGES.lock().as_mut().expect("mm::init runs at boot")))
+}
+
+/// Allocates 2^order contiguous frames from `zone` or a zone below it.
+pub fn alloc_pages(order: usize, zone: ZoneType) -> Result<PhysFrame, AllocError> {
+    with_pages(|p| p.alloc_pages(order, zone))
+}
+
+/// Frees a block that `alloc_pages` returned, with the same order.
+pub fn free_pages(addr: PhysAddr, order: usize) -> Result<(), FreeError> {
+    with_pages(|p| p.free_pages(addr, order))
+}
+
+/// `alloc_pages` and `free_pages` past the per-CPU lists, for the
+/// shell (see `PageAllocator::alloc_pages_buddy`).
+pub fn alloc_pages_buddy(order: usize, zone: ZoneType) -> Result<PhysFrame, AllocError> {
+    with_pages(|p| p.alloc_pages_buddy(order, zone))
+}
+
+pub fn free_pages_buddy(addr: PhysAddr, order: usize) -> Result<(), FreeError> {
+    with_pages(|p| p.free_pages_buddy(addr, order))
+}
+
+/// Fills `frames` with single pages from `zone` or below, all or none,
+/// under one lock. See `PageAllocator::alloc_pages_bulk`.
+pub fn alloc_pages_bulk(zone: ZoneType, frames: &mut [PhysFrame]) -> Result<(), AllocError> {
+    with_pages(|p| p.alloc_pages_bulk(zone, frames))
+}
+
+/// Frees single pages that `alloc_pages` or `alloc_pages_bulk` returned.
+pub fn free_pages_bulk(frames: &[PhysFrame]) -> Result<(), FreeError> {
+    with_pages(|p| p.free_pages_bulk(frames))
+}
+
+/// Fault injection (Linux's fail_page_alloc): the n-th `alloc_pages`
+/// from now fails (1 = the next one), heap refills included; `None`
+/// turns it off. See `PageAllocator::fail_nth`.
+pub fn fail_nth(n: Option<u64>) {
+    with_pages(|p| p.fail_nth(n))
+}
+
+/// Which allocation from now will fail (1 = the next), if any.
+pub fn fail_nth_pending() -> Option<u64> {
+    with_pages(|p| p.fail_nth_pending())
+}
+
+/// Calls of `alloc_pages` since boot, failed ones included.
+pub fn alloc_calls() -> u64 {
+    with_pages(|p| p.alloc_calls())
+}
+
+/// Failures injected since boot.
+pub fn injected_failures() -> u64 {
+    with_pages(|p| p.injected_failures())
+}
