@@ -17,6 +17,17 @@
 use bootloader_api::config::{BootloaderConfig, Mapping};
 use x86_64::{PhysAddr, VirtAddr};
 
+/// Bytes one entry of each level maps, named as Linux names them
+/// (arch/x86/include/asm/pgtable_64_types.h): a PGD entry covers 512 GiB,
+/// a PUD entry 1 GiB, a PMD entry 2 MiB (and a PTE one `PAGE_SIZE` page).
+pub const PGDIR_SIZE: u64 = 1 << PGDIR_SHIFT;
+pub const PUD_SIZE: u64 = 1 << PUD_SHIFT;
+pub const PMD_SIZE: u64 = 1 << PMD_SHIFT;
+/// Where each level's 9 index bits start in a virtual address.
+pub const PGDIR_SHIFT: u32 = 39;
+pub const PUD_SHIFT: u32 = 30;
+pub const PMD_SHIFT: u32 = 21;
+
 /// Start of the direct map: physical address `p` is visible at `PAGE_OFFSET + p`.
 pub const PAGE_OFFSET: u64 = 0xffff_8880_0000_0000;
 /// First address of the vmalloc area.
@@ -25,7 +36,7 @@ pub const VMALLOC_START: u64 = 0xffff_c900_0000_0000;
 pub const VMALLOC_END: u64 = 0xffff_e900_0000_0000;
 /// The PGD indices that cover the vmalloc area (402..=465).
 pub const VMALLOC_PGD: core::ops::RangeInclusive<usize> =
-    (VMALLOC_START >> 39) as usize & 511..=((VMALLOC_END - 1) >> 39) as usize & 511;
+    (VMALLOC_START >> PGDIR_SHIFT) as usize & 511..=((VMALLOC_END - 1) >> PGDIR_SHIFT) as usize & 511;
 /// The region given to the bootloader's own mappings.
 pub const BOOT_AREA_START: u64 = 0xffff_fe00_0000_0000;
 pub const BOOT_AREA_END: u64 = 0xffff_ff00_0000_0000;
@@ -79,13 +90,12 @@ mod tests {
 
     #[test]
     fn regions_do_not_overlap_and_are_pml4_aligned() {
-        const PML4_SPAN: u64 = 1 << 39;
         for a in [PAGE_OFFSET, VMALLOC_START, VMALLOC_END, BOOT_AREA_START, BOOT_AREA_END] {
-            assert_eq!(a % PML4_SPAN, 0, "{a:#x} is not on a PML4 entry boundary");
+            assert_eq!(a % PGDIR_SIZE, 0, "{a:#x} is not on a PML4 entry boundary");
         }
         assert!(PAGE_OFFSET < VMALLOC_START && VMALLOC_END <= BOOT_AREA_START);
         assert!(BOOT_AREA_END <= KERNEL_BASE);
-        assert_eq!((VMALLOC_END - VMALLOC_START) / PML4_SPAN, 64);
+        assert_eq!((VMALLOC_END - VMALLOC_START) / PGDIR_SIZE, 64);
         for a in [KERNEL_STACK_GUARD, BOOT_INFO_ADDR, FRAMEBUFFER_ADDR] {
             assert!(!in_vmalloc_area(a) && (BOOT_AREA_START..BOOT_AREA_END).contains(&a));
         }

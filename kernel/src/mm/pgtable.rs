@@ -21,7 +21,7 @@
 //! Tables are reached through the direct map. Page-table pages of the
 //! vmalloc area are never freed, as in Linux: they are few and are reused.
 
-use super::layout::{phys_to_virt, VMALLOC_END, VMALLOC_START};
+use super::layout::{phys_to_virt, PGDIR_SHIFT, PGDIR_SIZE, PMD_SHIFT, PMD_SIZE, PUD_SHIFT, PUD_SIZE, VMALLOC_END, VMALLOC_START};
 use super::page::PAGE_SIZE;
 use super::page_alloc::ZoneType;
 use core::fmt;
@@ -109,18 +109,35 @@ fn table_or_alloc(entry: &mut PageTableEntry) -> Result<&'static mut PageTable, 
     Ok(unsafe { table(entry.frame().expect("vmalloc area has no huge pages")) })
 }
 
-/// End of the region of `span` bytes that contains `addr`, capped at `end`.
-fn boundary(addr: u64, span: u64, end: u64) -> u64 {
-    ((addr & !(span - 1)) + span).min(end)
+/// Where the walk at one level stops for the entry that covers `addr`: the
+/// end of that entry's `size` bytes, or `end` if it comes first. Compared
+/// one below, as Linux does, so that a boundary that wraps to 0 at the top
+/// of the address space still counts as past `end`.
+fn addr_end(addr: u64, size: u64, end: u64) -> u64 {
+    let boundary = (addr & !(size - 1)).wrapping_add(size);
+    if boundary.wrapping_sub(1) < end - 1 { boundary } else { end }
 }
 
-const PUD_SPAN: u64 = 1 << 39; // covered by one PGD entry: 512 GiB
-const PMD_SPAN: u64 = 1 << 30; // by one PUD entry: 1 GiB
-const PTE_SPAN: u64 = 1 << 21; // by one PMD entry: 2 MiB
+/// Linux's `pgd_addr_end`: the end of the PGD entry's 512 GiB that holds
+/// `addr`, capped at `end`. The loop at each level reads
+/// `while addr < end { let next = pgd_addr_end(addr, end); ...; addr = next; }`.
+pub fn pgd_addr_end(addr: u64, end: u64) -> u64 {
+    addr_end(addr, PGDIR_SIZE, end)
+}
+
+/// Linux's `pud_addr_end`: the same for a PUD entry's 1 GiB.
+pub fn pud_addr_end(addr: u64, end: u64) -> u64 {
+    addr_end(addr, PUD_SIZE, end)
+}
+
+/// Linux's `pmd_addr_end`: the same for a PMD entry's 2 MiB.
+pub fn pmd_addr_end(addr: u64, end: u64) -> u64 {
+    addr_end(addr, PMD_SIZE, end)
+}
 
 /// Maps `count` pages from `start` in the master page table, to the frames
 /// `frames` yields, with `flags`. On error, some pages may already be
-/// mapped: the caller undoes them with `unmap_range`.
+/// mapped: the caller undoes them with `vunmap_range`.
 pub fn vmalloc_area_pages(
     start: VirtAddr,
     count: u64,
@@ -134,7 +151,7 @@ pub fn vmalloc_area_pages(
     let pgd = unsafe { table(master_pgd()) };
     let mut frames = frames.into_iter();
     while addr < end {
-        let next = boundary(addr, PUD_SPAN, end);
+        let next = pgd_addr_end(addr, end);
         let index = pgd_index(addr);
         let new_entry = pgd[index].is_unused();
         let pud = table_or_alloc(&mut pgd[index])?;
@@ -174,7 +191,7 @@ pub fn prealloc_vmalloc_pgd() -> Result<u64, MapError> {
 fn alloc_area_pud(pud: &mut PageTable, mut addr: u64, end: u64, frames: &mut impl Iterator<Item = PhysFrame>, flags: Flags) -> Result<(), MapError> {
     // LAB 2 BEGIN: per PUD entry in [addr, end): table_or_alloc its PMD table, alloc_area_pmd
     while addr < end {
-        let next = boundary(addr, PMD_SPAN, end);
+        let next = pud_addr_end(addr, end);
         let pmd = table_or_alloc(&mut pud[pud_index(addr)])?;
         alloc_area_pmd(pmd, addr, next, frames, flags)?;
         addr = next;
@@ -186,7 +203,7 @@ fn alloc_area_pud(pud: &mut PageTable, mut addr: u64, end: u64, frames: &mut imp
 fn alloc_area_pmd(pmd: &mut PageTable, mut addr: u64, end: u64, frames: &mut impl Iterator<Item = PhysFrame>, flags: Flags) -> Result<(), MapError> {
     // LAB 2 BEGIN: per PMD entry in [addr, end): table_or_alloc its PTE table, alloc_area_pte
     while addr < end {
-        let next = boundary(addr, PTE_SPAN, end);
+        let next = pmd_addr_end(addr, end);
         let pte = table_or_alloc(&mut pmd[pmd_index(addr)])?;
         alloc_area_pte(pte, addr, next, frames, flags)?;
         addr = next;
@@ -216,14 +233,15 @@ fn alloc_area_pte(pte: &mut PageTable, mut addr: u64, end: u64, frames: &mut imp
 pub fn flush_cache_vmap(_start: VirtAddr, _end: VirtAddr) {}
 
 /// Clears the PTEs of `pages` pages from `start` in the master table, then
-/// drops them from the TLB (Linux's `vunmap_range` followed by
-/// `flush_tlb_kernel_range`). Pages whose tables are missing are skipped,
-/// so a half-made mapping can be undone with it. Walks down once per PTE
-/// table, not once per page.
-pub fn unmap_range(start: VirtAddr, pages: u64) {
+/// drops them from the TLB: Linux's `vunmap_range` (`vunmap_range_noflush`
+/// then `flush_tlb_kernel_range`), Gorman's `vmfree_area_pages` (ch. 7.3).
+/// Pages whose tables are missing are skipped, so a half-made mapping can
+/// be undone with it. Walks down once per PTE table, not once per page.
+/// The page tables stay, as in Linux: only the PTEs are cleared.
+pub fn vunmap_range(start: VirtAddr, pages: u64) {
     let (mut addr, end) = (start.as_u64(), start.as_u64() + pages * PAGE_SIZE);
     while addr < end {
-        let next = boundary(addr, PTE_SPAN, end);
+        let next = pmd_addr_end(addr, end);
         if let Some(pte) = pte_table(master_pgd(), addr) {
             let first = pte_index(addr);
             let count = ((next - addr) / PAGE_SIZE) as usize;
@@ -280,13 +298,13 @@ fn pte_table(pgd: PhysFrame, addr: u64) -> Option<&'static mut PageTable> {
 }
 
 pub fn pgd_index(addr: u64) -> usize {
-    (addr >> 39) as usize & 511
+    (addr >> PGDIR_SHIFT) as usize & 511
 }
 fn pud_index(addr: u64) -> usize {
-    (addr >> 30) as usize & 511
+    (addr >> PUD_SHIFT) as usize & 511
 }
 fn pmd_index(addr: u64) -> usize {
-    (addr >> 21) as usize & 511
+    (addr >> PMD_SHIFT) as usize & 511
 }
 fn pte_index(addr: u64) -> usize {
     (addr >> 12) as usize & 511
@@ -316,7 +334,7 @@ pub fn audit_vmalloc(mut leaf: impl FnMut(u64)) -> u64 {
                 tables += 1;
                 // SAFETY: see above.
                 let pte = unsafe { table(pte_frame) };
-                let base = 0xffff_0000_0000_0000 | (i as u64) << 39 | (j as u64) << 30 | (k as u64) << 21;
+                let base = 0xffff_0000_0000_0000 | (i as u64) << PGDIR_SHIFT | (j as u64) << PUD_SHIFT | (k as u64) << PMD_SHIFT;
                 for (l, entry) in pte.iter().enumerate() {
                     if entry.flags().contains(Flags::PRESENT) {
                         leaf(base | (l as u64) << 12);
@@ -359,7 +377,7 @@ impl Walk {
 
 /// Walks `pgd` for `addr` the way the MMU does, recording every level.
 pub fn walk(pgd: PhysFrame, addr: VirtAddr) -> Walk {
-    const LEVELS: [(&str, u32, u64); 4] = [("PGD", 39, 0), ("PUD", 30, 1 << 30), ("PMD", 21, 1 << 21), ("PTE", 12, 1 << 12)];
+    const LEVELS: [(&str, u32, u64); 4] = [("PGD", PGDIR_SHIFT, 0), ("PUD", PUD_SHIFT, PUD_SIZE), ("PMD", PMD_SHIFT, PMD_SIZE), ("PTE", 12, PAGE_SIZE)];
     let a = addr.as_u64();
     let mut result = Walk { steps: [None; 4], phys: None };
     let mut frame = pgd;

@@ -179,8 +179,9 @@ fn get_vm_area(
 }
 
 /// Takes `count` pages from `zone`, zeroed if asked; returns them all or
-/// none (Linux's `vm_area_alloc_pages`, which also asks for them in bulk).
-fn alloc_pages_array(count: u64, zone: ZoneType, zero: bool) -> Result<PageList, VmError> {
+/// none. Linux's `vm_area_alloc_pages` (5.13+), which also asks for them
+/// in bulk; Gorman's 2.4 took one `alloc_page` per PTE in `alloc_area_pte`.
+fn vm_area_alloc_pages(count: u64, zone: ZoneType, zero: bool) -> Result<PageList, VmError> {
     let mut pages = PageList::try_with_len(count as usize).ok_or(VmError::NoMemory)?;
     super::alloc_pages_bulk(zone, &mut pages).map_err(|_| VmError::NoMemory)?;
     if zero {
@@ -223,7 +224,7 @@ fn __vmalloc(
     }
     with(|v| {
         let start = get_vm_area(v, size, align, VM_ALLOC, caller)?;
-        let pages = match alloc_pages_array(count, zone, zero) {
+        let pages = match vm_area_alloc_pages(count, zone, zero) {
             Ok(pages) => pages,
             Err(e) => {
                 v.areas.remove(start.as_u64());
@@ -231,7 +232,7 @@ fn __vmalloc(
             }
         };
         if let Err(e) = pgtable::vmalloc_area_pages(start, count, pages.iter().copied(), PAGE_KERNEL) {
-            pgtable::unmap_range(start, count);
+            pgtable::vunmap_range(start, count);
             free_pages_array(&pages);
             v.areas.remove(start.as_u64());
             return Err(e.into());
@@ -286,8 +287,8 @@ fn take_area(v: &mut Vmalloc, addr: u64, flag: u32, expected: &'static str) -> R
 /// Unmaps an area and, if asked, returns its pages to the buddy allocator
 /// (Linux's `__vunmap`). The range itself is already out of the books.
 fn __vunmap(area: &Area<VmStruct>, deallocate_pages: bool) {
-    // LAB 2 BEGIN: clear the area's PTEs (pgtable::unmap_range), then free its pages if asked
-    pgtable::unmap_range(VirtAddr::new(area.start), area.data.nr_pages);
+    // LAB 2 BEGIN: clear the area's PTEs (pgtable::vunmap_range), then free its pages if asked
+    pgtable::vunmap_range(VirtAddr::new(area.start), area.data.nr_pages);
     if deallocate_pages {
         free_pages_array(&area.data.pages);
     }
@@ -324,7 +325,7 @@ pub fn vmap(pages: &[PhysFrame], flags: u32) -> Result<VirtAddr, VmError> {
         let size = pages.len() as u64 * PAGE_SIZE;
         let start = get_vm_area(v, size, PAGE_SIZE, VM_MAP | (flags & VM_MAP_PUT_PAGES), caller)?;
         if let Err(e) = pgtable::vmalloc_area_pages(start, pages.len() as u64, pages.iter().copied(), PAGE_KERNEL) {
-            pgtable::unmap_range(start, pages.len() as u64);
+            pgtable::vunmap_range(start, pages.len() as u64);
             v.areas.remove(start.as_u64());
             return Err(e.into());
         }
@@ -377,7 +378,7 @@ pub fn ioremap_prot(phys: u64, size: u64, mode: CacheMode) -> Result<VirtAddr, V
         let frames = (0..count).map(|i| PhysFrame::containing_address(PhysAddr::new(base + i * PAGE_SIZE)));
         let result = pgtable::vmalloc_area_pages(start, count, frames, flags);
         if let Err(e) = result {
-            pgtable::unmap_range(start, count);
+            pgtable::vunmap_range(start, count);
             v.areas.remove(start.as_u64());
             return Err(e.into());
         }
