@@ -10,7 +10,7 @@ impl XorShift64 {
         XorShift64(seed | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -19,12 +19,12 @@ impl XorShift64 {
 
     /// A number below `n` (the slight modulo bias does not matter here).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
 
     /// A number in `lo..=hi`.
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
+        lo + self.next_u64() % (hi - lo + 1)
     }
 }
 
@@ -36,8 +36,8 @@ mod tests {
     fn same_seed_same_sequence_and_ranges_hold() {
         let (mut a, mut b) = (XorShift64::new(42), XorShift64::new(42));
         for _ in 0..1000 {
-            let x = a.next();
-            assert_eq!(x, b.next());
+            let x = a.next_u64();
+            assert_eq!(x, b.next_u64());
             assert_ne!(x, 0);
             assert!(a.below(7) < 7);
             assert!((3..=9).contains(&a.range(3, 9)));

@@ -359,7 +359,14 @@ fn free(addr: VirtAddr) -> Outcome {
 
 /// Frees every area in `areas`, even after a failure; reports the first.
 fn free_all(areas: &[VirtAddr]) -> Outcome {
-    areas.iter().map(|&a| free(a)).fold(Ok(()), |first, r| first.and(r))
+    let mut first = Ok(());
+    for &a in areas {
+        let r = free(a);
+        if first.is_ok() {
+            first = r;
+        }
+    }
+    first
 }
 
 /// A vector for `n` entries from the heap, or a failure (Linux vmallocs
@@ -402,7 +409,12 @@ fn full_fit_alloc_test(ctx: &mut Ctx) -> Outcome {
     for _ in 0..JUNK_LENGTH {
         // Each area is recorded as soon as it exists, so that it is freed
         // below whatever fails next.
-        result = alloc(1).and_then(|a| Ok(kept.push(a))).and_then(|()| alloc(1)).map(|b| junk.push(b));
+        result = alloc(1)
+            .and_then(|a| {
+                kept.push(a);
+                alloc(1)
+            })
+            .map(|b| junk.push(b));
         if result.is_err() {
             break;
         }
@@ -473,7 +485,7 @@ fn fix_align_alloc_test(ctx: &mut Ctx) -> Outcome {
 /// number gives both (its remainders by 23 and by 10).
 fn random_size_align_alloc_test(ctx: &mut Ctx) -> Outcome {
     each_loop(ctx, |rng| {
-        let r = rng.next();
+        let r = rng.next_u64();
         free(alloc_aligned(r % 10 + 1, 1 << (r % 23))?)
     })
 }

@@ -57,9 +57,12 @@ const OUT2: u8 = 0x20;
 /// PIT command port and channel 2's data port.
 const PIT_COMMAND: u16 = 0x43;
 const PIT_CHANNEL2: u16 = 0x42;
-/// Channel 2, low byte then high byte, mode 0, binary.
+/// Channel 2, low byte then high byte, mode 0, binary. The bits are
+/// grouped by the command's fields: channel, access, mode, BCD.
+#[allow(clippy::unusual_byte_groupings, reason = "grouped by the PIT command's fields")]
 const CHANNEL2_MODE0: u8 = 0b10_11_000_0;
 /// Channel 2, latch the count (the next two reads return it).
+#[allow(clippy::unusual_byte_groupings, reason = "grouped by the PIT command's fields")]
 const CHANNEL2_LATCH: u8 = 0b10_00_000_0;
 
 /// TSC ticks per millisecond, measured on first use.

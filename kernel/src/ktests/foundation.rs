@@ -77,7 +77,7 @@ fn general_protection() -> TestResult {
 
 fn null_dereference() -> TestResult {
     // SAFETY: deliberately faults (page 0 is never mapped).
-    let value = unsafe { core::ptr::read_volatile(core::hint::black_box(8 as *const u64)) };
+    let value = unsafe { core::ptr::read_volatile(core::hint::black_box(core::ptr::without_provenance::<u64>(8))) };
     kassert!(value == 0);
     Ok(())
 }

@@ -49,6 +49,11 @@ fn large_order(layout: Layout) -> usize {
     order_for(layout.size().max(layout.align()) as u64)
 }
 
+// SAFETY: `alloc` returns null or a block of at least `layout.size()` bytes
+// aligned to `layout.align()` that nothing else uses (a slab object or a
+// whole buddy block, reached through the direct map), and `dealloc` gives
+// a block back to the allocator that handed it out, chosen by the same
+// layout. Both run with interrupts off, under the slab or page-allocator lock.
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         without_interrupts(|| {

@@ -84,6 +84,10 @@ pub const fn in_vmalloc_area(addr: u64) -> bool {
     addr >= VMALLOC_START && addr < VMALLOC_END
 }
 
+// The regions come in this order, without overlap: checked by the compiler.
+const _: () = assert!(PAGE_OFFSET < VMALLOC_START && VMALLOC_END <= BOOT_AREA_START);
+const _: () = assert!(BOOT_AREA_END <= KERNEL_BASE);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,8 +97,6 @@ mod tests {
         for a in [PAGE_OFFSET, VMALLOC_START, VMALLOC_END, BOOT_AREA_START, BOOT_AREA_END] {
             assert_eq!(a % PGDIR_SIZE, 0, "{a:#x} is not on a PML4 entry boundary");
         }
-        assert!(PAGE_OFFSET < VMALLOC_START && VMALLOC_END <= BOOT_AREA_START);
-        assert!(BOOT_AREA_END <= KERNEL_BASE);
         assert_eq!((VMALLOC_END - VMALLOC_START) / PGDIR_SIZE, 64);
         for a in [KERNEL_STACK_GUARD, BOOT_INFO_ADDR, FRAMEBUFFER_ADDR] {
             assert!(!in_vmalloc_area(a) && (BOOT_AREA_START..BOOT_AREA_END).contains(&a));

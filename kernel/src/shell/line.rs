@@ -225,8 +225,11 @@ impl LineEditor {
 mod tests {
     use super::*;
 
+    /// An event with the line as it stood then.
+    type Seen = (Event, Result<String, TooLong>);
+
     /// Feeds `input`, returns the events that were not Pending and the echo.
-    fn run(ed: &mut LineEditor, input: &[u8]) -> (Vec<(Event, Result<String, TooLong>)>, Vec<u8>) {
+    fn run(ed: &mut LineEditor, input: &[u8]) -> (Vec<Seen>, Vec<u8>) {
         let mut shown = Vec::new();
         let mut events = Vec::new();
         for &b in input {

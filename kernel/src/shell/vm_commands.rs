@@ -163,7 +163,7 @@ fn width(arg: Option<&&str>) -> Result<u64, CmdError> {
 }
 
 fn check_aligned(addr: VirtAddr, bytes: u64) -> Result<(), CmdError> {
-    if addr.as_u64() % bytes != 0 {
+    if !addr.as_u64().is_multiple_of(bytes) {
         bail!("{:#x} is not aligned to {bytes} bytes", addr.as_u64());
     }
     Ok(())

@@ -112,7 +112,7 @@ impl<'a> PageAllocator<'a> {
         let mut pfn = pfns.start;
         let end = pfns.end.min(self.map.len() as u64);
         while pfn < end {
-            let fits = |o: usize| pfn % pages(o) == 0 && pfn + pages(o) <= end;
+            let fits = |o: usize| pfn.is_multiple_of(pages(o)) && pfn + pages(o) <= end;
             let order = (0..=MAX_ORDER).rev().find(|&o| fits(o)).unwrap_or(0);
             debug_assert!(self.map[pfn as usize].state == PageState::Reserved);
             for tail in pfn..pfn + pages(order) {
@@ -305,7 +305,7 @@ impl<'a> PageAllocator<'a> {
         if order > MAX_ORDER {
             return Err(FreeError::BadOrder(order));
         }
-        if a % PAGE_SIZE != 0 {
+        if !a.is_multiple_of(PAGE_SIZE) {
             return Err(FreeError::Unaligned(a));
         }
         let pfn = a / PAGE_SIZE;
@@ -331,7 +331,7 @@ impl<'a> PageAllocator<'a> {
     /// The order of the allocated block starting at `addr`, if there is one.
     pub fn allocated_order(&self, addr: PhysAddr) -> Option<usize> {
         let page = self.map.get((addr.as_u64() / PAGE_SIZE) as usize)?;
-        (page.state == PageState::Allocated && addr.as_u64() % PAGE_SIZE == 0).then_some(page.order as usize)
+        (page.state == PageState::Allocated && addr.as_u64().is_multiple_of(PAGE_SIZE)).then_some(page.order as usize)
     }
 
     pub fn zone(&self, kind: ZoneType) -> &Zone {

@@ -294,7 +294,7 @@ impl Zone {
                 if page.prev != prev {
                     return Err("broken back link on a free list");
                 }
-                if pfn as u64 % pages(order) != 0 || !self.contains(pfn as u64 + pages(order) - 1) {
+                if !(pfn as u64).is_multiple_of(pages(order)) || !self.contains(pfn as u64 + pages(order) - 1) {
                     return Err("free block misaligned or outside its zone");
                 }
                 (prev, pfn) = (pfn, page.next);
