@@ -15,7 +15,7 @@
 //! word for word: `avg` is the mean time of one repeat (all its loops), in
 //! microseconds, measured with the TSC (drivers/tsc.rs). The `mosaic:` line
 //! after it is Mosaic's own: the same time per loop in nanoseconds, and
-//! which area allocator (list or tree, see vmap_area.rs) served the calls.
+//! which area allocator (list or tree, see mm/vmap_area/) served the calls.
 //!
 //! The test bodies are Linux 6.1's (see each function). Where a description
 //! and the source could disagree, the source wins: random_size_align takes
@@ -41,7 +41,7 @@
 //!   the tests and freed after them. They sit below everything the tests
 //!   allocate, so each call of the list allocator walks past all of them,
 //!   while the tree's cost hardly moves: the O(n) against O(log n) of
-//!   vmap_area.rs, measured (docs/benchmarks.md).
+//!   mm/vmap_area/, measured (docs/benchmarks.md).
 //!
 //! `align_shift_alloc_test` is meant to fail, in Linux as here: it asks for
 //! one page aligned to 2^0, 2^1, ... 2^63 bytes and stops at the first

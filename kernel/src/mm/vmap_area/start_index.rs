@@ -1,6 +1,8 @@
 //! A hash table from the start address of a busy vmalloc area to the slot
 //! that holds it: how the tree allocator finds the area `vfree`, `vunmap`
-//! and `iounmap` name, in O(1) (see vmap_area.rs).
+//! and `iounmap` name, in O(1) (see tree.rs). Linux keeps its busy areas
+//! in a second red-black tree, `vmap_area_root`; Gorman's book (sections
+//! 7.1-7.3) has only Linux 2.4's `vmlist` (list.rs).
 //!
 //! Open addressing with linear probing: a key lives in the first free
 //! bucket at or after its home bucket. Removal shifts the keys behind it
@@ -15,21 +17,25 @@
 
 use alloc::vec::Vec;
 
-/// One bucket: a start address and its slot, or `EMPTY`.
+use super::NIL;
+
+/// One bucket: a start address and its slot, or `NIL` (no slot: the
+/// sentinel of the 32-bit links in mod.rs).
 #[derive(Clone, Copy, Debug)]
 struct Bucket {
     start: u64,
     slot: u32,
 }
 
-const EMPTY: u32 = u32::MAX;
-const VACANT: Bucket = Bucket { start: 0, slot: EMPTY };
+const VACANT: Bucket = Bucket { start: 0, slot: NIL };
 
 /// `try_reserve` could not get memory for a bigger table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NoRoom;
 
 /// Start address -> slot, at most half full.
+///
+/// Tuning, not in the books: see docs/benchmarks.md.
 #[derive(Debug, Default)]
 pub struct StartIndex {
     buckets: Vec<Bucket>,
@@ -76,7 +82,7 @@ impl StartIndex {
         let mut i = self.home(start);
         loop {
             let b = self.buckets[i];
-            if b.slot == EMPTY {
+            if b.slot == NIL {
                 return None;
             }
             if b.start == start {
@@ -104,7 +110,7 @@ impl StartIndex {
         buckets.resize(size, VACANT);
         let old = core::mem::replace(&mut self.buckets, buckets);
         self.len = 0;
-        for b in old.into_iter().filter(|b| b.slot != EMPTY) {
+        for b in old.into_iter().filter(|b| b.slot != NIL) {
             self.insert(b.start, b.slot as usize);
         }
         Ok(())
@@ -113,9 +119,9 @@ impl StartIndex {
     /// Adds `start` -> `slot`. The caller has made room (`try_reserve`) and
     /// `start` is not in the table yet.
     pub fn insert(&mut self, start: u64, slot: usize) {
-        assert!((self.len + 1) * 2 <= self.buckets.len() && slot < EMPTY as usize, "StartIndex::insert without room");
+        assert!((self.len + 1) * 2 <= self.buckets.len() && slot < NIL as usize, "StartIndex::insert without room");
         let mut i = self.home(start);
-        while self.buckets[i].slot != EMPTY {
+        while self.buckets[i].slot != NIL {
             debug_assert!(self.buckets[i].start != start, "start {start:#x} indexed twice");
             i = (i + 1) & self.mask();
         }
@@ -133,7 +139,7 @@ impl StartIndex {
         loop {
             next = (next + 1) & self.mask();
             let b = self.buckets[next];
-            if b.slot == EMPTY {
+            if b.slot == NIL {
                 break;
             }
             // `b` may move back into the hole only if its home does not lie
