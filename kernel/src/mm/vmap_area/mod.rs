@@ -147,7 +147,8 @@ mod tree;
 pub use list::ListAllocator;
 pub use tree::TreeAllocator;
 
-pub const PAGE_SIZE: u64 = 4096;
+/// Areas are whole pages: `mm::page::PAGE_SIZE`, the one definition.
+pub use super::page::PAGE_SIZE;
 
 /// A busy range and what it holds.
 ///
@@ -355,7 +356,8 @@ type Link = Option<usize>;
 ///
 /// Tuning, not in the books: see docs/benchmarks.md.
 type Raw = u32;
-const NIL: Raw = Raw::MAX;
+/// The empty link: `mm::page::NIL`, the sentinel `mem_map`'s lists use too.
+use super::page::NIL;
 
 #[inline]
 fn link(raw: Raw) -> Link {
