@@ -6,7 +6,21 @@ use mosaic_tests::*;
 fn help_lists_every_command_with_usage() -> anyhow::Result<()> {
     let mut s = shell("help")?;
     let lines = s.command("help")?;
-    for name in ["help", "echo", "uptime", "log", "num", "shutdown", "reboot", "buddyinfo", "zoneinfo", "meminfo", "slabinfo", "alloc_pages", "free_pages"] {
+    for name in [
+        "help",
+        "echo",
+        "uptime",
+        "log",
+        "num",
+        "shutdown",
+        "reboot",
+        "buddyinfo",
+        "zoneinfo",
+        "meminfo",
+        "slabinfo",
+        "alloc_pages",
+        "free_pages",
+    ] {
         let found = lines.iter().any(|l| l.starts_with(&format!("{name} ")) && l.split_whitespace().count() > 2);
         assert!(found, "help has no line for {name}: {lines:#?}");
     }

@@ -15,7 +15,11 @@ fn first_addr(line: &str) -> u64 {
 
 fn meminfo(s: &mut Session) -> anyhow::Result<Vec<(String, u64)>> {
     let re = Regex::new(r"^(\w+): +(\d+) kB$")?;
-    Ok(s.command("meminfo")?.iter().filter_map(|l| re.captures(l)).map(|c| (c[1].to_string(), c[2].parse().unwrap())).collect())
+    Ok(s.command("meminfo")?
+        .iter()
+        .filter_map(|l| re.captures(l))
+        .map(|c| (c[1].to_string(), c[2].parse().unwrap()))
+        .collect())
 }
 
 fn field(info: &[(String, u64)], name: &str) -> u64 {
@@ -25,7 +29,8 @@ fn field(info: &[(String, u64)], name: &str) -> u64 {
 #[test]
 fn vmalloc_20000_is_five_pages_plus_a_guard() -> anyhow::Result<()> {
     let mut s = shell("vmalloc-20000")?;
-    let line = s.command_expect("vmalloc 20000", r"^0xffffc9[0-9a-f]{10} \(5 pages, 20480 bytes, plus 1 guard page\)$")?;
+    let line =
+        s.command_expect("vmalloc 20000", r"^0xffffc9[0-9a-f]{10} \(5 pages, 20480 bytes, plus 1 guard page\)$")?;
     let addr = first_addr(&line);
     let info = s.command("vmallocinfo")?;
     let re = Regex::new(&format!(r"^{addr:#x}-{:#x} +24576 \S+:\d+ pages=5 vmalloc$", addr + 24576))?;
@@ -36,7 +41,10 @@ fn vmalloc_20000_is_five_pages_plus_a_guard() -> anyhow::Result<()> {
     s.command_expect(&format!("peek {:#x} 32", addr + 0x4000), "^0x[0-9a-f]+: 0xfeedface$")?;
     let walk = s.command(&format!("pt {addr:#x}"))?;
     assert_eq!(walk.len(), 5, "{walk:?}");
-    assert!(walk[0].starts_with("PGD[402]") && walk[3].starts_with("PTE[") && walk[3].ends_with("P W G NX"), "{walk:?}");
+    assert!(
+        walk[0].starts_with("PGD[402]") && walk[3].starts_with("PTE[") && walk[3].ends_with("P W G NX"),
+        "{walk:?}"
+    );
     // The guard page is not mapped.
     let guard = s.command(&format!("pt {:#x}", addr + 0x5000))?;
     assert!(guard.last().unwrap().contains("not mapped: the PTE entry is not present"), "{guard:?}");
@@ -59,7 +67,10 @@ fn variants_vmap_and_ioremap() -> anyhow::Result<()> {
     let t = first_addr(&s.command_expect("vmalloc 1M 32", r"^0x[0-9a-f]+ \(256 pages")?);
     let v = first_addr(&s.command_expect("vmap 4", r"^0x[0-9a-f]+ \(4 separate pages mapped together\)$")?);
     // The HPET's capabilities register: vendor 0x8086 in bits 31..16.
-    let h = first_addr(&s.command_expect("ioremap 0xfed00000 0x400", r"^0x[0-9a-f]+ \(1024 bytes of device memory at 0xfed00000, uncached\)$")?);
+    let h = first_addr(&s.command_expect(
+        "ioremap 0xfed00000 0x400",
+        r"^0x[0-9a-f]+ \(1024 bytes of device memory at 0xfed00000, uncached\)$",
+    )?);
     let caps = s.command_expect(&format!("peek {h:#x} 32"), "^0x[0-9a-f]+: 0x[0-9a-f]{8}$")?;
     assert_eq!(hex(caps.split_whitespace().nth(1).unwrap()) >> 16, 0x8086, "{caps}");
     let info = s.command("vmallocinfo")?;
@@ -130,7 +141,8 @@ fn bad_vmalloc_input_changes_nothing() -> anyhow::Result<()> {
 #[test]
 fn listings_survive_a_failing_heap() -> anyhow::Result<()> {
     let mut s = shell("vmalloc-listing-oom")?;
-    let areas: Vec<u64> = (0..40).map(|_| Ok(first_addr(&s.command("vmalloc 4096")?[0]))).collect::<anyhow::Result<_>>()?;
+    let areas: Vec<u64> =
+        (0..40).map(|_| Ok(first_addr(&s.command("vmalloc 4096")?[0]))).collect::<anyhow::Result<_>>()?;
     s.command_expect("fail_page_alloc 1", "^fail_page_alloc: allocation 1 from now fails")?;
     let answer = s.command("vmallocinfo")?;
     assert_eq!(answer, ["error: out of memory"], "vmallocinfo with its list refused");

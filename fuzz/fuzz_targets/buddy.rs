@@ -20,8 +20,8 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use mosaic_kernel::mm::page::{pages, Page, MAX_ORDER, NR_ORDERS, PAGE_SIZE};
-use mosaic_kernel::mm::page_alloc::{AllocError, FreeError, PageAllocator};
 use mosaic_kernel::mm::page_alloc::ZoneType;
+use mosaic_kernel::mm::page_alloc::{AllocError, FreeError, PageAllocator};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ops::Range;

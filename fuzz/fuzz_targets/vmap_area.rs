@@ -15,7 +15,9 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use mosaic_kernel::mm::vmap_area::{busy_areas, free_ranges, AreaAllocator, AreaError, ListAllocator, TreeAllocator, PAGE_SIZE};
+use mosaic_kernel::mm::vmap_area::{
+    busy_areas, free_ranges, AreaAllocator, AreaError, ListAllocator, TreeAllocator, PAGE_SIZE,
+};
 use std::ops::Range;
 
 /// The kernel's vmalloc area.

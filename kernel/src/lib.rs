@@ -15,14 +15,13 @@
 //! imports mm and bench; `ktests` may import anything; `boot` ties it up.
 //!
 //! Modules that touch hardware are compiled only for the bare-metal target;
-//! the rest also builds on the host so it can be unit-tested there. (Here
-//! each has its own `#[cfg]`: `drivers` and `ktest` export `println!` and
-//! `kassert!`, and a module declared through `cfg_if!`, as in mm/ and
-//! shell/, could not export macros to `crate::` paths.)
+//! the rest also builds on the host so it can be unit-tested there. Each
+//! such module has its own `#[cfg(target_os = "none")]` (not a `cfg_if!`
+//! block, which rustfmt does not look into and through which `drivers` and
+//! `ktest` could not export `println!` and `kassert!`).
 
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(target_os = "none", feature(abi_x86_interrupt))]
-
 // The habits, enforced (CI runs clippy with -D warnings): every unsafe
 // operation sits in an unsafe block with its own SAFETY comment, even
 // inside an unsafe fn.

@@ -154,9 +154,7 @@ pub fn install(idt: &mut InterruptDescriptorTable) {
     idt.device_not_available.set_handler_fn(device_not_available);
     // SAFETY: the IST index names the stack that `gdt` puts in the TSS.
     unsafe {
-        idt.double_fault
-            .set_handler_fn(double_fault)
-            .set_stack_index(super::gdt::DOUBLE_FAULT_IST_INDEX);
+        idt.double_fault.set_handler_fn(double_fault).set_stack_index(super::gdt::DOUBLE_FAULT_IST_INDEX);
     }
     idt.invalid_tss.set_handler_fn(invalid_tss);
     idt.segment_not_present.set_handler_fn(segment_not_present);

@@ -27,10 +27,7 @@ pub fn reboot() -> ! {
     for _ in 0..1_000_000 {
         core::hint::spin_loop();
     }
-    let empty = x86_64::structures::DescriptorTablePointer {
-        limit: 0,
-        base: x86_64::VirtAddr::zero(),
-    };
+    let empty = x86_64::structures::DescriptorTablePointer { limit: 0, base: x86_64::VirtAddr::zero() };
     // SAFETY: deliberately loads an empty IDT so `int3` triple-faults.
     unsafe {
         x86_64::instructions::tables::lidt(&empty);

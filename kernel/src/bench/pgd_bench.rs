@@ -13,13 +13,13 @@
 //! are kept), so each strategy is best measured on a freshly booted kernel;
 //! `cargo xtask bench` does that.
 
-use crate::mm::aspace::{self, Strategy};
-use crate::mm::page::PAGE_SIZE;
-use crate::mm::pgtable::{master_pgd, pgd_index};
-use crate::mm::vmalloc;
-use crate::mm::page_alloc::ZoneType;
 use crate::drivers::tsc;
 use crate::message::Message;
+use crate::mm::aspace::{self, Strategy};
+use crate::mm::page::PAGE_SIZE;
+use crate::mm::page_alloc::ZoneType;
+use crate::mm::pgtable::{master_pgd, pgd_index};
+use crate::mm::vmalloc;
 use crate::{bail, println};
 use alloc::vec::Vec;
 use x86_64::VirtAddr;
@@ -108,7 +108,8 @@ fn touch_costs() -> Result<(u64, u64), Message> {
 /// Median cost of a one-page vmalloc into an untouched 512 GiB region, with
 /// `spaces` address spaces alive besides the master.
 fn new_entry_cost(spaces: usize) -> Result<Option<u64>, Message> {
-    let ids: Vec<u64> = (0..spaces).map(|_| aspace::create().map(|i| i as u64)).collect::<Result<_, _>>().map_err(err)?;
+    let ids: Vec<u64> =
+        (0..spaces).map(|_| aspace::create().map(|i| i as u64)).collect::<Result<_, _>>().map_err(err)?;
     let mut areas: Vec<VirtAddr> = Vec::new();
     let mut samples: Vec<u64> = Vec::new();
     for _ in 0..4 * NEW_ENTRY_SAMPLES {

@@ -16,12 +16,12 @@
 //! the run stays inside that warmed-up part.
 
 use crate::mm::aspace;
-use crate::rand::XorShift64;
 use crate::mm::layout::phys_to_virt;
 use crate::mm::page::{pages, PAGE_SIZE};
-use crate::mm::vmalloc::{self, VM_MAP_PUT_PAGES};
 use crate::mm::page_alloc::ZoneType;
+use crate::mm::vmalloc::{self, VM_MAP_PUT_PAGES};
 use crate::mm::{alloc_pages, free_pages, with_pages};
+use crate::rand::XorShift64;
 use alloc::vec::Vec;
 use x86_64::structures::paging::PhysFrame;
 use x86_64::{PhysAddr, VirtAddr};

@@ -55,11 +55,11 @@
 //! the pages (free, in page tables, or held by the heap) must be what they
 //! were before, or it ends with an `error:` line.
 
-use crate::rand::XorShift64 as XorShift;
-use crate::mm::page::PAGE_SIZE;
-use crate::mm::vmalloc::{self, VmError};
-use crate::mm::page_alloc::ZoneType;
 use crate::drivers::tsc;
+use crate::mm::page::PAGE_SIZE;
+use crate::mm::page_alloc::ZoneType;
+use crate::mm::vmalloc::{self, VmError};
+use crate::rand::XorShift64 as XorShift;
 
 use crate::message::Message;
 use crate::{bail, println};
@@ -119,7 +119,9 @@ impl fmt::Display for Failure {
         match self.step {
             Step::Bookkeeping { entries } => write!(f, "an array of {entries} pointers")?,
             Step::Vmalloc { pages } => write!(f, "vmalloc of {pages} pages")?,
-            Step::AlignedVmalloc { pages, align } => write!(f, "__vmalloc_node of {pages} pages aligned to {align:#x}")?,
+            Step::AlignedVmalloc { pages, align } => {
+                write!(f, "__vmalloc_node of {pages} pages aligned to {align:#x}")?
+            }
             Step::AlignShift { shift } => write!(f, "alignment 1 << {shift}")?,
             Step::Vfree { addr } => write!(f, "vfree({addr:#x})")?,
             Step::AllocPage { index } => write!(f, "alloc_pages for page {index}")?,
@@ -191,9 +193,13 @@ pub fn run(params: &Params) -> Result<(), Message> {
         params.test_repeat_count,
         params.nr_pages
     );
-    let skipped: Vec<&str> = selected(params.run_test_mask).filter(|&i| CASES[i].run.is_none()).map(|i| CASES[i].name).collect();
+    let skipped: Vec<&str> =
+        selected(params.run_test_mask).filter(|&i| CASES[i].run.is_none()).map(|i| CASES[i].name).collect();
     if !skipped.is_empty() {
-        println!("test_vmalloc: not applicable, skipped (Mosaic has no per-CPU allocator and no RCU): {}", skipped.join(", "));
+        println!(
+            "test_vmalloc: not applicable, skipped (Mosaic has no per-CPU allocator and no RCU): {}",
+            skipped.join(", ")
+        );
     }
     if !busy.is_empty() {
         println!("mosaic: {} one-page areas held busy during the tests (busy_areas)", busy.len());

@@ -8,8 +8,8 @@
 
 use core::fmt::{self, Write};
 use spin::Mutex;
-use uart_16550::{spec::registers::IER, Config, Uart16550};
 use uart_16550::backend::PioBackend;
+use uart_16550::{spec::registers::IER, Config, Uart16550};
 use x86_64::instructions::interrupts;
 
 const COM1: u16 = 0x3f8;
@@ -26,11 +26,8 @@ pub fn init() {
     // SAFETY: COM1 at 0x3f8 is the standard PC serial port; this driver is
     // its only user.
     let Ok(mut uart) = (unsafe { Uart16550::new_port(COM1) }) else { return };
-    let config = Config {
-        baud_rate: uart_16550::BaudRate::Baud115200,
-        interrupts: IER::DATA_READY,
-        ..Config::default()
-    };
+    let config =
+        Config { baud_rate: uart_16550::BaudRate::Baud115200, interrupts: IER::DATA_READY, ..Config::default() };
     if uart.init(config).is_ok() {
         *UART.lock() = Some(uart);
     }

@@ -1,13 +1,13 @@
 //! In-kernel tests of address spaces and the three PGD-sync strategies.
 
+use crate::ktest::{Test, TestResult};
 use crate::mm::aspace::{self, Strategy, EAGER_COPIES, VMALLOC_FAULTS};
+use crate::mm::fault::extable;
 use crate::mm::page::PAGE_SIZE;
+use crate::mm::page_alloc::ZoneType;
 use crate::mm::pgtable::{master_pgd, pgd_index};
 use crate::mm::vmalloc;
-use crate::mm::page_alloc::ZoneType;
-use crate::mm::fault::extable;
 use crate::mm::with_pages;
-use crate::ktest::{Test, TestResult};
 use crate::{kassert, kassert_eq};
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering::Relaxed;

@@ -1,12 +1,12 @@
 //! In-kernel tests of the buddy allocator and the kernel heap, on the real
 //! memory map of the machine.
 
+use crate::ktest::{Test, TestResult};
 use crate::mm::layout::phys_to_virt;
 use crate::mm::page::{pages, MAX_ORDER, PAGE_SIZE};
 use crate::mm::page_alloc::FreeError;
 use crate::mm::page_alloc::ZoneType;
 use crate::mm::{alloc_pages, free_pages, heap, with_pages};
-use crate::ktest::{Test, TestResult};
 use crate::{kassert, kassert_eq};
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;

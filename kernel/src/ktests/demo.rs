@@ -1,8 +1,8 @@
 //! Tests that must fail: the proof that a failing test, and a panic inside
 //! one, fail the run (tests/ktest.rs runs them by name).
 
-use crate::ktest::{Test, TestResult};
 use crate::kassert_eq;
+use crate::ktest::{Test, TestResult};
 
 pub const TESTS: &[Test] = crate::suite![
     explicit "demo::deliberate_failure" => deliberate_failure,

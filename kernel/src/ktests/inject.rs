@@ -9,14 +9,14 @@
 //! The allocations counted include the kernel heap's (slab refills, large
 //! blocks): the bookkeeping of a call must fail cleanly too, not panic.
 
+use crate::ktest::{Failed, Test, TestResult};
 use crate::mm::aspace::{self, AsError, Strategy};
 use crate::mm::layout::{phys_to_virt, VMALLOC_END, VMALLOC_START};
 use crate::mm::page::PAGE_SIZE;
+use crate::mm::page_alloc::ZoneType;
 use crate::mm::pgtable::{self, master_pgd};
 use crate::mm::vmalloc::{self, VmError};
-use crate::mm::page_alloc::ZoneType;
 use crate::mm::{alloc_calls, alloc_pages, fail_nth, fail_nth_pending, free_pages, injected_failures, with_pages};
-use crate::ktest::{Failed, Test, TestResult};
 use crate::{kassert, kassert_eq, println};
 use alloc::vec::Vec;
 use x86_64::structures::paging::{PageTableFlags as Flags, PhysFrame};
@@ -331,7 +331,12 @@ fn vmalloc_new_tables() -> TestResult {
 fn new_tables(blockers: &mut Vec<u64>) -> TestResult {
     let want = boundaries().map(missing_tables).max().unwrap_or(0);
     kassert!(want > 0, "every 512 GiB of the vmalloc area has its page tables already");
-    let case = Case { name: "vmalloc at a 512 GiB boundary", run: &aligned, undo: &vfree, range: &|a| Some((VirtAddr::new(a), 1)) };
+    let case = Case {
+        name: "vmalloc at a 512 GiB boundary",
+        run: &aligned,
+        undo: &vfree,
+        range: &|a| Some((VirtAddr::new(a), 1)),
+    };
     let count = fail_in_fresh_tables(&case, &mut || fresh_boundary(blockers, want))?;
     kassert!(count > want as u64, "the call made {count} allocations, fewer than its tables and page");
     Ok(())
@@ -367,7 +372,12 @@ fn fresh_pte_table(fillers: &mut Vec<u64>, len: u64) -> Result<u64, Failed> {
         let hole = next_fit(PAGE_SIZE, 2 * PAGE_SIZE);
         kassert!(hole.is_some(), "the vmalloc area is full");
         let hole = hole.unwrap_or_default();
-        let end = vmalloc::areas().expect("injection is off here").iter().map(|a| a.start).find(|&s| s > hole).unwrap_or(VMALLOC_END);
+        let end = vmalloc::areas()
+            .expect("injection is off here")
+            .iter()
+            .map(|a| a.start)
+            .find(|&s| s > hole)
+            .unwrap_or(VMALLOC_END);
         let fits = |b: u64| missing_tables(b) == 1 && b + len <= end && (b == hole || b - hole >= 2 * PAGE_SIZE);
         let target = (hole.next_multiple_of(SPAN)..end).step_by(SPAN as usize).find(|&b| fits(b));
         if target == Some(hole) {
@@ -426,7 +436,12 @@ fn many_areas(kept: &mut Vec<u64>) -> TestResult {
                 break;
             }
             injected += 1;
-            kassert!(result == Err(Failure::Vm(VmError::NoMemory)), "area {}, allocation {k}: {:?}", kept.len(), result);
+            kassert!(
+                result == Err(Failure::Vm(VmError::NoMemory)),
+                "area {}, allocation {k}: {:?}",
+                kept.len(),
+                result
+            );
             let after = snapshot();
             kassert!(after == before, "area {}, allocation {k}: {:?} after, {:?} before", kept.len(), after, before);
             kassert_eq!(vmalloc::check(), Ok(()));

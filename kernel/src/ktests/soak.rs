@@ -1,8 +1,8 @@
 //! In-kernel test of `bench::stress`: a short soak with a fixed seed.
 
 use crate::bench::stress::run;
-use crate::ktest::{Test, TestResult};
 use crate::kassert;
+use crate::ktest::{Test, TestResult};
 
 pub const TESTS: &[Test] = crate::suite!["stress::soak_with_fixed_seed" => soak];
 

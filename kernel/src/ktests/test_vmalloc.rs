@@ -81,10 +81,7 @@ fn align_shift() -> TestResult {
     // The vmalloc area (0xffff_c900_0000_0000..0xffff_e900_0000_0000)
     // contains a multiple of 2^45 (0xffff_e000_0000_0000) but none of 2^46,
     // so 2^46 is the first alignment it cannot honour.
-    kassert_eq!(
-        r.failure,
-        Some(Failure { step: Step::AlignShift { shift: 46 }, error: VmError::NoSpace(PAGE_SIZE) })
-    );
+    kassert_eq!(r.failure, Some(Failure { step: Step::AlignShift { shift: 46 }, error: VmError::NoSpace(PAGE_SIZE) }));
     kassert_eq!(Usage::now(), before);
     Ok(())
 }
@@ -118,7 +115,14 @@ fn bad_parameters() -> TestResult {
     }
     kassert_eq!(Usage::now(), before);
     kassert_eq!(
-        parse_params(&["run_test_mask=0x7ff", "test_loop_count=5", "test_repeat_count=2", "nr_pages=4", "busy_areas=6"]).ok(),
+        parse_params(&[
+            "run_test_mask=0x7ff",
+            "test_loop_count=5",
+            "test_repeat_count=2",
+            "nr_pages=4",
+            "busy_areas=6"
+        ])
+        .ok(),
         Some(Params { run_test_mask: 0x7ff, test_loop_count: 5, test_repeat_count: 2, nr_pages: 4, busy_areas: 6 })
     );
     kassert_eq!(parse_params(&[]).ok(), Some(Params::default()));
@@ -132,7 +136,11 @@ fn bad_parameters() -> TestResult {
 fn whole_command() -> TestResult {
     let before = Usage::now();
     let result = run(&["run_test_mask=0x7f9", "test_loop_count=20", "nr_pages=2", "busy_areas=50"]);
-    kassert!(result.is_ok(), "test_vmalloc failed: {}", result.err().map(|e| alloc::format!("{e}")).unwrap_or_default());
+    kassert!(
+        result.is_ok(),
+        "test_vmalloc failed: {}",
+        result.err().map(|e| alloc::format!("{e}")).unwrap_or_default()
+    );
     kassert_eq!(Usage::now(), before);
     Ok(())
 }

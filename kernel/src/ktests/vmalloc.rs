@@ -1,11 +1,11 @@
 //! In-kernel tests of the vmalloc family on the real page tables.
 
+use crate::ktest::{Test, TestResult};
 use crate::mm::page::PAGE_SIZE;
+use crate::mm::page_alloc::ZoneType;
 use crate::mm::pgtable;
 use crate::mm::vmalloc::{self, VmError, VM_MAP_PUT_PAGES};
-use crate::mm::page_alloc::ZoneType;
 use crate::mm::{alloc_pages, free_pages, with_pages};
-use crate::ktest::{Test, TestResult};
 use crate::{kassert, kassert_eq};
 use alloc::vec::Vec;
 use x86_64::VirtAddr;
@@ -45,7 +45,8 @@ fn verify(addr: VirtAddr, size: u64, id: u64) -> bool {
     let words = addr.as_ptr::<u64>();
     // SAFETY: as in `fill`.
     (0..size / 8).all(|i| unsafe { words.add(i as usize).read_volatile() } == pattern(id, i))
-        && (size / 8 * 8..size).all(|i| unsafe { addr.as_ptr::<u8>().add(i as usize).read_volatile() } == pattern(id, i) as u8)
+        && (size / 8 * 8..size)
+            .all(|i| unsafe { addr.as_ptr::<u8>().add(i as usize).read_volatile() } == pattern(id, i) as u8)
 }
 
 fn sizes_hold_patterns() -> TestResult {

@@ -22,8 +22,8 @@
 
 use super::layout::phys_to_virt;
 use super::page::PAGE_SIZE;
-use super::pgtable::{current_pgd, master_pgd};
 use super::page_alloc::ZoneType;
+use super::pgtable::{current_pgd, master_pgd};
 use core::fmt;
 use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use x86_64::registers::control::Cr3;

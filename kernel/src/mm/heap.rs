@@ -10,8 +10,8 @@
 
 use super::layout::{phys_to_virt, virt_to_phys};
 use super::page::{order_for, pages, PAGE_SIZE};
-use super::slab::{CacheStats, PageSource, SlabAllocator, SIZE_CLASSES};
 use super::page_alloc::ZoneType;
+use super::slab::{CacheStats, PageSource, SlabAllocator, SIZE_CLASSES};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::{null_mut, NonNull};
 use core::sync::atomic::{AtomicU64, Ordering};

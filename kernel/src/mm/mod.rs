@@ -42,18 +42,21 @@ pub use vmap_area::start_index;
 pub mod vmap_area;
 
 // What touches hardware: bare-metal target only.
-cfg_if::cfg_if! {
-    if #[cfg(target_os = "none")] {
-        pub mod aspace;
-        pub mod fault;
-        pub mod heap;
-        mod memblock;
-        pub mod pgtable;
-        pub mod vmalloc;
+#[cfg(target_os = "none")]
+pub mod aspace;
+#[cfg(target_os = "none")]
+pub mod fault;
+#[cfg(target_os = "none")]
+pub mod heap;
+#[cfg(target_os = "none")]
+mod memblock;
+#[cfg(target_os = "none")]
+pub mod pgtable;
+#[cfg(target_os = "none")]
+pub mod vmalloc;
 
-        pub use page_alloc::global::*;
-    }
-}
+#[cfg(target_os = "none")]
+pub use page_alloc::global::*;
 
 /// Sets up the page allocator from the bootloader's memory map: memblock
 /// builds `mem_map` and hands the usable RAM to the buddy allocator.

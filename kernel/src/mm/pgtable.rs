@@ -21,7 +21,9 @@
 //! Tables are reached through the direct map. Page-table pages of the
 //! vmalloc area are never freed, as in Linux: they are few and are reused.
 
-use super::layout::{phys_to_virt, PGDIR_SHIFT, PGDIR_SIZE, PMD_SHIFT, PMD_SIZE, PUD_SHIFT, PUD_SIZE, VMALLOC_END, VMALLOC_START};
+use super::layout::{
+    phys_to_virt, PGDIR_SHIFT, PGDIR_SIZE, PMD_SHIFT, PMD_SIZE, PUD_SHIFT, PUD_SIZE, VMALLOC_END, VMALLOC_START,
+};
 use super::page::PAGE_SIZE;
 use super::page_alloc::ZoneType;
 use core::fmt;
@@ -115,7 +117,11 @@ fn table_or_alloc(entry: &mut PageTableEntry) -> Result<&'static mut PageTable, 
 /// of the address space still counts as past `end`.
 fn addr_end(addr: u64, size: u64, end: u64) -> u64 {
     let boundary = (addr & !(size - 1)).wrapping_add(size);
-    if boundary.wrapping_sub(1) < end - 1 { boundary } else { end }
+    if boundary.wrapping_sub(1) < end - 1 {
+        boundary
+    } else {
+        end
+    }
 }
 
 /// Linux's `pgd_addr_end`: the end of the PGD entry's 512 GiB that holds
@@ -188,7 +194,13 @@ pub fn prealloc_vmalloc_pgd() -> Result<u64, MapError> {
     Ok(spent)
 }
 
-fn alloc_area_pud(pud: &mut PageTable, mut addr: u64, end: u64, frames: &mut impl Iterator<Item = PhysFrame>, flags: Flags) -> Result<(), MapError> {
+fn alloc_area_pud(
+    pud: &mut PageTable,
+    mut addr: u64,
+    end: u64,
+    frames: &mut impl Iterator<Item = PhysFrame>,
+    flags: Flags,
+) -> Result<(), MapError> {
     // LAB 2 BEGIN: per PUD entry in [addr, end): table_or_alloc its PMD table, alloc_area_pmd
     while addr < end {
         let next = pud_addr_end(addr, end);
@@ -200,7 +212,13 @@ fn alloc_area_pud(pud: &mut PageTable, mut addr: u64, end: u64, frames: &mut imp
     // LAB 2 END
 }
 
-fn alloc_area_pmd(pmd: &mut PageTable, mut addr: u64, end: u64, frames: &mut impl Iterator<Item = PhysFrame>, flags: Flags) -> Result<(), MapError> {
+fn alloc_area_pmd(
+    pmd: &mut PageTable,
+    mut addr: u64,
+    end: u64,
+    frames: &mut impl Iterator<Item = PhysFrame>,
+    flags: Flags,
+) -> Result<(), MapError> {
     // LAB 2 BEGIN: per PMD entry in [addr, end): table_or_alloc its PTE table, alloc_area_pte
     while addr < end {
         let next = pmd_addr_end(addr, end);
@@ -212,7 +230,13 @@ fn alloc_area_pmd(pmd: &mut PageTable, mut addr: u64, end: u64, frames: &mut imp
     // LAB 2 END
 }
 
-fn alloc_area_pte(pte: &mut PageTable, mut addr: u64, end: u64, frames: &mut impl Iterator<Item = PhysFrame>, flags: Flags) -> Result<(), MapError> {
+fn alloc_area_pte(
+    pte: &mut PageTable,
+    mut addr: u64,
+    end: u64,
+    frames: &mut impl Iterator<Item = PhysFrame>,
+    flags: Flags,
+) -> Result<(), MapError> {
     // LAB 2 BEGIN: point one PTE per page at the next frame, with flags; a used entry is AlreadyMapped
     while addr < end {
         let entry = &mut pte[pte_index(addr)];
@@ -334,7 +358,10 @@ pub fn audit_vmalloc(mut leaf: impl FnMut(u64)) -> u64 {
                 tables += 1;
                 // SAFETY: see above.
                 let pte = unsafe { table(pte_frame) };
-                let base = 0xffff_0000_0000_0000 | (i as u64) << PGDIR_SHIFT | (j as u64) << PUD_SHIFT | (k as u64) << PMD_SHIFT;
+                let base = 0xffff_0000_0000_0000
+                    | (i as u64) << PGDIR_SHIFT
+                    | (j as u64) << PUD_SHIFT
+                    | (k as u64) << PMD_SHIFT;
                 for (l, entry) in pte.iter().enumerate() {
                     if entry.flags().contains(Flags::PRESENT) {
                         leaf(base | (l as u64) << 12);
@@ -377,7 +404,8 @@ impl Walk {
 
 /// Walks `pgd` for `addr` the way the MMU does, recording every level.
 pub fn walk(pgd: PhysFrame, addr: VirtAddr) -> Walk {
-    const LEVELS: [(&str, u32, u64); 4] = [("PGD", PGDIR_SHIFT, 0), ("PUD", PUD_SHIFT, PUD_SIZE), ("PMD", PMD_SHIFT, PMD_SIZE), ("PTE", 12, PAGE_SIZE)];
+    const LEVELS: [(&str, u32, u64); 4] =
+        [("PGD", PGDIR_SHIFT, 0), ("PUD", PUD_SHIFT, PUD_SIZE), ("PMD", PMD_SHIFT, PMD_SIZE), ("PTE", 12, PAGE_SIZE)];
     let a = addr.as_u64();
     let mut result = Walk { steps: [None; 4], phys: None };
     let mut frame = pgd;

@@ -20,10 +20,10 @@
 
 use super::layout::{phys_to_virt, VMALLOC_END, VMALLOC_START};
 use super::page::PAGE_SIZE;
+use super::page_alloc::ZoneType;
 use super::page_list::PageList;
 use super::pgtable::{self, MapError};
 use super::vmap_area::{Area, AreaAllocator, AreaError, ListAllocator, TreeAllocator};
-use super::page_alloc::ZoneType;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
@@ -74,8 +74,15 @@ pub enum VmError {
     /// The buddy allocator ran out of pages (data or page tables).
     NoMemory,
     NotAnArea(u64),
-    NotStart { addr: u64, start: u64 },
-    WrongKind { addr: u64, kind: &'static str, expected: &'static str },
+    NotStart {
+        addr: u64,
+        start: u64,
+    },
+    WrongKind {
+        addr: u64,
+        kind: &'static str,
+        expected: &'static str,
+    },
     BadAlign(u64),
     BadPhys(u64),
     IsRam(u64),
@@ -153,8 +160,7 @@ pub fn is_vmalloc_addr(addr: VirtAddr) -> bool {
 }
 
 /// Writable, not executable, global kernel pages (Linux's PAGE_KERNEL).
-const PAGE_KERNEL: Flags =
-    Flags::PRESENT.union(Flags::WRITABLE).union(Flags::NO_EXECUTE).union(Flags::GLOBAL);
+const PAGE_KERNEL: Flags = Flags::PRESENT.union(Flags::WRITABLE).union(Flags::NO_EXECUTE).union(Flags::GLOBAL);
 
 /// Reserves `size` bytes (rounded up to pages) plus a guard page, starting
 /// at a multiple of `align` (a power of two; below a page means a page).

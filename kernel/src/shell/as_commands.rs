@@ -8,7 +8,6 @@ use crate::mm::vmalloc;
 use crate::{bail, println};
 use core::sync::atomic::Ordering::Relaxed;
 
-
 /// `as new | list | switch <id> | destroy <id>`
 pub fn as_cmd(args: &[&str]) -> Result<(), CmdError> {
     match (args[0], args.get(1)) {

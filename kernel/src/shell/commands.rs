@@ -2,10 +2,10 @@
 //! CmdError>` and add one `Command` line to `COMMANDS`; `help`, usage errors
 //! and argument counting come for free.
 
-use super::mm_commands as mm;
 use super::as_commands as asp;
-use super::vm_commands as vm;
+use super::mm_commands as mm;
 use super::parse::parse_size;
+use super::vm_commands as vm;
 use super::{CmdError, Command};
 use crate::drivers::{pit, qemu};
 use crate::{arch, bail, print, println};
@@ -82,9 +82,8 @@ fn uptime(_: &[&str]) -> Result<(), CmdError> {
 fn num(args: &[&str]) -> Result<(), CmdError> {
     let value = parse_size(args[0])?;
     print!("{value} = {value:#x}");
-    let unit = [(30, "GiB"), (20, "MiB"), (10, "KiB")]
-        .into_iter()
-        .find(|&(shift, _)| value != 0 && value % (1 << shift) == 0);
+    let unit =
+        [(30, "GiB"), (20, "MiB"), (10, "KiB")].into_iter().find(|&(shift, _)| value != 0 && value % (1 << shift) == 0);
     match unit {
         Some((shift, name)) => println!(" = {} {name}", value >> shift),
         None => println!(),

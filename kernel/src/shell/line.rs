@@ -243,12 +243,7 @@ mod tests {
     }
 
     fn lines(ed: &mut LineEditor, input: &[u8]) -> Vec<String> {
-        run(ed, input)
-            .0
-            .into_iter()
-            .filter(|(e, _)| *e == Event::Submitted)
-            .map(|(_, l)| l.unwrap())
-            .collect()
+        run(ed, input).0.into_iter().filter(|(e, _)| *e == Event::Submitted).map(|(_, l)| l.unwrap()).collect()
     }
 
     #[test]

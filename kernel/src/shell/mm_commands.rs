@@ -70,7 +70,13 @@ pub fn slabinfo(_: &[&str]) -> Result<(), CmdError> {
     println!("# name          <active_objs> <num_objs> <objsize> <slabs>");
     for c in stats.caches {
         let name = alloc::format!("kmalloc-{}", c.object_size);
-        println!("{name:<15} {:>13} {:>10} {:>9} {:>7}", c.objects_in_use, c.objects_in_use + c.objects_free, c.object_size, c.slabs);
+        println!(
+            "{name:<15} {:>13} {:>10} {:>9} {:>7}",
+            c.objects_in_use,
+            c.objects_in_use + c.objects_free,
+            c.object_size,
+            c.slabs
+        );
     }
     println!("large blocks from the buddy allocator: {} ({} pages)", stats.large_allocs, stats.large_pages);
     Ok(())
@@ -79,7 +85,9 @@ pub fn slabinfo(_: &[&str]) -> Result<(), CmdError> {
 fn parse_order(s: &str) -> Result<usize, CmdError> {
     match parse_num::<usize>(s) {
         Ok(order) if order <= MAX_ORDER => Ok(order),
-        Ok(_) | Err(super::parse::ParseError::TooLarge(_)) => bail!("order '{}' is out of range (0..={MAX_ORDER})", Shown(s)),
+        Ok(_) | Err(super::parse::ParseError::TooLarge(_)) => {
+            bail!("order '{}' is out of range (0..={MAX_ORDER})", Shown(s))
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -8,18 +8,20 @@ pub mod line;
 pub mod parse;
 
 // The commands themselves touch hardware: bare-metal target only.
-cfg_if::cfg_if! {
-    if #[cfg(target_os = "none")] {
-        mod as_commands;
-        mod commands;
-        mod inject_commands;
-        mod mm_commands;
-        pub mod test_vmalloc_command;
-        mod vm_commands;
-        pub use commands::COMMANDS;
-    }
-}
-
+#[cfg(target_os = "none")]
+mod as_commands;
+#[cfg(target_os = "none")]
+mod commands;
+#[cfg(target_os = "none")]
+mod inject_commands;
+#[cfg(target_os = "none")]
+mod mm_commands;
+#[cfg(target_os = "none")]
+pub mod test_vmalloc_command;
+#[cfg(target_os = "none")]
+mod vm_commands;
+#[cfg(target_os = "none")]
+pub use commands::COMMANDS;
 
 use crate::bail;
 
@@ -105,9 +107,7 @@ pub fn run() -> ! {
         if event == Event::Submitted {
             let result = match editor.line() {
                 Ok(line) => execute(COMMANDS, line),
-                Err(line::TooLong) => Err(CmdError::new(format_args!(
-                    "line too long (at most {LINE_MAX} characters)"
-                ))),
+                Err(line::TooLong) => Err(CmdError::new(format_args!("line too long (at most {LINE_MAX} characters)"))),
             };
             if let Err(e) = result {
                 println!("error: {e}");

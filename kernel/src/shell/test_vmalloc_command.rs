@@ -42,4 +42,3 @@ pub fn parse_params(args: &[&str]) -> Result<Params, CmdError> {
     test_vmalloc::check_params(&params)?;
     Ok(params)
 }
-

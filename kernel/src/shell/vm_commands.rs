@@ -3,16 +3,16 @@
 
 use super::parse::{parse_size, parse_u64, Shown};
 use super::CmdError;
-use crate::mm::page::PAGE_SIZE;
 use crate::mm::fault::{self, extable};
-use crate::mm::{aspace, pgtable};
-use core::sync::atomic::Ordering::Relaxed;
-use x86_64::structures::idt::PageFaultErrorCode;
+use crate::mm::page::PAGE_SIZE;
+use crate::mm::page_alloc::ZoneType;
 use crate::mm::page_list::PageList;
 use crate::mm::vmalloc::{self, CacheMode, VM_MAP_PUT_PAGES};
-use crate::mm::page_alloc::ZoneType;
+use crate::mm::{aspace, pgtable};
 use crate::{bail, println};
 use alloc::vec::Vec;
+use core::sync::atomic::Ordering::Relaxed;
+use x86_64::structures::idt::PageFaultErrorCode;
 use x86_64::structures::paging::PageTableFlags as Flags;
 use x86_64::VirtAddr;
 

@@ -72,8 +72,11 @@ static LAST_CODE: AtomicU64 = AtomicU64::new(0);
 /// where to resume.
 pub fn fixup(rip: VirtAddr, addr: u64, error_code: u64) -> Option<VirtAddr> {
     // Only the labels' addresses are taken, which is safe.
-    let (begin, end, fixup) =
-        (&raw const mosaic_probe_begin as u64, &raw const mosaic_probe_end as u64, &raw const mosaic_probe_fixup as u64);
+    let (begin, end, fixup) = (
+        &raw const mosaic_probe_begin as u64,
+        &raw const mosaic_probe_end as u64,
+        &raw const mosaic_probe_fixup as u64,
+    );
     if !(begin..end).contains(&rip.as_u64()) {
         return None;
     }

@@ -24,4 +24,3 @@ pub fn vmalloc_fault(addr: u64, code: Code) -> bool {
     kernel_not_present && in_vmalloc_area(addr) && aspace::sync_from_master(pgd_index(addr))
     // LAB 3 END
 }
-

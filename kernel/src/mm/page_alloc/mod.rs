@@ -21,10 +21,10 @@
 //! `global.rs` is the one locked instance the running kernel uses.
 
 mod fail;
-mod pcp;
-mod zone;
 #[cfg(target_os = "none")]
 pub(super) mod global;
+mod pcp;
+mod zone;
 
 pub use fail::FailPageAlloc;
 pub use pcp::Pcp;
@@ -40,7 +40,10 @@ use x86_64::PhysAddr;
 pub enum AllocError {
     BadOrder(usize),
     /// No free block of the order in the zone or any zone it may fall back to.
-    OutOfMemory { order: usize, zone: ZoneType },
+    OutOfMemory {
+        order: usize,
+        zone: ZoneType,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,7 +58,11 @@ pub enum FreeError {
     /// The frame is inside a block, not at its start.
     NotBlockStart(u64),
     /// The block was allocated with another order.
-    WrongOrder { addr: u64, allocated: usize, given: usize },
+    WrongOrder {
+        addr: u64,
+        allocated: usize,
+        given: usize,
+    },
 }
 
 impl fmt::Display for AllocError {

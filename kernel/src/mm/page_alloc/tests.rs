@@ -46,7 +46,7 @@ fn requests_fall_back_to_lower_zones_only() {
     let mut m = map(2 * DMA_PAGES);
     let mut a = PageAllocator::new(&mut m);
     a.add_free_range(DMA_PAGES - 4..DMA_PAGES + 4); // 4 DMA pages, 4 DMA32 pages
-    // Normal is empty: served from DMA32, then DMA.
+                                                    // Normal is empty: served from DMA32, then DMA.
     let mut got = Vec::new();
     for _ in 0..8 {
         got.push(a.alloc_pages(0, ZoneType::Normal).unwrap().start_address().as_u64() / PAGE_SIZE);
@@ -116,7 +116,10 @@ fn exhausting_a_zone_and_freeing_everything_restores_it_exactly() {
 /// One step of a random workload.
 #[derive(Clone, Debug)]
 enum Op {
-    Alloc { order: usize, zone: ZoneType },
+    Alloc {
+        order: usize,
+        zone: ZoneType,
+    },
     /// Free the live block at this index (modulo the number of live blocks).
     Free(usize),
     /// Try to free a live block with the wrong order.
@@ -350,7 +353,6 @@ fn bulk_free_reports_a_page_that_is_not_allocated() {
 }
 
 // --- the per-CPU lists ------------------------------------------------------
-
 
 #[test]
 fn a_freed_page_comes_straight_back_and_draining_restores_the_buddy_lists() {

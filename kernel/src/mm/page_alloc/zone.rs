@@ -249,13 +249,8 @@ impl Zone {
     fn push(&mut self, pfn: u64, order: usize, map: &mut [Page]) {
         let area = &mut self.free_area[order];
         let old_head = area.head;
-        map[pfn as usize] = Page {
-            state: PageState::Free,
-            order: order as u8,
-            zone: self.kind as u8,
-            prev: NIL,
-            next: old_head,
-        };
+        map[pfn as usize] =
+            Page { state: PageState::Free, order: order as u8, zone: self.kind as u8, prev: NIL, next: old_head };
         if old_head != NIL {
             map[old_head as usize].prev = pfn as u32;
         }

@@ -19,10 +19,7 @@ const fn pages(n: u64) -> u64 {
 
 /// Both allocators over `span`, as trait objects.
 fn both(span: Range<u64>) -> [Box<dyn AreaAllocator<u32>>; 2] {
-    [
-        Box::new(ListAllocator::new(span.clone())),
-        Box::new(TreeAllocator::new(span)),
-    ]
+    [Box::new(ListAllocator::new(span.clone())), Box::new(TreeAllocator::new(span))]
 }
 
 #[test]
@@ -40,18 +37,11 @@ fn first_alloc_is_at_span_start() {
 #[test]
 fn freed_hole_is_reused_lowest_first() {
     for mut a in both(BASE..BASE + pages(100)) {
-        let starts: Vec<u64> = (0..5)
-            .map(|i| a.alloc(pages(2), PAGE_SIZE, i).unwrap())
-            .collect();
+        let starts: Vec<u64> = (0..5).map(|i| a.alloc(pages(2), PAGE_SIZE, i).unwrap()).collect();
         // Holes at 2..4 and 6..8 (in pages); the lower one wins.
         assert_eq!(a.remove(starts[3]).map(|x| x.data), Some(3));
         assert_eq!(a.remove(starts[1]).map(|x| x.data), Some(1));
-        assert_eq!(
-            a.alloc(pages(1), PAGE_SIZE, 10),
-            Ok(BASE + pages(2)),
-            "{}",
-            a.name()
-        );
+        assert_eq!(a.alloc(pages(1), PAGE_SIZE, 10), Ok(BASE + pages(2)), "{}", a.name());
         assert_eq!(a.alloc(pages(1), PAGE_SIZE, 11), Ok(BASE + pages(3)));
         // Too big for the remaining hole at 6..8: goes after the last area.
         assert_eq!(a.alloc(pages(3), PAGE_SIZE, 12), Ok(BASE + pages(10)));
@@ -64,12 +54,7 @@ fn freed_hole_is_reused_lowest_first() {
 fn alignment_is_honoured() {
     for mut a in both(BASE..BASE + pages(64)) {
         assert_eq!(a.alloc(pages(1), PAGE_SIZE, 0), Ok(BASE));
-        assert_eq!(
-            a.alloc(pages(1), pages(4), 1),
-            Ok(BASE + pages(4)),
-            "{}",
-            a.name()
-        );
+        assert_eq!(a.alloc(pages(1), pages(4), 1), Ok(BASE + pages(4)), "{}", a.name());
         // The hole left below the aligned area is still used.
         assert_eq!(a.alloc(pages(3), PAGE_SIZE, 2), Ok(BASE + pages(1)));
         assert_eq!(a.alloc(pages(2), pages(16), 3), Ok(BASE + pages(16)));
@@ -93,12 +78,7 @@ fn tight_aligned_fit_is_found() {
         let y = a.alloc(pages(4), PAGE_SIZE, 1).unwrap();
         a.alloc(pages(4), PAGE_SIZE, 2).unwrap();
         a.remove(y).unwrap();
-        assert_eq!(
-            a.alloc(pages(4), pages(4), 3),
-            Ok(BASE + pages(4)),
-            "{}",
-            a.name()
-        );
+        assert_eq!(a.alloc(pages(4), pages(4), 3), Ok(BASE + pages(4)), "{}", a.name());
         // Free: pages 1..4 only. Two pages fit there, but not at a
         // multiple of 4 pages; at a multiple of 2 they do.
         a.remove(x).unwrap();
@@ -114,10 +94,7 @@ fn bad_size_and_bad_align_are_rejected() {
     for mut a in both(BASE..TOP) {
         assert_eq!(a.alloc(0, PAGE_SIZE, 0), Err(AreaError::BadSize));
         assert_eq!(a.alloc(100, PAGE_SIZE, 0), Err(AreaError::BadSize));
-        assert_eq!(
-            a.alloc(PAGE_SIZE + 1, PAGE_SIZE, 0),
-            Err(AreaError::BadSize)
-        );
+        assert_eq!(a.alloc(PAGE_SIZE + 1, PAGE_SIZE, 0), Err(AreaError::BadSize));
         assert_eq!(a.alloc(u64::MAX, PAGE_SIZE, 0), Err(AreaError::BadSize));
         assert_eq!(a.alloc(PAGE_SIZE, 0, 0), Err(AreaError::BadAlign));
         assert_eq!(a.alloc(PAGE_SIZE, 1, 0), Err(AreaError::BadAlign));
@@ -139,19 +116,12 @@ fn huge_requests_give_no_space_without_overflow() {
         for mut a in both(span.clone()) {
             let len = span.end - span.start;
             assert_eq!(a.alloc(biggest_size, PAGE_SIZE, 0), Err(AreaError::NoSpace));
-            assert_eq!(
-                a.alloc(len + PAGE_SIZE, PAGE_SIZE, 0),
-                Err(AreaError::NoSpace)
-            );
+            assert_eq!(a.alloc(len + PAGE_SIZE, PAGE_SIZE, 0), Err(AreaError::NoSpace));
             // No address in the span is a multiple of 2^63.
             assert_eq!(a.alloc(PAGE_SIZE, 1 << 63, 0), Err(AreaError::NoSpace));
             assert_eq!(a.alloc(biggest_size, 1 << 63, 0), Err(AreaError::NoSpace));
             // BASE is a multiple of 2^40; no address near the top is.
-            let want = if span.start == BASE {
-                Ok(BASE)
-            } else {
-                Err(AreaError::NoSpace)
-            };
+            let want = if span.start == BASE { Ok(BASE) } else { Err(AreaError::NoSpace) };
             assert_eq!(a.alloc(PAGE_SIZE, 1 << 40, 0), want);
             a.check().unwrap();
         }
@@ -162,25 +132,10 @@ fn huge_requests_give_no_space_without_overflow() {
 fn remove_of_non_start_changes_nothing() {
     for mut a in both(BASE..BASE + pages(10)) {
         let x = a.alloc(pages(3), PAGE_SIZE, 1).unwrap();
-        for addr in [
-            x + 1,
-            x + PAGE_SIZE,
-            x + pages(3) - 1,
-            x + pages(3),
-            x - 1,
-            0,
-            u64::MAX,
-        ] {
+        for addr in [x + 1, x + PAGE_SIZE, x + pages(3) - 1, x + pages(3), x - 1, 0, u64::MAX] {
             assert_eq!(a.remove(addr), None, "{} {addr:#x}", a.name());
         }
-        assert_eq!(
-            busy_areas(&*a),
-            [Area {
-                start: x,
-                size: pages(3),
-                data: 1
-            }]
-        );
+        assert_eq!(busy_areas(&*a), [Area { start: x, size: pages(3), data: 1 }]);
         assert_eq!(free_ranges(&*a), [x + pages(3)..BASE + pages(10)]);
         assert_eq!(a.busy_bytes(), pages(3));
         a.check().unwrap();
@@ -234,10 +189,7 @@ fn find_inside_packed_areas() {
 fn filling_the_span_exactly_then_no_space() {
     for mut a in both(BASE..BASE + pages(10)) {
         for i in 0..5 {
-            assert_eq!(
-                a.alloc(pages(2), PAGE_SIZE, i),
-                Ok(BASE + pages(2 * u64::from(i)))
-            );
+            assert_eq!(a.alloc(pages(2), PAGE_SIZE, i), Ok(BASE + pages(2 * u64::from(i))));
         }
         assert_eq!(a.largest_free(), 0);
         assert_eq!(free_ranges(&*a), []);
@@ -266,9 +218,7 @@ fn empty_span_has_no_space() {
 fn largest_free_values() {
     for mut a in both(BASE..BASE + pages(20)) {
         assert_eq!(a.largest_free(), pages(20));
-        let s: Vec<u64> = (0..10)
-            .map(|i| a.alloc(pages(2), PAGE_SIZE, i).unwrap())
-            .collect();
+        let s: Vec<u64> = (0..10).map(|i| a.alloc(pages(2), PAGE_SIZE, i).unwrap()).collect();
         assert_eq!(a.largest_free(), 0);
         a.remove(s[1]).unwrap();
         assert_eq!(a.largest_free(), pages(2));
@@ -289,9 +239,7 @@ fn largest_free_values() {
 #[test]
 fn freeing_everything_restores_one_free_block() {
     for mut a in both(BASE..TOP) {
-        let mut starts: Vec<u64> = (0..50)
-            .map(|i| a.alloc(pages(1 + i % 7), PAGE_SIZE, i as u32).unwrap())
-            .collect();
+        let mut starts: Vec<u64> = (0..50).map(|i| a.alloc(pages(1 + i % 7), PAGE_SIZE, i as u32).unwrap()).collect();
         // Free in a scrambled order to exercise every merge case.
         starts.sort_by_key(|s| (s.wrapping_mul(0x9e37_79b9_7f4a_7c15)) >> 7);
         for s in starts {
@@ -308,9 +256,7 @@ fn freeing_everything_restores_one_free_block() {
 #[test]
 fn tree_merges_neighbours() {
     let mut t = TreeAllocator::new(BASE..BASE + pages(10));
-    let s: Vec<u64> = (0..5)
-        .map(|i| t.alloc(pages(2), PAGE_SIZE, i).unwrap())
-        .collect();
+    let s: Vec<u64> = (0..5).map(|i| t.alloc(pages(2), PAGE_SIZE, i).unwrap()).collect();
     assert_eq!(t.free_block_count(), 0);
     t.remove(s[1]).unwrap(); // no free neighbour: a new block
     t.remove(s[3]).unwrap();
@@ -339,10 +285,7 @@ fn check_catches_a_corrupted_area() {
 
 #[test]
 fn error_messages() {
-    assert_eq!(
-        AreaError::NoSpace.to_string(),
-        "no free range is large enough"
-    );
+    assert_eq!(AreaError::NoSpace.to_string(), "no free range is large enough");
     assert!(AreaError::BadSize.to_string().starts_with("size"));
     assert!(AreaError::BadAlign.to_string().starts_with("alignment"));
     assert!(AreaError::NoMemory.to_string().contains("memory"));
@@ -355,7 +298,8 @@ fn error_messages() {
 #[test]
 fn tree_remove_never_grows_the_arenas() {
     let mut t = TreeAllocator::new(BASE..TOP);
-    let starts: Vec<u64> = (0..100).map(|i| t.alloc(pages(1 + i % 3), PAGE_SIZE << (i % 4), i as u32).unwrap()).collect();
+    let starts: Vec<u64> =
+        (0..100).map(|i| t.alloc(pages(1 + i % 3), PAGE_SIZE << (i % 4), i as u32).unwrap()).collect();
     let capacities = |t: &TreeAllocator<u32>| {
         [t.index.capacity(), t.areas.capacity(), t.spare.capacity(), t.free.nodes.capacity(), t.free.spare.capacity()]
     };
@@ -388,7 +332,10 @@ fn tree_search_trusts_subtree_max_size() {
     let left = t.free.left(root).expect("32 free blocks: the root has a left subtree");
     t.free.nodes[left].subtree_max_size = 0;
     let found = want(&t);
-    assert!(found.is_some_and(|s| s != BASE), "lowest_fit went into a subtree too small to hold the request: {found:x?}");
+    assert!(
+        found.is_some_and(|s| s != BASE),
+        "lowest_fit went into a subtree too small to hold the request: {found:x?}"
+    );
 }
 
 /// A tree with 15,000 busy areas and 15,000 free holes, then 2,000
@@ -405,9 +352,7 @@ fn tree_scales_to_many_areas() {
         rng ^= rng << 17;
         rng
     };
-    let mut live: Vec<u64> = (0..30_000u32)
-        .map(|i| t.alloc(pages(1 + next() % 4), PAGE_SIZE, i).unwrap())
-        .collect();
+    let mut live: Vec<u64> = (0..30_000u32).map(|i| t.alloc(pages(1 + next() % 4), PAGE_SIZE, i).unwrap()).collect();
     let mut kept = Vec::new();
     for (i, start) in live.drain(..).enumerate() {
         if i % 2 == 0 {
@@ -478,9 +423,7 @@ fn full_fit_profile() {
 fn list_for_comparison() {
     let started = std::time::Instant::now();
     let mut l = ListAllocator::new(BASE..TOP);
-    let live: Vec<u64> = (0..30_000u32)
-        .map(|i| l.alloc(pages(1 + u64::from(i) % 4), PAGE_SIZE, i).unwrap())
-        .collect();
+    let live: Vec<u64> = (0..30_000u32).map(|i| l.alloc(pages(1 + u64::from(i) % 4), PAGE_SIZE, i).unwrap()).collect();
     for start in live.iter().step_by(2) {
         l.remove(*start).unwrap();
     }
@@ -491,10 +434,7 @@ fn list_for_comparison() {
     }
     let cycles = cycles_started.elapsed();
     l.check().unwrap();
-    std::println!(
-        "list: {:?} in all, {cycles:?} for the cycles",
-        started.elapsed()
-    );
+    std::println!("list: {:?} in all, {cycles:?} for the cycles", started.elapsed());
 }
 
 // --- property test against a bitmap model ---------------------------
@@ -511,27 +451,18 @@ struct Model {
 
 impl Model {
     fn new() -> Self {
-        Model {
-            owner: vec![None; MODEL_PAGES as usize],
-            live: Vec::new(),
-        }
+        Model { owner: vec![None; MODEL_PAGES as usize], live: Vec::new() }
     }
 
     fn page(addr: u64) -> Option<usize> {
-        MODEL_SPAN
-            .contains(&addr)
-            .then(|| ((addr - BASE) / PAGE_SIZE) as usize)
+        MODEL_SPAN.contains(&addr).then(|| ((addr - BASE) / PAGE_SIZE) as usize)
     }
 
     /// For each page, how many free pages start there.
     fn free_runs(&self) -> Vec<u64> {
         let mut runs = vec![0; self.owner.len() + 1];
         for p in (0..self.owner.len()).rev() {
-            runs[p] = if self.owner[p].is_none() {
-                runs[p + 1] + 1
-            } else {
-                0
-            };
+            runs[p] = if self.owner[p].is_none() { runs[p + 1] + 1 } else { 0 };
         }
         runs
     }
@@ -597,11 +528,8 @@ enum Op {
 }
 
 fn alloc_op() -> impl Strategy<Value = Op> {
-    let normal =
-        (1..=64u64, prop_oneof![6 => Just(0u32), 1 => 1..=6u32]).prop_map(|(n, k)| Op::Alloc {
-            size: pages(n),
-            align: PAGE_SIZE << k,
-        });
+    let normal = (1..=64u64, prop_oneof![6 => Just(0u32), 1 => 1..=6u32])
+        .prop_map(|(n, k)| Op::Alloc { size: pages(n), align: PAGE_SIZE << k });
     let odd_size = prop_oneof![
         Just(0u64),
         Just(u64::MAX),
@@ -609,13 +537,7 @@ fn alloc_op() -> impl Strategy<Value = Op> {
         1..PAGE_SIZE,
         (MODEL_PAGES / 2..=MODEL_PAGES + 2).prop_map(pages),
     ];
-    let odd_align = prop_oneof![
-        Just(PAGE_SIZE),
-        Just(1u64 << 63),
-        Just(0u64),
-        Just(pages(3)),
-        Just(PAGE_SIZE << 20)
-    ];
+    let odd_align = prop_oneof![Just(PAGE_SIZE), Just(1u64 << 63), Just(0u64), Just(pages(3)), Just(PAGE_SIZE << 20)];
     let odd = (odd_size, odd_align).prop_map(|(size, align)| Op::Alloc { size, align });
     prop_oneof![12 => normal, 1 => odd]
 }
