@@ -13,6 +13,8 @@ use x86_64::PhysAddr;
 static PAGES: Mutex<Option<PageAllocator<'static>>> = Mutex::new(None);
 /// Pages handed to the buddy allocator at boot: fixed from then on, so
 /// a size check needs no lock.
+///
+/// Tuning, not in the books: see docs/benchmarks.md.
 static MANAGED: AtomicU64 = AtomicU64::new(0);
 
 /// Makes `pages` the kernel's page allocator (once, at boot: `mm::init`).

@@ -257,6 +257,8 @@ impl<'a> PageAllocator<'a> {
     /// Fills the front of `frames` from the per-CPU list of the first zone,
     /// from `zone` down, that has free pages (the zone `take` picks);
     /// returns how many it filled.
+    ///
+    /// Tuning, not in the books: see docs/benchmarks.md.
     fn take_hot_bulk(&mut self, zone: ZoneType, frames: &mut [PhysFrame]) -> usize {
         let map = &mut *self.map;
         match self.zones[..=zone as usize].iter_mut().rev().find(|z| z.free_pages > 0) {
