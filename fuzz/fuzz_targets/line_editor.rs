@@ -8,6 +8,10 @@
 //! being edited, and backspaces must never reach into the prompt. And every
 //! submitted line must be printable ASCII that fits `LINE_MAX`, and runs on
 //! the test command table without a multi-line error.
+//!
+//! The input is mostly fed as it is, but the bytes 0xf8-0xff stand for
+//! fragments of escape sequences (whole, cut short, or with a control byte
+//! inside), so that the fuzzer meets them far more often than by chance.
 
 #![no_main]
 
@@ -15,11 +19,25 @@ use libfuzzer_sys::fuzz_target;
 use mosaic_fuzz::check_execute;
 use mosaic_kernel::shell::line::{Event, LineEditor, TooLong, HISTORY, LINE_MAX};
 
+/// What the bytes 0xf8-0xff expand to.
+const FRAGMENTS: [&[u8]; 8] = [b"\x1b", b"\x1b[", b"\x1b[A", b"\x1b[B", b"\x1b[1;5", b"\x1bO", b"\r\n", b"\t"];
+
+fn expand(data: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(data.len());
+    for &b in data {
+        match b {
+            0xf8..=0xff => bytes.extend_from_slice(FRAGMENTS[(b - 0xf8) as usize]),
+            _ => bytes.push(b),
+        }
+    }
+    bytes
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut editor = LineEditor::new();
     let mut reference = RefEditor::default();
     let mut screen = Screen::default();
-    for &byte in data {
+    for byte in expand(data) {
         let mut echo = Vec::new();
         let event = editor.feed(byte, &mut |bytes: &[u8]| echo.extend_from_slice(bytes));
         let mut want_echo = Vec::new();
@@ -109,23 +127,25 @@ impl RefEditor {
             (self.line, self.overflow, self.done, self.browsing) = (Vec::new(), false, false, 0);
         }
         let after_cr = core::mem::replace(&mut self.after_cr, byte == b'\r');
-        match self.escape {
-            Escape::None => {}
-            Escape::Esc => {
-                self.escape = if byte == b'[' || byte == b'O' { Escape::Csi } else { Escape::None };
-                return Event::Pending;
+        // Inside a sequence: `[`/`O` after ESC, parameters and a final byte
+        // belong to it; any other byte ends it and is a key of its own.
+        let in_sequence = match self.escape {
+            Escape::None => false,
+            Escape::Esc => byte == b'[' || byte == b'O',
+            Escape::Csi => (0x20..=0x7e).contains(&byte),
+        };
+        if in_sequence {
+            let open = self.escape == Escape::Esc || (0x20..=0x3f).contains(&byte);
+            self.escape = if open { Escape::Csi } else { Escape::None };
+            match (open, byte) {
+                (false, b'A') => self.recall(self.browsing + 1, echo),
+                (false, b'B') => self.recall(self.browsing.saturating_sub(1), echo),
+                _ => {}
             }
-            Escape::Csi => {
-                self.escape = Escape::None;
-                match byte {
-                    0x20..=0x3f => self.escape = Escape::Csi,
-                    b'A' => self.recall(self.browsing + 1, echo),
-                    b'B' => self.recall(self.browsing.saturating_sub(1), echo),
-                    _ => {}
-                }
-                return Event::Pending;
-            }
+            return Event::Pending;
         }
+        self.escape = Escape::None;
+        let byte = if byte == b'\t' { b' ' } else { byte };
         match byte {
             b'\n' if after_cr => Event::Pending,
             b'\r' | b'\n' => {
@@ -163,7 +183,7 @@ impl RefEditor {
             self.line.pop();
             echo.extend_from_slice(b"\x08 \x08");
         }
-        if self.line.is_empty() {
+        if self.line.len() < LINE_MAX {
             self.overflow = false;
         }
         Event::Pending

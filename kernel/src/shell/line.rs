@@ -10,10 +10,21 @@
 //! | Backspace          | `0x7f` or `0x08` | erase the last character        |
 //! | Ctrl-U             | `0x15`           | erase the whole line            |
 //! | Ctrl-C             | `0x03`           | abandon the line                |
+//! | Tab                | `0x09`           | a space (it separates words)    |
 //! | Up / Down          | `ESC [ A`/`ESC [ B` | walk the history             |
 //!
-//! Other control bytes and escape sequences are ignored. A line longer than
-//! `LINE_MAX` is not truncated silently: it is reported as too long.
+//! Other control bytes and escape sequences are ignored. An escape sequence
+//! is `ESC`, then `[` or `O`, parameter bytes (0x20-0x3f) and one final byte
+//! (0x40-0x7e), as ECMA-48 has it. Anything else ends it early and counts as
+//! the key it is: ESC then Enter submits the line, a lone ESC before a
+//! letter types the letter, and a control byte inside a half-sent sequence
+//! (Enter, Backspace, Ctrl-C, a second ESC) does what it always does. So no
+//! key is ever swallowed by a sequence that was cut short.
+//!
+//! A line longer than `LINE_MAX` is not truncated silently: the bytes past
+//! the limit are neither stored nor echoed, and Enter reports the line as
+//! too long. Erasing anything first forgets them, since the terminal never
+//! showed them: the line is then exactly what the terminal shows.
 
 /// Longest line accepted, in bytes.
 pub const LINE_MAX: usize = 255;
@@ -109,8 +120,7 @@ impl LineEditor {
             self.clear();
         }
         let after_cr = core::mem::replace(&mut self.after_cr, byte == b'\r');
-        if self.escape != Escape::None {
-            self.escape_byte(byte, echo);
+        if self.escape != Escape::None && self.escape_byte(byte, echo) {
             return Event::Pending;
         }
         match byte {
@@ -136,6 +146,10 @@ impl LineEditor {
             }
             0x1b => {
                 self.escape = Escape::Esc;
+                Event::Pending
+            }
+            b'\t' => {
+                self.insert(b' ', echo);
                 Event::Pending
             }
             0x20..=0x7e => {
@@ -169,26 +183,36 @@ impl LineEditor {
             self.line.len -= 1;
             echo(b"\x08 \x08");
         }
-        if self.line.len == 0 {
+        // Bytes past LINE_MAX were never shown: once the user erases,
+        // the line is what the terminal shows.
+        if self.line.len < LINE_MAX {
             self.overflow = false;
         }
     }
 
-    /// ESC `[` (or ESC `O`), parameter bytes, then one final byte.
-    fn escape_byte(&mut self, byte: u8, echo: &mut impl FnMut(&[u8])) {
-        self.escape = match (self.escape, byte) {
-            (Escape::Esc, b'[' | b'O') => Escape::Csi,
-            (Escape::Csi, 0x20..=0x3f) => Escape::Csi,
+    /// One byte while an escape sequence is open: ESC `[` (or ESC `O`),
+    /// parameter bytes, then one final byte. Returns false if the byte is
+    /// not part of the sequence, which then ends, and the caller handles
+    /// the byte as a key of its own.
+    fn escape_byte(&mut self, byte: u8, echo: &mut impl FnMut(&[u8])) -> bool {
+        let (next, consumed) = match (self.escape, byte) {
+            (Escape::Esc, b'[' | b'O') => (Escape::Csi, true),
+            (Escape::Csi, 0x20..=0x3f) => (Escape::Csi, true),
             (Escape::Csi, b'A') => {
                 self.recall(self.browsing + 1, echo);
-                Escape::None
+                (Escape::None, true)
             }
             (Escape::Csi, b'B') => {
                 self.recall(self.browsing.saturating_sub(1), echo);
-                Escape::None
+                (Escape::None, true)
             }
-            _ => Escape::None,
+            // Any other final byte: a key this editor does not use.
+            (Escape::Csi, 0x40..=0x7e) => (Escape::None, true),
+            // A lone ESC, or a sequence cut short: the byte is a key.
+            _ => (Escape::None, false),
         };
+        self.escape = next;
+        consumed
     }
 
     /// Replaces the line with the entry `back` steps into the history
@@ -297,6 +321,38 @@ mod tests {
     fn other_escapes_and_controls_are_ignored() {
         let mut ed = LineEditor::new();
         assert_eq!(lines(&mut ed, b"a\x1b[C\x1b[1;5D\x01\x02b\xffc\n"), ["abc"]);
+    }
+
+    #[test]
+    fn a_cut_short_escape_never_swallows_enter() {
+        let mut ed = LineEditor::new();
+        assert_eq!(lines(&mut ed, b"help\x1b\r"), ["help"]);
+        assert_eq!(lines(&mut ed, b"echo a\x1b[\n"), ["echo a"]);
+        assert_eq!(lines(&mut ed, b"echo b\x1b[1;\r\n"), ["echo b"]);
+        // A lone ESC before a letter types the letter; two ESCs, then a
+        // complete sequence, still work; Backspace inside a sequence erases.
+        assert_eq!(lines(&mut ed, b"\x1bls\n"), ["ls"]);
+        assert_eq!(lines(&mut ed, b"x\x1b\x1b[Cy\n"), ["xy"]);
+        assert_eq!(lines(&mut ed, b"ab\x1b[\x7fc\n"), ["ac"]);
+        let (events, _) = run(&mut ed, b"rm\x1b[\x03");
+        assert_eq!(events[0].0, Event::Cancelled);
+    }
+
+    #[test]
+    fn tab_separates_words() {
+        let mut ed = LineEditor::new();
+        let (_, shown) = run(&mut ed, b"echo\tone\n");
+        assert_eq!(shown, b"echo one\r\n");
+        assert_eq!(lines(&mut ed, b"echo\tone\n"), ["echo one"]);
+    }
+
+    #[test]
+    fn an_overlong_line_erased_below_the_limit_is_what_the_terminal_shows() {
+        let mut ed = LineEditor::new();
+        let mut input = vec![b'x'; LINE_MAX + 10];
+        input.extend_from_slice(b"\x7f\x7f\n");
+        let got = lines(&mut ed, &input);
+        assert_eq!(got, ["x".repeat(LINE_MAX - 2)]);
     }
 
     #[test]
