@@ -40,3 +40,25 @@ fn reboot_comes_back_to_the_prompt() -> anyhow::Result<()> {
     s.command_expect("echo back", "^back$")?;
     Ok(())
 }
+
+#[test]
+fn unknown_kernel_options_are_reported_at_boot() -> anyhow::Result<()> {
+    let env = TestEnv::get()?;
+    let mut machine = env.machine(Firmware::Bios);
+    machine.cmdline = "vmalloc=lst verbose".into();
+    let mut s = Session::start("cmdline-unknown", &machine, env)?;
+    s.expect("^cmdline: `vmalloc=lst`: the value must be `list` or `tree`")?;
+    s.expect("^cmdline: unknown option `verbose`")?;
+    s.expect("^Mosaic teaching kernel")?;
+    s.wait_prompt()?;
+    s.command_expect("echo still here", "^still here$")?;
+    Ok(())
+}
+
+#[test]
+fn a_ktest_filter_that_matches_nothing_says_so() -> anyhow::Result<()> {
+    let (code, transcript) = run_ktest("ktest-nomatch", "nosuchtest")?;
+    assert_eq!(code, Some(EXIT_FAILURE), "{transcript}");
+    assert!(transcript.contains("ktest: no test matches `nosuchtest`"), "{transcript}");
+    Ok(())
+}

@@ -1,7 +1,7 @@
 //! The boot sequence: bring up each subsystem in dependency order, then hand
 //! the CPU to the shell (or to the in-kernel tests when asked for them).
 
-use crate::{arch, boot_info, drivers, ktest, ktests, logger, mm, shell};
+use crate::{arch, boot_info, cmdline, drivers, ktest, ktests, logger, mm, println, shell};
 use bootloader_api::BootInfo;
 
 /// Brings the machine up and never returns.
@@ -9,8 +9,12 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
     let boot_info: &'static BootInfo = boot_info::record(boot_info);
     drivers::serial::init();
     logger::init();
-    let args = drivers::fw_cfg::cmdline();
-    drivers::qemu::set_exit_on_panic(args.has("panic=exit") || args.has("ktest"));
+    let line = drivers::fw_cfg::cmdline();
+    if let Some((at, what)) = line.problem() {
+        println!("cmdline: byte {at} {what}");
+    }
+    let args = cmdline::parse(line.as_str(), |c| println!("cmdline: {c}"));
+    drivers::qemu::set_exit_on_panic(args.panic_exit || args.ktest.is_some());
     arch::exceptions::set_fatal_hook(ktest::on_fatal);
     arch::gdt::init();
     arch::idt::init();
@@ -19,7 +23,7 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
     mm::init(boot_info);
     mm::pgtable::init();
     mm::aspace::init();
-    mm::vmalloc::init(args.value("vmalloc") == Some("list"));
+    mm::vmalloc::init(args.vmalloc_list);
     arch::pic::init();
     drivers::pit::init();
     x86_64::instructions::interrupts::enable();
@@ -29,10 +33,8 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
         env!("CARGO_PKG_VERSION"),
         boot_info.memory_regions.len()
     );
-    if let Some(filter) = args.value("ktest") {
+    if let Some(filter) = args.ktest {
         ktest::run_all(&ktests::suites(), filter)
-    } else if args.has("ktest") {
-        ktest::run_all(&ktests::suites(), "")
     }
     shell::run()
 }

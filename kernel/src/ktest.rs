@@ -48,6 +48,9 @@ pub fn run_all(suites: &[&'static [Test]], filter: &str) -> ! {
     let selected = |t: &&Test| if t.explicit { t.name == filter } else { t.name.contains(filter) };
     let count = suites.iter().flat_map(|s| s.iter()).filter(selected).count();
     println!("ktest: running {count} tests");
+    if count == 0 {
+        println!("ktest: no test matches `{filter}` (a name contains it, or equals it for explicit tests)");
+    }
     for test in suites.iter().flat_map(|s| s.iter()).filter(selected) {
         *CURRENT.lock() = Some(test.name);
         let result = (test.run)();

@@ -9,6 +9,7 @@
 //! - `ktest`   the in-kernel test runner; `ktests` every in-kernel suite
 //! - `bench`   the soak test, test_vmalloc and pgd_bench (import mm only)
 //! - `message` a fixed-buffer error message, shared by shell and bench
+//! - `cmdline` the kernel options and their checks (fw_cfg reads them)
 //!
 //! Dependencies run one way: `mm` imports nothing above it (see the rules
 //! at the top of mm/mod.rs); `bench` imports mm and drivers; `shell`
@@ -33,6 +34,7 @@
 
 extern crate alloc;
 
+pub mod cmdline;
 pub mod message;
 pub mod mm;
 pub mod rand;

@@ -15,37 +15,59 @@ const SIGNATURE: u16 = 0x0000;
 const FILE_DIR: u16 = 0x0019;
 const CMDLINE_FILE: &[u8] = b"opt/mosaic/cmdline";
 
-/// Space-separated options such as `ktest=buddy panic=exit`.
+/// Longest command line read, in bytes (Linux's x86 COMMAND_LINE_SIZE is
+/// 2048). A longer one is cut here and said so at boot, never silently.
+pub const CMDLINE_MAX: usize = 4096;
+
+/// Space-separated options such as `ktest=buddy panic=exit` (cmdline.rs
+/// says which there are).
 pub struct Cmdline {
-    buf: [u8; 256],
+    buf: [u8; CMDLINE_MAX],
     len: usize,
+    /// The size of the fw_cfg file, which may exceed what was read.
+    size: usize,
 }
 
 impl Cmdline {
-    fn words(&self) -> impl Iterator<Item = &str> {
-        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("").split_whitespace()
-    }
-
     /// True if `word` appears on its own.
     pub fn has(&self, word: &str) -> bool {
-        self.words().any(|w| w == word)
+        self.as_str().split_whitespace().any(|w| w == word)
     }
 
     /// The value of the first `key=value` word.
     pub fn value(&self, key: &str) -> Option<&str> {
-        self.words().find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+        self.as_str().split_whitespace().find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
     }
 
+    /// The text read, up to the first byte that is not UTF-8 (if any).
     pub fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+        let bytes = &self.buf[..self.len];
+        match core::str::from_utf8(bytes) {
+            Ok(s) => s,
+            // SAFETY: from_utf8 checked every byte before valid_up_to.
+            Err(e) => unsafe { core::str::from_utf8_unchecked(&bytes[..e.valid_up_to()]) },
+        }
+    }
+
+    /// What was not read, in words, if anything: a line cut at
+    /// `CMDLINE_MAX`, or bytes from the first one that is not UTF-8.
+    pub fn problem(&self) -> Option<(usize, &'static str)> {
+        if self.as_str().len() < self.len {
+            Some((self.as_str().len(), "is not UTF-8; the rest is ignored"))
+        } else if self.size > self.len {
+            Some((self.len, "is past the 4096-byte limit; the rest is ignored"))
+        } else {
+            None
+        }
     }
 }
 
 /// Reads the command line; empty when there is no fw_cfg or no such file.
 pub fn cmdline() -> Cmdline {
-    let mut line = Cmdline { buf: [0; 256], len: 0 };
+    let mut line = Cmdline { buf: [0; CMDLINE_MAX], len: 0, size: 0 };
     if let Some((select, size)) = find_file(CMDLINE_FILE) {
-        line.len = (size as usize).min(line.buf.len());
+        line.size = size as usize;
+        line.len = line.size.min(CMDLINE_MAX);
         select_item(select);
         line.buf[..line.len].iter_mut().for_each(|b| *b = read_u8());
     }

@@ -1,0 +1,106 @@
+//! The kernel's command line: the options it knows, and what an option it
+//! does not know gets. Hardware-free (fw_cfg.rs reads the bytes), so it is
+//! tested on the host.
+//!
+//! Options are words separated by spaces, as on Linux's command line:
+//!
+//! | option             | effect                                             |
+//! |--------------------|----------------------------------------------------|
+//! | `ktest`            | run every in-kernel test, then exit QEMU           |
+//! | `ktest=<filter>`   | run the tests whose name contains `<filter>`       |
+//! | `panic=exit`       | a panic exits QEMU with a failure status           |
+//! | `vmalloc=list`     | the vmalloc area allocator is 2.4's list (lab 2)   |
+//! | `vmalloc=tree`     | ... or the tree (the default)                      |
+//!
+//! Linux ignores what it does not know and passes it to init; Mosaic has no
+//! init, so an unknown option or value is a typo, and it is said so on the
+//! console at boot (`vmalloc=lst` would otherwise quietly mean the tree).
+
+use core::fmt;
+
+/// What the command line asked for.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Options<'a> {
+    /// `Some("")` for a bare `ktest`: every test.
+    pub ktest: Option<&'a str>,
+    pub panic_exit: bool,
+    pub vmalloc_list: bool,
+}
+
+/// A word of the command line that means nothing to the kernel.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Complaint<'a> {
+    Unknown(&'a str),
+    BadValue { option: &'static str, value: &'a str, expected: &'static str },
+}
+
+impl fmt::Display for Complaint<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Complaint::Unknown(word) => {
+                write!(f, "unknown option `{word}`, ignored (known: ktest[=<filter>] panic=exit vmalloc=list|tree)")
+            }
+            Complaint::BadValue { option, value, expected } => {
+                write!(f, "`{option}={value}`: the value must be {expected}; option ignored")
+            }
+        }
+    }
+}
+
+/// Reads `line`, calling `complain` for each word it does not understand.
+/// Later words win over earlier ones, as on Linux.
+pub fn parse<'a>(line: &'a str, mut complain: impl FnMut(Complaint<'a>)) -> Options<'a> {
+    let mut options = Options::default();
+    for word in line.split_whitespace() {
+        let (key, value) = match word.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (word, None),
+        };
+        match (key, value) {
+            ("ktest", v) => options.ktest = Some(v.unwrap_or("")),
+            ("panic", Some("exit")) => options.panic_exit = true,
+            ("panic", Some(v)) => complain(Complaint::BadValue { option: "panic", value: v, expected: "`exit`" }),
+            ("vmalloc", Some("list")) => options.vmalloc_list = true,
+            ("vmalloc", Some("tree")) => options.vmalloc_list = false,
+            ("vmalloc", Some(v)) => {
+                complain(Complaint::BadValue { option: "vmalloc", value: v, expected: "`list` or `tree`" })
+            }
+            _ => complain(Complaint::Unknown(word)),
+        }
+    }
+    options
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::{String, ToString};
+    use std::vec::Vec;
+
+    fn parsed(line: &str) -> (Options<'_>, Vec<String>) {
+        let mut said = Vec::new();
+        let options = parse(line, |c| said.push(c.to_string()));
+        (options, said)
+    }
+
+    #[test]
+    fn known_options_are_read() {
+        let (o, said) = parsed("ktest=buddy  panic=exit vmalloc=list");
+        assert_eq!(o, Options { ktest: Some("buddy"), panic_exit: true, vmalloc_list: true });
+        assert!(said.is_empty(), "{said:?}");
+        assert_eq!(parsed("ktest").0.ktest, Some(""));
+        assert!(!parsed("vmalloc=list vmalloc=tree").0.vmalloc_list);
+        assert_eq!(parsed("").0, Options::default());
+    }
+
+    #[test]
+    fn unknown_options_and_values_are_reported_not_guessed() {
+        let (o, said) = parsed("vmalloc=lst verbose panic=reboot vmalloc");
+        assert!(!o.vmalloc_list && !o.panic_exit);
+        assert_eq!(said.len(), 4, "{said:?}");
+        assert!(said[0].contains("`vmalloc=lst`") && said[0].contains("`list` or `tree`"), "{}", said[0]);
+        assert!(said[1].contains("unknown option `verbose`"), "{}", said[1]);
+        assert!(said[2].contains("`panic=reboot`"), "{}", said[2]);
+        assert!(said[3].contains("unknown option `vmalloc`"), "{}", said[3]);
+    }
+}
