@@ -1,7 +1,7 @@
 //! `cargo xtask grade <lab>`: the autograder, in the spirit of xv6's
 //! `make grade`.
 //!
-//! A lab's graded tests (see `grade/catalogue.rs`) are of three kinds:
+//! A lab's graded tests (see `grade/catalogue/`) are of three kinds:
 //!
 //! - host: unit tests of the hardware-free code, run by name in the
 //!   `mosaic-kernel` library's test binary;
