@@ -22,6 +22,7 @@ mod catalogue;
 
 use crate::build::{self, Profile};
 use crate::lab::{self, Lab};
+use crate::process::{self, Finished, Output};
 use crate::qemu::{self, Firmware};
 use crate::session::{Session, TestEnv};
 use crate::{host, report, root};
@@ -29,11 +30,10 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use catalogue::tests;
@@ -410,8 +410,9 @@ fn run_host(names: &[&str], limit: Duration) -> HostRun {
     let mut cmd = Command::new(&exe);
     cmd.current_dir(root().join("kernel")).arg("--exact").args(names);
     cmd.env("RUST_BACKTRACE", "0");
-    match run_captured(&mut cmd, limit) {
-        Ok((output, finished)) => {
+    match process::run_with_deadline(&mut cmd, limit, Output::Capture) {
+        Ok(Finished { status, output }) => {
+            let finished = status.is_some();
             run.outcomes = parse_libtest(&output);
             if !finished {
                 run.timed_out = true;
@@ -446,48 +447,6 @@ fn build_host_tests() -> Result<PathBuf> {
         .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "mosaic_kernel")
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
         .context("cargo built no test binary for mosaic-kernel")
-}
-
-/// Runs `cmd` with stdout and stderr captured, killing it after `limit`.
-/// Returns the output and whether it finished in time.
-fn run_captured(cmd: &mut Command, limit: Duration) -> Result<(String, bool)> {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().with_context(|| format!("cannot start {cmd:?}"))?;
-    let output = Arc::new(Mutex::new(String::new()));
-    let readers: Vec<_> = [
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-        child.stderr.take().map(|s| Box::new(s) as _),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|stream| {
-        let output = Arc::clone(&output);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                let mut out = output.lock().unwrap();
-                out.push_str(&line);
-                out.push('\n');
-            }
-        })
-    })
-    .collect();
-    let deadline = Instant::now() + limit;
-    let finished = loop {
-        if child.try_wait()?.is_some() {
-            break true;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    for r in readers {
-        let _ = r.join();
-    }
-    let text = output.lock().unwrap().clone();
-    Ok((text, finished))
 }
 
 /// Reads libtest's `test <name> ... ok|FAILED` lines and the captured

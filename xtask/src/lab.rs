@@ -22,6 +22,7 @@
 //! and scores below full marks, without any test hanging.
 
 use crate::grade::{self, GradeOptions, Report};
+use crate::process::{self, Output};
 use crate::root;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -495,7 +496,11 @@ fn grade_in(dir: &Path, lab: &Lab, shared_target: &Path, args: &[String]) -> Res
         cmd.env_remove(var);
     }
     let started = Instant::now();
-    let status = run_with_deadline(&mut cmd, Duration::from_secs(45 * 60))?;
+    let limit = Duration::from_secs(45 * 60);
+    let status = match process::run_with_deadline(&mut cmd, limit, Output::Terminal)?.status {
+        Some(status) => status.to_string(),
+        None => bail!("killed after {limit:?}"),
+    };
     println!("(grading in {} took {:.0?}: {status})", dir.display(), started.elapsed());
     let text = std::fs::read_to_string(&json)
         .with_context(|| format!("the grader in {} wrote no report ({status})", dir.display()))?;
@@ -550,26 +555,6 @@ pub fn splice(file: &Path, skeleton: &str, submitted: &str, lab: u32) -> Result<
     }
     let mut bodies = bodies.into_iter();
     Ok(replace_bodies(skeleton, lab, |_, _| bodies.next().expect("counted")))
-}
-
-/// Runs `cmd` (output to this terminal), killing it after `limit`.
-fn run_with_deadline(cmd: &mut Command, limit: Duration) -> Result<String> {
-    use std::os::unix::process::CommandExt;
-    cmd.process_group(0);
-    let mut child = cmd.spawn().with_context(|| format!("cannot start {cmd:?}"))?;
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(status.to_string());
-        }
-        if Instant::now() >= deadline {
-            let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
-            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
-            let _ = child.wait();
-            bail!("killed after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[cfg(test)]

@@ -7,12 +7,14 @@
 //! - `build`: kernel ELF and BIOS/UEFI disk images
 //! - `qemu`: QEMU command lines and exit codes
 //! - `session`: drive the shell like a person would, prompt by prompt
+//! - `process`: running a child process with a deadline
 //! - `lab`, `grade`: course labs (skeleton export, selftest) and the grader
 
 pub mod build;
 pub mod grade;
 pub mod host;
 pub mod lab;
+pub mod process;
 pub mod qemu;
 pub mod report;
 pub mod session;
