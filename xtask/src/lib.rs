@@ -8,7 +8,9 @@
 //! - `qemu`: QEMU command lines and exit codes
 //! - `session`: drive the shell like a person would, prompt by prompt
 //! - `process`: running a child process with a deadline
-//! - `lab`, `grade`: course labs (skeleton export, selftest) and the grader
+//! - `lab`: course labs, their `LAB n` regions and skeleton export
+//! - `grade`: the grader, the labs' selftest and submissions (uses `lab`;
+//!   `lab` uses nothing of it)
 
 pub mod build;
 pub mod grade;

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_mm;
+mod commands;
 mod console;
 mod fuzz;
 mod test;
@@ -34,9 +35,9 @@ enum Cli {
     /// Run every test: host unit tests, in-kernel tests, QEMU integration tests
     Test(test::TestArgs),
     /// Course labs: `lab list`, `lab export <lab> <dir>`, `lab selftest`
-    Lab(xtask::lab::LabArgs),
+    Lab(commands::lab::LabArgs),
     /// Grade a lab: its tests with points, `Score: X/Y`, non-zero below full marks
-    Grade(xtask::grade::GradeArgs),
+    Grade(commands::grade::GradeArgs),
     /// Benchmark vmalloc with Linux's test_vmalloc on both area allocators
     ///
     /// Boots the release kernel once per allocator (BIOS, TCG, qemu64, one
@@ -97,8 +98,8 @@ fn main() -> ExitCode {
         Cli::Image { release } => image(release),
         Cli::Gdb { release } => gdb(release),
         Cli::Test(args) => test::run(args),
-        Cli::Lab(args) => xtask::lab::run(args),
-        Cli::Grade(args) => xtask::grade::run(args),
+        Cli::Lab(args) => commands::lab::run(args),
+        Cli::Grade(args) => commands::grade::run(args),
         Cli::Bench(args) => bench::run(args),
         Cli::Fuzz(args) => fuzz::run(args),
     };

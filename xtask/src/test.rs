@@ -90,7 +90,7 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
     }
     if wants(Part::Labs) {
         banner("lab selftest (reference full marks; skeletons build, score below, never hang)");
-        let (p, f) = xtask::lab::selftest_tally(xtask::grade::default_jobs());
+        let (p, f) = xtask::grade::selftest_tally(xtask::grade::default_jobs());
         tally.add("lab selftest", p, f);
     }
     println!("\nsummary:");
