@@ -27,12 +27,12 @@ mod catalogue;
 mod selftest;
 mod submission;
 
-use crate::build::{self, Profile};
+use crate::build::Profile;
 use crate::lab::Lab;
 use crate::process::{self, Finished, Output};
 use crate::qemu::{self, Firmware};
 use crate::session::{Session, TestEnv};
-use crate::{host, report, root};
+use crate::{report, root};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -461,11 +461,9 @@ fn tail(text: &str, n: usize) -> String {
 // QEMU tests
 // ---------------------------------------------------------------------------
 
-/// Builds the debug images and finds QEMU.
+/// Finds QEMU and builds the debug images.
 fn qemu_env() -> Result<TestEnv> {
-    let (qemu, ovmf) = host::ensure()?;
-    let images = build::images(Profile::Debug)?;
-    Ok(TestEnv { qemu, ovmf, bios: images.bios, uefi: images.uefi })
+    TestEnv::build(Profile::Debug)
 }
 
 /// Runs the QEMU tests `jobs` at a time and prints their results in order.
