@@ -7,12 +7,16 @@
 //! - `build`: kernel ELF and BIOS/UEFI disk images
 //! - `qemu`: QEMU command lines and exit codes
 //! - `session`: drive the shell like a person would, prompt by prompt
-//! - `lab`, `grade`: course labs (skeleton export, selftest) and the grader
+//! - `process`: running a child process with a deadline
+//! - `lab`: course labs, their `LAB n` regions and skeleton export
+//! - `grade`: the grader, the labs' selftest and submissions (uses `lab`;
+//!   `lab` uses nothing of it)
 
 pub mod build;
 pub mod grade;
 pub mod host;
 pub mod lab;
+pub mod process;
 pub mod qemu;
 pub mod report;
 pub mod session;

@@ -44,8 +44,14 @@ impl TestEnv {
         {
             return Ok(TestEnv { qemu, ovmf, bios, uefi });
         }
+        TestEnv::build(Profile::Debug)
+    }
+
+    /// Finds QEMU and OVMF (installing them if need be) and builds the
+    /// images of `profile`.
+    pub fn build(profile: Profile) -> Result<TestEnv> {
         let (qemu, ovmf) = host::ensure()?;
-        let images = build::images(Profile::Debug)?;
+        let images = build::images(profile)?;
         Ok(TestEnv { qemu, ovmf, bios: images.bios, uefi: images.uefi })
     }
 

@@ -12,10 +12,10 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, ExitCode, Stdio};
-use xtask::build::{self, Profile};
+use xtask::build::Profile;
 use xtask::qemu::{self, Firmware};
 use xtask::session::{Session, TestEnv};
-use xtask::{host, report, root};
+use xtask::{report, root};
 
 #[derive(Args)]
 pub struct TestArgs {
@@ -61,9 +61,7 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
         tally.add("host unit tests", p, f);
     }
     if wants(Part::Kernel) || wants(Part::Integration) {
-        let (qemu, ovmf) = host::ensure()?;
-        let images = build::images(Profile::Debug)?;
-        let env = TestEnv { qemu, ovmf, bios: images.bios, uefi: images.uefi };
+        let env = TestEnv::build(Profile::Debug)?;
         if wants(Part::Kernel) {
             for (firmware, label) in
                 [(Firmware::Bios, "in-kernel tests (BIOS)"), (Firmware::Uefi, "in-kernel tests (UEFI)")]
@@ -90,7 +88,7 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
     }
     if wants(Part::Labs) {
         banner("lab selftest (reference full marks; skeletons build, score below, never hang)");
-        let (p, f) = xtask::lab::selftest_tally(xtask::grade::default_jobs());
+        let (p, f) = xtask::grade::selftest_tally(xtask::grade::default_jobs());
         tally.add("lab selftest", p, f);
     }
     println!("\nsummary:");

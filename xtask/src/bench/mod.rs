@@ -14,13 +14,16 @@
 //! loop there: a million loops would take over ten minutes for that case
 //! alone).
 //!
-//! See docs/benchmarks.md for the figures and what they mean.
+//! See docs/benchmarks.md for the figures and what they mean. The
+//! command's arguments are in `commands/bench.rs`; the PGD-sync and soak
+//! benchmarks are in `mm.rs`.
+
+pub mod mm;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, ValueEnum};
+use clap::ValueEnum;
 use regex::Regex;
 use std::io::Write;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use xtask::build::{self, Profile};
 use xtask::host;
@@ -34,33 +37,9 @@ const LIST_LOOPS: u64 = 100_000;
 /// How long one test case may take before the run is abandoned.
 const CASE_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
 
-#[derive(Args)]
-pub struct BenchArgs {
-    /// Loops per test case for both allocators (default: 1000000 for the
-    /// tree, 100000 for the list)
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=i32::MAX as u64))]
-    loops: Option<u64>,
-    /// Benchmark one allocator only
-    #[arg(long, value_enum)]
-    only: Option<Allocator>,
-    /// Which benchmarks: test_vmalloc, the PGD-sync strategies, the soak
-    #[arg(long, value_enum, default_value = "all")]
-    part: Part,
-    /// Operations of the soak
-    #[arg(long, default_value_t = 10_000_000)]
-    soak_ops: u64,
-}
-
+/// The vmalloc area allocators.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Part {
-    All,
-    Vmalloc,
-    Pgd,
-    Soak,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Allocator {
+pub enum Allocator {
     Tree,
     List,
 }
@@ -163,32 +142,23 @@ const GROWTH_RUNS: usize = 3;
 /// cost, i.e. the area allocator's search.
 const CONTROL_PAGES: u64 = 100;
 
-pub fn run(args: BenchArgs) -> Result<ExitCode> {
+/// Finds QEMU and builds the release images.
+pub fn env() -> Result<TestEnv> {
     let images = build::images(Profile::Release)?;
     let (qemu, ovmf) = host::ensure()?;
-    let env = TestEnv { qemu, ovmf, bios: images.bios, uefi: images.uefi };
-    let allocators: Vec<Allocator> = match args.only {
-        Some(a) => vec![a],
-        None => vec![Allocator::Tree, Allocator::List],
-    };
-    let wants = |p: Part| args.part == Part::All || args.part == p;
-    let mut extra_failed = Vec::new();
-    if wants(Part::Pgd) && !crate::bench_mm::pgd(&env)? {
-        extra_failed.push("pgd_bench".to_string());
-    }
-    if wants(Part::Soak) && !crate::bench_mm::soak(&env, args.soak_ops)? {
-        extra_failed.push("the soak".to_string());
-    }
-    if !wants(Part::Vmalloc) {
-        return Ok(if extra_failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
-    }
+    Ok(TestEnv { qemu, ovmf, bios: images.bios, uefi: images.uefi })
+}
+
+/// Runs test_vmalloc on each of `allocators` (`loops` per test case, or
+/// each allocator's default), prints the table, and returns what failed.
+pub fn vmalloc(env: &TestEnv, allocators: &[Allocator], loops: Option<u64>) -> Result<Vec<String>> {
     let mut runs = Vec::new();
-    for allocator in allocators {
+    for &allocator in allocators {
         let default = if allocator == Allocator::Tree { TREE_LOOPS } else { LIST_LOOPS };
-        runs.push(bench(&env, allocator, args.loops.unwrap_or(default))?);
+        runs.push(bench(env, allocator, loops.unwrap_or(default))?);
     }
     print_table(&runs);
-    let mut failed = extra_failed;
+    let mut failed = Vec::new();
     for r in &runs {
         let control = ("the control run (fix_size with more pages)", &r.control);
         let growth = r.growth.iter().map(|(_, m)| ("the growth series (fix_size with busy areas)", m));
@@ -198,12 +168,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             }
         }
     }
-    if failed.is_empty() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!("xtask: bench: failed: {}", failed.join(", "));
-        Ok(ExitCode::FAILURE)
-    }
+    Ok(failed)
 }
 
 /// Boots a machine with `allocator` and runs every case `loops` times.

@@ -1,7 +1,7 @@
 //! `cargo xtask grade <lab>`: the autograder, in the spirit of xv6's
 //! `make grade`.
 //!
-//! A lab's graded tests (see `grade/catalogue.rs`) are of three kinds:
+//! A lab's graded tests (see `grade/catalogue/`) are of three kinds:
 //!
 //! - host: unit tests of the hardware-free code, run by name in the
 //!   `mosaic-kernel` library's test binary;
@@ -17,26 +17,34 @@
 //! Each test prints PASS or FAIL with its points, a failing one says what
 //! was expected and shows the lines of output that matter, and the last
 //! line is `Score: X/Y`. The exit status is non-zero below full marks.
+//!
+//! This file holds the report, the host tests and the QEMU tests; beside
+//! it are `catalogue/` (what each lab's grade is made of), `selftest.rs`
+//! (`cargo xtask lab selftest`) and `submission.rs` (grading in another
+//! tree: exported skeletons and `--submission`).
 
 mod catalogue;
+mod selftest;
+mod submission;
 
-use crate::build::{self, Profile};
-use crate::lab::{self, Lab};
+use crate::build::Profile;
+use crate::lab::Lab;
+use crate::process::{self, Finished, Output};
 use crate::qemu::{self, Firmware};
 use crate::session::{Session, TestEnv};
-use crate::{host, report, root};
+use crate::{report, root};
 use anyhow::{bail, Context, Result};
-use clap::Args;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use catalogue::tests;
+pub use selftest::{selftest, selftest_tally, SelftestRow};
+pub use submission::grade_submission;
 
 /// A shell scenario: drives a booted shell, using `Rng` for its values.
 pub type Scenario = fn(&mut Session, &mut Rng) -> Result<()>;
@@ -70,32 +78,6 @@ impl Graded {
     }
 }
 
-#[derive(Args)]
-pub struct GradeArgs {
-    /// The lab: 1, lab1, buddy or lab1-buddy
-    lab: String,
-    /// Also write the results as JSON to this file
-    #[arg(long)]
-    json: Option<PathBuf>,
-    /// Seed for the randomised scenarios (default: a new one each run)
-    #[arg(long)]
-    seed: Option<u64>,
-    /// QEMU machines to run at once
-    #[arg(long, default_value_t = default_jobs())]
-    jobs: usize,
-    /// Multiply every test's timeout (for slow machines)
-    #[arg(long, default_value_t = 1.0)]
-    timeout_scale: f64,
-    /// Run only the tests whose name contains this text (the score then
-    /// counts those alone)
-    #[arg(long)]
-    only: Option<String>,
-    /// Grade the student's tree at this path: only the bodies of its
-    /// `LAB <n>` regions are taken, into a fresh copy of this tree
-    #[arg(long)]
-    submission: Option<PathBuf>,
-}
-
 /// QEMU runs on one host CPU per machine: one machine per CPU, at most 4.
 pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
@@ -112,7 +94,7 @@ pub struct GradeOptions {
 
 impl GradeOptions {
     /// The same options as `cargo xtask grade` arguments.
-    fn to_args(&self) -> Vec<String> {
+    pub fn to_args(&self) -> Vec<String> {
         let mut args =
             vec!["--jobs".into(), self.jobs.to_string(), "--timeout-scale".into(), self.timeout_scale.to_string()];
         if let Some(seed) = self.seed {
@@ -129,22 +111,6 @@ impl Default for GradeOptions {
     fn default() -> Self {
         GradeOptions { jobs: default_jobs(), seed: None, timeout_scale: 1.0, only: None }
     }
-}
-
-pub fn run(args: GradeArgs) -> Result<ExitCode> {
-    let lab = lab::find(&args.lab)?;
-    check_built_here()?;
-    let opts =
-        GradeOptions { jobs: args.jobs.max(1), seed: args.seed, timeout_scale: args.timeout_scale, only: args.only };
-    let report = match &args.submission {
-        Some(dir) => lab::grade_submission(lab, dir, &opts.to_args())?,
-        None => grade(lab, &opts)?,
-    };
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&report.to_json())?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(if report.score() == report.max() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// The result of one graded test.
@@ -303,8 +269,8 @@ pub fn grade(lab: &Lab, opts: &GradeOptions) -> Result<Report> {
 
 /// Refuses to grade with an xtask built for another copy of the tree:
 /// cargo takes two copies sharing a target directory for one another (see
-/// `lab::labs_dir`), and the repository's path is compiled into xtask.
-fn check_built_here() -> Result<()> {
+/// `submission::labs_dir`), and the repository's path is compiled into xtask.
+pub fn check_built_here() -> Result<()> {
     let here = std::env::current_dir()?.canonicalize()?;
     let root = root().canonicalize().unwrap_or_else(|_| root());
     if !here.starts_with(&root) {
@@ -410,8 +376,9 @@ fn run_host(names: &[&str], limit: Duration) -> HostRun {
     let mut cmd = Command::new(&exe);
     cmd.current_dir(root().join("kernel")).arg("--exact").args(names);
     cmd.env("RUST_BACKTRACE", "0");
-    match run_captured(&mut cmd, limit) {
-        Ok((output, finished)) => {
+    match process::run_with_deadline(&mut cmd, limit, Output::Capture) {
+        Ok(Finished { status, output }) => {
+            let finished = status.is_some();
             run.outcomes = parse_libtest(&output);
             if !finished {
                 run.timed_out = true;
@@ -446,48 +413,6 @@ fn build_host_tests() -> Result<PathBuf> {
         .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "mosaic_kernel")
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
         .context("cargo built no test binary for mosaic-kernel")
-}
-
-/// Runs `cmd` with stdout and stderr captured, killing it after `limit`.
-/// Returns the output and whether it finished in time.
-fn run_captured(cmd: &mut Command, limit: Duration) -> Result<(String, bool)> {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().with_context(|| format!("cannot start {cmd:?}"))?;
-    let output = Arc::new(Mutex::new(String::new()));
-    let readers: Vec<_> = [
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-        child.stderr.take().map(|s| Box::new(s) as _),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|stream| {
-        let output = Arc::clone(&output);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                let mut out = output.lock().unwrap();
-                out.push_str(&line);
-                out.push('\n');
-            }
-        })
-    })
-    .collect();
-    let deadline = Instant::now() + limit;
-    let finished = loop {
-        if child.try_wait()?.is_some() {
-            break true;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    for r in readers {
-        let _ = r.join();
-    }
-    let text = output.lock().unwrap().clone();
-    Ok((text, finished))
 }
 
 /// Reads libtest's `test <name> ... ok|FAILED` lines and the captured
@@ -536,11 +461,9 @@ fn tail(text: &str, n: usize) -> String {
 // QEMU tests
 // ---------------------------------------------------------------------------
 
-/// Builds the debug images and finds QEMU.
+/// Finds QEMU and builds the debug images.
 fn qemu_env() -> Result<TestEnv> {
-    let (qemu, ovmf) = host::ensure()?;
-    let images = build::images(Profile::Debug)?;
-    Ok(TestEnv { qemu, ovmf, bios: images.bios, uefi: images.uefi })
+    TestEnv::build(Profile::Debug)
 }
 
 /// Runs the QEMU tests `jobs` at a time and prints their results in order.
@@ -871,7 +794,7 @@ mod tests {
 
     #[test]
     fn every_lab_has_graded_tests_with_points() {
-        for lab in &lab::LABS {
+        for lab in &crate::lab::LABS {
             let t = tests(lab.id);
             assert!(t.iter().map(|g| g.points).sum::<u32>() == 100, "lab {} is not out of 100", lab.id);
             let mut names: Vec<String> = t.iter().map(display_name).collect();

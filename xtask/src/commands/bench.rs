@@ -1,0 +1,58 @@
+//! `cargo xtask bench`: its arguments, and which benchmarks run. The
+//! benchmarks themselves are in `bench/`.
+
+use crate::bench::{self, Allocator};
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Loops per test case for both allocators (default: 1000000 for the
+    /// tree, 100000 for the list)
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=i32::MAX as u64))]
+    loops: Option<u64>,
+    /// Benchmark one allocator only
+    #[arg(long, value_enum)]
+    only: Option<Allocator>,
+    /// Which benchmarks: test_vmalloc, the PGD-sync strategies, the soak
+    #[arg(long, value_enum, default_value = "all")]
+    part: Part,
+    /// Operations of the soak
+    #[arg(long, default_value_t = 10_000_000)]
+    soak_ops: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Part {
+    All,
+    Vmalloc,
+    Pgd,
+    Soak,
+}
+
+pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    let env = bench::env()?;
+    let allocators: Vec<Allocator> = match args.only {
+        Some(a) => vec![a],
+        None => vec![Allocator::Tree, Allocator::List],
+    };
+    let wants = |p: Part| args.part == Part::All || args.part == p;
+    let mut failed = Vec::new();
+    if wants(Part::Pgd) && !bench::mm::pgd(&env)? {
+        failed.push("pgd_bench".to_string());
+    }
+    if wants(Part::Soak) && !bench::mm::soak(&env, args.soak_ops)? {
+        failed.push("the soak".to_string());
+    }
+    if !wants(Part::Vmalloc) {
+        return Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+    failed.extend(bench::vmalloc(&env, &allocators, args.loops)?);
+    if failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("xtask: bench: failed: {}", failed.join(", "));
+        Ok(ExitCode::FAILURE)
+    }
+}

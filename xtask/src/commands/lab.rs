@@ -1,0 +1,73 @@
+//! `cargo xtask lab list | export | selftest`: its arguments, and what each
+//! prints. Labs and export are in `xtask::lab`, the selftest (grading) in
+//! `xtask::grade`.
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use xtask::grade;
+use xtask::lab::{self, LABS};
+
+#[derive(Args)]
+pub struct LabArgs {
+    #[command(subcommand)]
+    command: LabCommand,
+}
+
+#[derive(Subcommand)]
+enum LabCommand {
+    /// List the labs, their handouts and the regions each one stubs
+    List,
+    /// Write a copy of the repository with one lab's regions replaced by todo!()
+    Export {
+        /// The lab: 1, lab1, buddy or lab1-buddy
+        lab: String,
+        /// Where to write the copy (must not exist, or be empty)
+        dir: PathBuf,
+    },
+    /// Prove the labs work: the reference scores full marks, each exported
+    /// skeleton builds and scores below full marks without hanging
+    Selftest {
+        /// Only this lab (default: all)
+        lab: Option<String>,
+        /// QEMU machines to run at once
+        #[arg(long, default_value_t = grade::default_jobs())]
+        jobs: usize,
+    },
+}
+
+pub fn run(args: LabArgs) -> Result<ExitCode> {
+    match args.command {
+        LabCommand::List => list(),
+        LabCommand::Export { lab, dir } => {
+            let lab = lab::find(&lab)?;
+            let stubbed = lab::export(lab, &dir)?;
+            println!("exported lab {} ({}) to {}", lab.id, lab.slug, dir.display());
+            for r in &stubbed {
+                println!("  stubbed {}:{}: {}", r.file.display(), r.line, r.hint);
+            }
+            println!("students start with: cd {} && cargo xtask grade {}", dir.display(), lab.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Selftest { lab, jobs } => {
+            let labs = match lab {
+                Some(name) => vec![lab::find(&name)?],
+                None => LABS.iter().collect(),
+            };
+            let rows = grade::selftest(&labs, jobs)?;
+            Ok(if rows.iter().all(|r| r.ok()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}
+
+fn list() -> Result<ExitCode> {
+    let regions = lab::all_regions()?;
+    for lab in &LABS {
+        println!("lab {} {:<13} {}  ({})", lab.id, lab.slug, lab.title, lab.handout);
+        for r in regions.iter().filter(|r| r.lab == lab.id) {
+            println!("    {}:{}: {}", r.file.display(), r.line, r.hint);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,57 @@
+//! `cargo xtask run`: build the kernel and boot it in QEMU, with the serial
+//! console on this terminal (see `console.rs`).
+
+use crate::console;
+use anyhow::Result;
+use clap::Args;
+use std::process::ExitCode;
+use xtask::build;
+use xtask::host;
+use xtask::qemu::{Firmware, Machine};
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Boot with UEFI firmware (OVMF) instead of BIOS
+    #[arg(long)]
+    uefi: bool,
+    /// Optimised kernel
+    #[arg(long)]
+    release: bool,
+    /// Use KVM instead of TCG emulation (does not work on every machine)
+    #[arg(long)]
+    kvm: bool,
+    /// Make QEMU wait for `cargo xtask gdb` before running anything
+    #[arg(long)]
+    gdb: bool,
+    /// Guest memory size, e.g. 512M or 5G
+    #[arg(long, short = 'm', default_value = "512M", value_parser = parse_memory)]
+    memory: String,
+    /// Kernel options, e.g. "vmalloc=list" (see docs/testing.md)
+    #[arg(long, default_value = "")]
+    cmdline: String,
+}
+
+fn parse_memory(s: &str) -> Result<String, String> {
+    let digits = s.strip_suffix(['M', 'G']).unwrap_or(s);
+    match digits.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(s.to_string()),
+        _ => Err(format!("'{s}' is not a memory size like 512M or 5G")),
+    }
+}
+
+pub fn run(args: RunArgs) -> Result<ExitCode> {
+    let (qemu, ovmf) = host::ensure()?;
+    let images = build::images(super::profile(args.release))?;
+    let firmware = if args.uefi { Firmware::Uefi } else { Firmware::Bios };
+    let image = if args.uefi { images.uefi } else { images.bios };
+    let mut machine = Machine::new(firmware, image);
+    machine.memory = args.memory;
+    machine.cmdline = args.cmdline;
+    machine.kvm = args.kvm;
+    machine.gdb = args.gdb;
+    machine.no_reboot = false;
+    if args.gdb {
+        eprintln!("xtask: QEMU waits for a debugger: run `cargo xtask gdb` in another terminal");
+    }
+    console::run(&machine, &qemu, &ovmf)
+}

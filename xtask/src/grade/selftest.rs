@@ -1,0 +1,145 @@
+//! `cargo xtask lab selftest`, the proof that the labs work: for each
+//! lab, the reference scores full marks and the exported skeleton builds
+//! and scores below full marks, without any test hanging.
+
+use super::submission::{grade_in, labs_dir, work_tree};
+use super::{GradeOptions, Report};
+use crate::lab::{export, Lab, LABS};
+use anyhow::Result;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+/// What the selftest found for one lab.
+pub struct SelftestRow {
+    pub lab: u32,
+    /// Reference: "20/20" style score, and whether it was full marks.
+    pub reference: Result<(u32, u32), String>,
+    /// Skeleton: the score, or why it could not be graded.
+    pub skeleton: Result<(u32, u32), String>,
+    /// Problems with the skeleton run other than its score.
+    pub skeleton_problems: Vec<String>,
+}
+
+impl SelftestRow {
+    pub fn reference_ok(&self) -> bool {
+        matches!(self.reference, Ok((s, m)) if s == m)
+    }
+
+    pub fn skeleton_ok(&self) -> bool {
+        matches!(self.skeleton, Ok((s, m)) if s < m) && self.skeleton_problems.is_empty()
+    }
+
+    pub fn ok(&self) -> bool {
+        self.reference_ok() && self.skeleton_ok()
+    }
+}
+
+/// For each lab: grade the reference here, then export the skeleton and
+/// run the skeleton's own `cargo xtask grade` in it.
+pub fn selftest(labs: &[&Lab], jobs: usize) -> Result<Vec<SelftestRow>> {
+    let started = Instant::now();
+    let shared_target = labs_dir().join("target");
+    let mut rows = Vec::new();
+    for lab in labs {
+        println!("\n==> lab selftest: lab {} ({}), reference", lab.id, lab.slug);
+        let opts = GradeOptions { jobs, ..GradeOptions::default() };
+        let reference = super::grade(lab, &opts).map(|r| (r.score(), r.max())).map_err(|e| format!("{e:#}"));
+        println!("\n==> lab selftest: lab {} ({}), exported skeleton", lab.id, lab.slug);
+        // After the reference's grade, which built this tree's images.
+        seed_shared_target(&shared_target)?;
+        let (skeleton, skeleton_problems) = match grade_skeleton(lab, &shared_target, jobs) {
+            Ok(report) => {
+                let problems = skeleton_problems(&report);
+                (Ok((report.score(), report.max())), problems)
+            }
+            Err(e) => (Err(format!("{e:#}")), Vec::new()),
+        };
+        rows.push(SelftestRow { lab: lab.id, reference, skeleton, skeleton_problems });
+    }
+    println!("\nlab selftest ({:.0?} in all):", started.elapsed());
+    for row in &rows {
+        let show = |r: &Result<(u32, u32), String>| match r {
+            Ok((s, m)) => format!("{s}/{m}"),
+            Err(e) => format!("error: {e}"),
+        };
+        let verdict = |ok| if ok { "ok" } else { "WRONG" };
+        println!(
+            "  lab {}: reference {} ({}), skeleton {} ({})",
+            row.lab,
+            show(&row.reference),
+            verdict(row.reference_ok()),
+            show(&row.skeleton),
+            verdict(row.skeleton_ok())
+        );
+        for p in &row.skeleton_problems {
+            println!("      {p}");
+        }
+    }
+    Ok(rows)
+}
+
+/// For `cargo xtask test`: the selftest of every lab as (passed, failed),
+/// two checks per lab (reference full marks; skeleton builds, scores below
+/// and never hangs).
+pub fn selftest_tally(jobs: usize) -> (usize, usize) {
+    match selftest(&LABS.iter().collect::<Vec<_>>(), jobs) {
+        Ok(rows) => {
+            let passed = rows.iter().map(|r| r.reference_ok() as usize + r.skeleton_ok() as usize).sum::<usize>();
+            (passed, 2 * rows.len() - passed)
+        }
+        Err(e) => {
+            println!("error: lab selftest: {e:#}");
+            (0, 1)
+        }
+    }
+}
+
+/// What is wrong with a skeleton's grade beyond its score: it must build,
+/// must fail its lab's tests by failing (a todo!() panic), not by hanging.
+fn skeleton_problems(report: &Report) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !report.kernel_built {
+        problems.push("the skeleton's kernel did not build".to_string());
+    }
+    if !report.host_built {
+        problems.push("the skeleton's host tests did not build".to_string());
+    }
+    for t in report.results.iter().filter(|t| t.timed_out) {
+        problems.push(format!("{} hung (killed after its timeout) instead of failing", t.name));
+    }
+    problems
+}
+
+/// The shared target directory starts as a copy of this tree's nightly
+/// builds, so that the bootloader's stages (minutes to build) are not
+/// built again. Cargo reuses them if nothing they depend on changed, which
+/// holds for registry crates whatever the workspace's path.
+fn seed_shared_target(shared: &Path) -> Result<()> {
+    let nightly = crate::build::nightly_target_dir();
+    let dest = shared.join("nightly");
+    if dest.exists() || !nightly.join("debug").is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&dest)?;
+    println!("lab selftest: seeding {} from {}", dest.display(), nightly.display());
+    // The host side (the image builder and the bootloader's stages) and the
+    // kernel's dependencies; the kernel itself is rebuilt in any case.
+    for dir in ["debug", "x86_64-unknown-none"].map(|d| nightly.join(d)).iter().filter(|d| d.is_dir()) {
+        let status = Command::new("cp").args(["-a", "--reflink=auto"]).arg(dir).arg(&dest).status();
+        if !status.is_ok_and(|s| s.success()) {
+            println!("lab selftest: could not copy {}; the skeletons will build it from scratch", dir.display());
+        }
+    }
+    Ok(())
+}
+
+/// Exports `lab` and runs the skeleton's own grader; its report is kept
+/// as `selftest-lab<N>.json`.
+fn grade_skeleton(lab: &Lab, shared_target: &Path, jobs: usize) -> Result<Report> {
+    let (dir, _lock) = work_tree()?;
+    export(lab, &dir)?;
+    let report = grade_in(&dir, lab, shared_target, &["--jobs".into(), jobs.to_string()])?;
+    std::fs::write(labs_dir().join(format!("selftest-lab{}.json", lab.id)), report.to_json().to_string())?;
+    Ok(report)
+}
