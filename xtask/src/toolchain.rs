@@ -3,14 +3,15 @@
 //! The host crates build with whatever stable toolchain runs `cargo xtask`.
 //! The kernel needs a nightly (the x86-interrupt calling convention), and
 //! the `bootloader` crate compiles its stages with `-Zbuild-std`, which needs
-//! `rust-src` and `llvm-tools`. This is the one place the nightly is named.
+//! `rust-src` and `llvm-tools`; its `clippy` lints the bare-metal kernel.
+//! This is the one place the nightly is named.
 
 use anyhow::{bail, Context, Result};
 use std::process::{Command, Stdio};
 
 /// The nightly Mosaic is built and tested with.
 pub const NIGHTLY: &str = "nightly-2026-10-01";
-const COMPONENTS: [&str; 2] = ["rust-src", "llvm-tools"];
+const COMPONENTS: [&str; 3] = ["rust-src", "llvm-tools", "clippy"];
 const TARGET: &str = "x86_64-unknown-none";
 
 /// Makes sure the nightly, its components and the bare-metal target are
@@ -32,11 +33,11 @@ pub fn ensure() -> Result<()> {
     }
     eprintln!(
         "xtask: installing the {NIGHTLY} toolchain (profile minimal) with rust-src, \
-         llvm-tools-preview and the {TARGET} target"
+         llvm-tools-preview, clippy and the {TARGET} target"
     );
     let status = Command::new("rustup")
         .args(["toolchain", "install", NIGHTLY, "--profile", "minimal"])
-        .args(["--component", "rust-src,llvm-tools-preview", "--target", TARGET])
+        .args(["--component", "rust-src,llvm-tools-preview,clippy", "--target", TARGET])
         .status()
         .context("cannot run rustup; Mosaic needs rustup (https://rustup.rs)")?;
     if !status.success() {

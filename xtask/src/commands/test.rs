@@ -1,5 +1,6 @@
-//! `cargo xtask test`: every test, in three parts, with one summary.
+//! `cargo xtask test`: every test, in five parts, with one summary.
 //!
+//! 0. lint: rustfmt and clippy `-D warnings`, host and bare-metal (lint.rs)
 //! 1. host: unit tests of the host-buildable code (`cargo test` on stable)
 //! 2. kernel: the in-kernel tests, booted under BIOS and under UEFI
 //! 3. integration: `tests/`, which boots the images and drives the shell
@@ -29,6 +30,7 @@ pub struct TestArgs {
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Part {
+    Lint,
     Host,
     Kernel,
     Integration,
@@ -53,6 +55,11 @@ impl Tally {
 pub fn run(args: TestArgs) -> Result<ExitCode> {
     let wants = |p: Part| args.only.is_none_or(|o| o == p);
     let mut tally = Tally::default();
+    if wants(Part::Lint) {
+        banner("lint (rustfmt, clippy -D warnings)");
+        let (p, f) = lint();
+        tally.add("lint", p, f);
+    }
     if wants(Part::Host) {
         banner("host unit tests");
         let mut cargo = host_cargo();
@@ -97,6 +104,36 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
     }
     println!("{} passed, {} failed", tally.passed, tally.failed);
     Ok(if tally.failed == 0 && tally.passed > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Runs every lint check; a check that fails shows its output.
+fn lint() -> (usize, usize) {
+    let checks = match xtask::lint::checks() {
+        Ok(checks) => checks,
+        Err(e) => {
+            println!("error: {e:#}");
+            return (0, 1);
+        }
+    };
+    let (mut passed, mut failed) = (0, 0);
+    for mut check in checks {
+        match check.command.output() {
+            Ok(out) if out.status.success() => {
+                println!("lint: {} ... ok", check.name);
+                passed += 1;
+            }
+            Ok(out) => {
+                print!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+                println!("lint: {} ... FAILED", check.name);
+                failed += 1;
+            }
+            Err(e) => {
+                println!("lint: {} ... FAILED (cannot run it: {e})", check.name);
+                failed += 1;
+            }
+        }
+    }
+    (passed, failed)
 }
 
 fn banner(what: &str) {
