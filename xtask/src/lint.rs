@@ -28,9 +28,12 @@ fn host_cargo(args: &[&str]) -> Command {
     cmd
 }
 
-/// Every check, in the order they run.
+/// Every check, in the order they run. Installs what they need first: the
+/// nightly's clippy, and rustfmt and clippy for the toolchain running xtask
+/// (rustup's minimal profile has neither).
 pub fn checks() -> anyhow::Result<Vec<Check>> {
     toolchain::ensure()?;
+    toolchain::ensure_host_components(&["rustfmt", "clippy"])?;
     let mut fuzz_fmt = host_cargo(&["fmt", "--check"]);
     fuzz_fmt.current_dir(root().join("fuzz"));
     let mut kernel = toolchain::nightly_cargo();

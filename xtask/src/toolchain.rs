@@ -46,6 +46,27 @@ pub fn ensure() -> Result<()> {
     Ok(())
 }
 
+/// Makes sure the toolchain running xtask (rustup passes it down as
+/// `RUSTUP_TOOLCHAIN`) has `components`, adding what is missing.
+pub fn ensure_host_components(components: &[&str]) -> Result<()> {
+    let installed = rustup(&["component", "list", "--installed"])?;
+    let missing: Vec<&str> =
+        components.iter().copied().filter(|c| !installed.lines().any(|l| l.starts_with(c))).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: adding {} to the host toolchain", missing.join(", "));
+    let status = Command::new("rustup")
+        .args(["component", "add"])
+        .args(&missing)
+        .status()
+        .context("cannot run rustup; Mosaic needs rustup (https://rustup.rs)")?;
+    if !status.success() {
+        bail!("rustup could not add {}", missing.join(", "));
+    }
+    Ok(())
+}
+
 fn rustup(args: &[&str]) -> Result<String> {
     let out = Command::new("rustup")
         .args(args)
