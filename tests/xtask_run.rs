@@ -13,6 +13,12 @@ fn xtask() -> PathBuf {
 }
 
 fn run(args: &[&str], input: &str) -> (Option<i32>, String) {
+    run_bytes(args, input.as_bytes())
+}
+
+/// Runs `cargo xtask run` on `input`; fails the test (instead of hanging
+/// the suite) if it has not ended after two minutes.
+fn run_bytes(args: &[&str], input: &[u8]) -> (Option<i32>, String) {
     let mut child = Command::new(xtask())
         .arg("run")
         .args(args)
@@ -21,9 +27,20 @@ fn run(args: &[&str], input: &str) -> (Option<i32>, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("cannot start xtask");
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let pid = child.id();
+    let (done, waiting) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if waiting.recv_timeout(std::time::Duration::from_secs(120)).is_err() {
+            // Still running: kill xtask's whole process group (QEMU too).
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    });
     let out = child.wait_with_output().unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    let _ = done.send(());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.code().is_some() || !text.is_empty(), "xtask run hung and was killed after 120 s");
+    (out.status.code(), text)
 }
 
 #[test]
@@ -52,4 +69,32 @@ fn errors_in_a_script_do_not_stop_it() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("error: unknown command 'frobnicate'"), "{out}");
     assert!(out.contains("\nafter\n"), "{out}");
+}
+
+#[test]
+fn input_that_is_not_utf8_passes_through_and_the_run_ends() {
+    let (code, out) = run_bytes(&[], b"echo \xff\xfeok\necho after\n");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("\nok\n"), "the shell drops the bytes that are not ASCII:\n{out}");
+    assert!(out.contains("\nafter\n"), "{out}");
+}
+
+#[test]
+fn escape_then_enter_submits_the_line() {
+    let (code, out) = run_bytes(&[], b"echo one\x1b\necho two\x1b[\necho three\n");
+    assert_eq!(code, Some(0), "{out}");
+    for word in ["one", "two", "three"] {
+        assert!(out.contains(&format!("\n{word}\n")), "{word} missing:\n{out}");
+    }
+}
+
+#[test]
+fn output_that_quotes_the_prompt_is_not_the_prompt() {
+    // Taken for the prompt, `echo`'s output would let xtask send the next
+    // line early and stop the machine at the real prompt after `echo`,
+    // while `stress` still ran: its report would be lost.
+    let (code, out) = run(&[], "echo mosaic> mosaic> \nstress 300 7\n");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("stress: 300 operations in "), "the stress report was lost:\n{out}");
+    assert!(!out.contains('\x1b'), "prompt marks are stripped when stdout is not a terminal");
 }

@@ -7,6 +7,10 @@
 //!   back until the first `mosaic> ` prompt appears.
 //! - Piped input is fed one line per prompt, so a script sees each answer
 //!   right after its command, and the session ends when the input does.
+//!   Only the kernel's own prompt counts (prompt.rs): output that quotes
+//!   `mosaic> ` does not move the script on while a command still runs.
+//!   Lines are sent as bytes, so input that is not UTF-8 passes through
+//!   (the shell ignores bytes that are not printable ASCII), with a note.
 //!
 //! On a terminal, the terminal is put in raw mode so the kernel's line editor
 //! gets every key (Ctrl-C abandons a line in the shell; it does not kill
@@ -20,8 +24,8 @@ use std::path::Path;
 use std::process::{ExitCode, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use xtask::host::Ovmf;
+use xtask::prompt::{MarkFilter, PromptCounter};
 use xtask::qemu::{self, Machine};
-use xtask::session::PROMPT;
 
 /// What the output thread has seen.
 #[derive(Default)]
@@ -72,9 +76,17 @@ pub fn run(machine: &Machine, qemu_path: &Path, ovmf: &Ovmf) -> Result<ExitCode>
     let quit_pid = pid;
     std::thread::spawn(move || {
         let result = if interactive { type_keys(stdin, &in_shared) } else { feed_lines(stdin, &in_shared) };
-        // Ctrl-A x, or the end of a script: stop the machine.
-        if result.is_ok() {
-            kill(quit_pid);
+        match result {
+            // Ctrl-A x, or the end of a script: stop the machine.
+            Ok(()) => kill(quit_pid),
+            // QEMU ended by itself (shutdown, a panic): its status says how.
+            Err(_) if exited(&in_shared) => {}
+            // Input could not be read: say so and stop, never hang.
+            Err(e) => {
+                restore_terminal();
+                eprintln!("\nxtask: {e:#}; stopping the machine");
+                kill(quit_pid);
+            }
         }
     });
 
@@ -92,11 +104,14 @@ pub fn run(machine: &Machine, qemu_path: &Path, ovmf: &Ovmf) -> Result<ExitCode>
     })
 }
 
-/// Copies QEMU's output to the terminal, counting prompts.
+/// Copies QEMU's output to the terminal, counting prompts. A terminal gets
+/// the bytes as they are (the prompt mark shows as nothing); a pipe gets
+/// them without carriage returns and prompt marks.
 fn copy_output(mut from: impl Read, shared: &Shared) {
     let mut stdout = std::io::stdout();
-    let keep_cr = stdout.is_terminal();
-    let mut window: Vec<u8> = Vec::new();
+    let terminal = stdout.is_terminal();
+    let mut prompts = PromptCounter::default();
+    let mut filter = MarkFilter::new(true);
     let mut buf = [0u8; 4096];
     loop {
         let n = from.read(&mut buf).unwrap_or(0);
@@ -104,31 +119,31 @@ fn copy_output(mut from: impl Read, shared: &Shared) {
             break;
         }
         let chunk = &buf[..n];
-        if keep_cr {
+        if terminal {
             let _ = stdout.write_all(chunk);
         } else {
-            let text: Vec<u8> = chunk.iter().copied().filter(|&b| b != b'\r').collect();
-            let _ = stdout.write_all(&text);
+            let _ = stdout.write_all(&filter.filter(chunk));
         }
         let _ = stdout.flush();
-        // Count prompts, including one split across two reads.
-        window.extend_from_slice(chunk);
-        let found = count(&window, PROMPT.as_bytes());
-        let keep = window.len().min(PROMPT.len() - 1);
-        window.drain(..window.len() - keep);
+        let found = prompts.feed(chunk);
         if found > 0 {
             let (lock, cond) = &**shared;
             lock.lock().unwrap().prompts += found;
             cond.notify_all();
         }
     }
+    if !terminal {
+        let _ = stdout.write_all(&filter.finish());
+        let _ = stdout.flush();
+    }
     let (lock, cond) = &**shared;
     lock.lock().unwrap().exited = true;
     cond.notify_all();
 }
 
-fn count(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack.windows(needle.len()).filter(|w| *w == needle).count()
+/// True once QEMU's output has ended.
+fn exited(shared: &Shared) -> bool {
+    shared.0.lock().unwrap().exited
 }
 
 /// Blocks until at least `n` prompts have appeared; false if QEMU exited.
@@ -166,11 +181,21 @@ fn type_keys(mut to: impl Write, shared: &Shared) -> Result<()> {
 /// command to finish.
 fn feed_lines(mut to: impl Write, shared: &Shared) -> Result<()> {
     let mut sent = 0;
-    for line in std::io::stdin().lock().lines() {
+    for line in std::io::stdin().lock().split(b'\n') {
+        let mut line = line.context("reading the input")?;
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if std::str::from_utf8(&line).is_err() {
+            eprintln!(
+                "xtask: input line {} is not UTF-8; it is sent as it is, and the shell ignores its bytes that are not printable ASCII",
+                sent + 1
+            );
+        }
         if !wait_prompts(shared, sent + 1) {
             anyhow::bail!("QEMU exited");
         }
-        to.write_all(line?.as_bytes())?;
+        to.write_all(&line)?;
         to.write_all(b"\n")?;
         to.flush()?;
         sent += 1;

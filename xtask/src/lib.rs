@@ -8,6 +8,7 @@
 //! - `qemu`: QEMU command lines and exit codes
 //! - `session`: drive the shell like a person would, prompt by prompt
 //! - `process`: running a child process with a deadline
+//! - `prompt`: the kernel's prompt, told apart from output that quotes it
 //! - `lint`: the formatting and clippy checks that `cargo xtask test` runs
 //! - `lab`: course labs, their `LAB n` regions and skeleton export
 //! - `grade`: the grader, the labs' selftest and submissions (uses `lab`;
@@ -19,6 +20,7 @@ pub mod host;
 pub mod lab;
 pub mod lint;
 pub mod process;
+pub mod prompt;
 pub mod qemu;
 pub mod report;
 pub mod session;

@@ -17,7 +17,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-pub const PROMPT: &str = "mosaic> ";
+pub use crate::prompt::PROMPT;
+use crate::prompt::{strip_marks, WIRE_PROMPT};
 
 /// Everything a test needs to start machines: found once per process.
 #[derive(Clone, Debug)]
@@ -163,18 +164,19 @@ impl Session {
         .map(|line| line.trim_end().to_string())
     }
 
-    /// Waits for the shell's prompt.
+    /// Waits for the shell's prompt (the real one: see prompt.rs).
     pub fn wait_prompt(&mut self) -> Result<()> {
-        self.wait_for("the prompt", |text| text.find(PROMPT).map(|i| (i, i + PROMPT.len()))).map(drop)
+        self.wait_for("the prompt", |text| text.find(WIRE_PROMPT).map(|i| (i, i + WIRE_PROMPT.len()))).map(drop)
     }
 
     /// Types `line` at the prompt, waits for the next prompt, and returns the
     /// output lines in between (without the echo of the command itself).
     pub fn command(&mut self, line: &str) -> Result<Vec<String>> {
         self.send(format!("{line}\n").as_bytes())?;
-        let text = self
-            .wait_for(&format!("the prompt after `{line}`"), |text| text.find(PROMPT).map(|i| (0, i + PROMPT.len())))?;
-        let body = &text[..text.len() - PROMPT.len()];
+        let text = self.wait_for(&format!("the prompt after `{line}`"), |text| {
+            text.find(WIRE_PROMPT).map(|i| (0, i + WIRE_PROMPT.len()))
+        })?;
+        let body = &text[..text.len() - WIRE_PROMPT.len()];
         Ok(body.lines().skip(1).map(str::to_string).collect())
     }
 
@@ -217,9 +219,9 @@ impl Session {
         }
     }
 
-    /// Everything the machine printed so far.
+    /// Everything the machine printed so far (prompt marks removed).
     pub fn transcript(&self) -> String {
-        self.output.0.lock().unwrap().text.clone()
+        strip_marks(&self.output.0.lock().unwrap().text)
     }
 
     /// Marks the session failed, so its log is kept.

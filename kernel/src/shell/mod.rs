@@ -27,6 +27,11 @@ use crate::bail;
 
 /// The prompt; the host side also waits for it to know the kernel is ready.
 pub const PROMPT: &str = "mosaic> ";
+/// Sent just before every prompt: an SGR reset (`ESC [ 0 m`), which a
+/// terminal shows as nothing. No command can print it (the line editor never
+/// stores an ESC), so the host tools tell the real prompt from output that
+/// merely reads `mosaic> ` (xtask/src/prompt.rs).
+pub const PROMPT_MARK: &str = "\x1b[0m";
 /// Most words a command line may have (the command name included).
 pub const MAX_WORDS: usize = 16;
 
@@ -96,7 +101,7 @@ pub fn run() -> ! {
     let mut editor = LineEditor::new();
     println!("Mosaic teaching kernel. Type 'help' for the commands.");
     loop {
-        crate::print!("{PROMPT}");
+        crate::print!("{PROMPT_MARK}{PROMPT}");
         let event = loop {
             let byte = serial::read_byte();
             match editor.feed(byte, &mut |echo: &[u8]| serial::write_bytes(echo)) {
