@@ -117,3 +117,24 @@ fn bad_memory_commands_change_nothing() -> anyhow::Result<()> {
     assert_eq!(buddyinfo(&mut s)?, before);
     Ok(())
 }
+
+#[test]
+fn free_pages_frees_only_what_alloc_pages_handed_to_the_shell() -> anyhow::Result<()> {
+    let mut s = shell("free-pages-ownership")?;
+    s.command("vmalloc 3")?;
+    let walk = s.command("pt 0xffffc90000000000")?;
+    let phys = walk.last().and_then(|l| l.strip_prefix("-> physical ")).expect("the area's page").to_string();
+    let refused = expect_error(&mut s, &format!("free_pages {phys} 0"))?;
+    assert!(refused.contains("in use by the kernel"), "{refused}");
+    // The PGD of address space 0 and a page table are the kernel's too.
+    let pgd = walk[0].split_whitespace().nth(2).expect("PGD entry");
+    let table = format!("{:#x}", u64::from_str_radix(&pgd[2..], 16)? & 0x000f_ffff_ffff_f000);
+    assert!(expect_error(&mut s, &format!("free_pages {table} 0"))?.contains("in use by the kernel"));
+    s.command_expect("vfree 0xffffc90000000000", "^freed ")?;
+    // What alloc_pages hands out, free_pages takes back, once.
+    let block = s.command_expect("alloc_pages 1", "^0x[0-9a-f]+ ")?;
+    let addr = block.split_whitespace().next().unwrap().to_string();
+    s.command_expect(&format!("free_pages {addr} 1"), "^freed ")?;
+    assert!(expect_error(&mut s, &format!("free_pages {addr} 1"))?.contains("already free"));
+    Ok(())
+}

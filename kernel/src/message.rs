@@ -39,9 +39,11 @@ impl fmt::Write for Message {
     }
 }
 
+/// Honours width and alignment (`{:<16}`), so a message can also serve as
+/// a padded table cell without the heap.
 impl fmt::Display for Message {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(core::str::from_utf8(&self.buf[..self.len]).unwrap_or("?"))
+        f.pad(core::str::from_utf8(&self.buf[..self.len]).unwrap_or("?"))
     }
 }
 

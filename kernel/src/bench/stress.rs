@@ -66,9 +66,14 @@ pub struct Report {
 /// Where a run went wrong (the run stops at the first problem).
 #[derive(Debug)]
 pub enum Problem {
-    Corrupted { id: u64, addr: u64 },
+    Corrupted {
+        id: u64,
+        addr: u64,
+    },
     Invariant(&'static str),
     Leaked(&'static str),
+    /// The run's own bookkeeping could not be had from the heap.
+    NoMemory,
 }
 
 impl core::fmt::Display for Problem {
@@ -77,6 +82,7 @@ impl core::fmt::Display for Problem {
             Problem::Corrupted { id, addr } => write!(f, "object {id} at {addr:#x} corrupted"),
             Problem::Invariant(what) => write!(f, "invariant broken: {what}"),
             Problem::Leaked(what) => write!(f, "state after the run differs: {what}"),
+            Problem::NoMemory => write!(f, "out of memory for the run's own bookkeeping (nothing was run)"),
         }
     }
 }
@@ -150,7 +156,11 @@ fn warm_up() {
     }
     // Many small areas, freed every other one first: the area allocator's
     // node pool reaches the size the run will need.
-    let many: Vec<_> = (0..2 * MAX_LIVE + 8).filter_map(|_| vmalloc::vmalloc(PAGE_SIZE).ok()).collect();
+    let mut many = Vec::new();
+    if many.try_reserve_exact(2 * MAX_LIVE + 8).is_err() {
+        return;
+    }
+    many.extend((0..2 * MAX_LIVE + 8).filter_map(|_| vmalloc::vmalloc(PAGE_SIZE).ok()));
     for parity in [0, 1] {
         for a in many.iter().skip(parity).step_by(2) {
             vmalloc::vfree(*a).unwrap();
@@ -164,8 +174,10 @@ pub fn run(ops: u64, seed: u64) -> Result<Report, Problem> {
     if ops == 0 {
         return Ok(Report::default());
     }
-    let mut live: Vec<Object> = Vec::with_capacity(MAX_LIVE);
-    let mut spaces: Vec<u64> = Vec::with_capacity(MAX_SPACES);
+    // Fallibly: the heap may be what fails (fail_page_alloc, a full machine).
+    let (mut live, mut spaces): (Vec<Object>, Vec<u64>) = (Vec::new(), Vec::new());
+    live.try_reserve_exact(MAX_LIVE).map_err(|_| Problem::NoMemory)?;
+    spaces.try_reserve_exact(MAX_SPACES).map_err(|_| Problem::NoMemory)?;
     warm_up();
     let home = aspace::current() as u64;
     HOME.store(home, core::sync::atomic::Ordering::Relaxed);
@@ -291,7 +303,8 @@ fn create(rng: &mut XorShift64, id: u64, footprint: &mut u64) -> Option<Object> 
 }
 
 fn vmap(n: u64) -> Option<u64> {
-    let mut frames: Vec<PhysFrame> = Vec::with_capacity(n as usize);
+    let mut frames: Vec<PhysFrame> = Vec::new();
+    frames.try_reserve_exact(n as usize).ok()?;
     for _ in 0..n {
         match alloc_pages(0, ZoneType::Normal) {
             Ok(f) => frames.push(f),

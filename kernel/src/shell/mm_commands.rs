@@ -3,6 +3,7 @@
 
 use super::parse::{parse_num, parse_u64, Shown};
 use super::CmdError;
+use crate::message::Message;
 use crate::mm::page::{pages, MAX_ORDER, PAGE_SIZE};
 use crate::mm::page_alloc::ZoneType;
 use crate::mm::{self, heap, with_pages};
@@ -30,7 +31,8 @@ pub fn meminfo(_: &[&str]) -> Result<(), CmdError> {
     let (total, free) = with_pages(|p| (p.managed_pages_total(), p.free_pages_total()));
     let kb = |pages: u64| pages * PAGE_SIZE / 1024;
     let heap = heap::stats();
-    let field = |name: &str, value: u64| println!("{:<16}{value:>8} kB", alloc::format!("{name}:"));
+    // No heap here: meminfo must answer when the heap is what failed.
+    let field = |name: &str, value: u64| println!("{:<16}{value:>8} kB", Message::new(format_args!("{name}:")));
     field("MemTotal", kb(total));
     field("MemFree", kb(free));
     field("MemAvailable", kb(free));
@@ -69,7 +71,7 @@ pub fn slabinfo(_: &[&str]) -> Result<(), CmdError> {
     let stats = heap::stats();
     println!("# name          <active_objs> <num_objs> <objsize> <slabs>");
     for c in stats.caches {
-        let name = alloc::format!("kmalloc-{}", c.object_size);
+        let name = Message::new(format_args!("kmalloc-{}", c.object_size));
         println!(
             "{name:<15} {:>13} {:>10} {:>9} {:>7}",
             c.objects_in_use,
@@ -102,9 +104,14 @@ pub fn alloc_pages(args: &[&str]) -> Result<(), CmdError> {
             None => bail!("unknown zone '{}' (dma, dma32 or normal)", Shown(name)),
         },
     };
+    let mut held = HELD.lock();
+    let Some(slot) = held.iter().position(Option::is_none) else {
+        bail!("the shell already holds {SHELL_BLOCKS} blocks from alloc_pages; free one first");
+    };
     match mm::alloc_pages_buddy(order, zone) {
         Ok(frame) => {
             let addr = frame.start_address().as_u64();
+            held[slot] = Some((addr, order));
             let zone_of = ZoneType::of(addr / PAGE_SIZE);
             let n = pages(order);
             println!("{addr:#x} (order {order}: {n} pages, {} KiB, zone {zone_of})", n * PAGE_SIZE / 1024);
@@ -114,15 +121,39 @@ pub fn alloc_pages(args: &[&str]) -> Result<(), CmdError> {
     }
 }
 
-/// `free_pages <phys> <order>`
+/// Most blocks the shell holds at once from `alloc_pages`.
+const SHELL_BLOCKS: usize = 64;
+
+/// The blocks `alloc_pages` handed to the shell and `free_pages` has not
+/// given back yet: (physical address, order). A fixed table, so that
+/// neither command needs the heap.
+static HELD: spin::Mutex<[Option<(u64, usize)>; SHELL_BLOCKS]> = spin::Mutex::new([None; SHELL_BLOCKS]);
+
+/// `free_pages <phys> <order>`: frees only what the shell's `alloc_pages`
+/// handed out. Any other allocated block belongs to the kernel (a vmalloc
+/// area's page, a page table, a PGD, a slab): freeing it would let the
+/// page be handed out twice, so it is refused. A block that is not
+/// allocated at all still gets the buddy allocator's own explanation (a
+/// double free, a tail page, memory it does not manage).
 pub fn free_pages(args: &[&str]) -> Result<(), CmdError> {
     let addr = parse_u64(args[0])?;
     let order = parse_order(args[1])?;
     let Ok(addr) = PhysAddr::try_new(addr) else {
         bail!("{addr:#x} is not a valid physical address");
     };
+    let mut held = HELD.lock();
+    let slot = held.iter().position(|b| matches!(b, Some((a, _)) if *a == addr.as_u64()));
+    if slot.is_none() && with_pages(|p| p.allocated_order(addr)).is_some() {
+        bail!(
+            "{:#x} is in use by the kernel, not a block the shell's alloc_pages handed out: not freed",
+            addr.as_u64()
+        );
+    }
     match mm::free_pages_buddy(addr, order) {
         Ok(()) => {
+            if let Some(slot) = slot {
+                held[slot] = None;
+            }
             println!("freed {:#x} (order {order}: {} pages)", addr.as_u64(), pages(order));
             Ok(())
         }

@@ -3,6 +3,7 @@
 
 use super::parse::{parse_size, parse_u64, Shown};
 use super::CmdError;
+use crate::message::Message;
 use crate::mm::fault::{self, extable};
 use crate::mm::page::PAGE_SIZE;
 use crate::mm::page_alloc::ZoneType;
@@ -10,7 +11,6 @@ use crate::mm::page_list::PageList;
 use crate::mm::vmalloc::{self, CacheMode, VM_MAP_PUT_PAGES};
 use crate::mm::{aspace, pgtable};
 use crate::{bail, println};
-use alloc::vec::Vec;
 use core::sync::atomic::Ordering::Relaxed;
 use x86_64::structures::idt::PageFaultErrorCode;
 use x86_64::structures::paging::PageTableFlags as Flags;
@@ -117,31 +117,41 @@ pub fn vmallocinfo(_: &[&str]) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// Names of the set flag bits of a page-table entry.
-fn flag_names(flags: Flags) -> alloc::string::String {
-    const NAMES: [(Flags, &str); 10] = [
-        (Flags::PRESENT, "P"),
-        (Flags::WRITABLE, "W"),
-        (Flags::USER_ACCESSIBLE, "U"),
-        (Flags::WRITE_THROUGH, "PWT"),
-        (Flags::NO_CACHE, "PCD"),
-        (Flags::ACCESSED, "A"),
-        (Flags::DIRTY, "D"),
-        (Flags::HUGE_PAGE, "PS"),
-        (Flags::GLOBAL, "G"),
-        (Flags::NO_EXECUTE, "NX"),
-    ];
-    let names: Vec<&str> = NAMES.iter().filter(|(f, _)| flags.contains(*f)).map(|(_, n)| *n).collect();
-    names.join(" ")
+/// Names of the set flag bits of a page-table entry, space-separated
+/// (written out directly: `pt` must work when the heap is full).
+struct FlagNames(Flags);
+
+impl core::fmt::Display for FlagNames {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        let mut names = NAMES.iter().filter(|(flag, _)| self.0.contains(*flag)).map(|(_, name)| *name);
+        if let Some(first) = names.next() {
+            f.write_str(first)?;
+        }
+        names.try_for_each(|name| write!(f, " {name}"))
+    }
 }
+
+/// The flag bits `pt` names, lowest bit first.
+const NAMES: [(Flags, &str); 10] = [
+    (Flags::PRESENT, "P"),
+    (Flags::WRITABLE, "W"),
+    (Flags::USER_ACCESSIBLE, "U"),
+    (Flags::WRITE_THROUGH, "PWT"),
+    (Flags::NO_CACHE, "PCD"),
+    (Flags::ACCESSED, "A"),
+    (Flags::DIRTY, "D"),
+    (Flags::HUGE_PAGE, "PS"),
+    (Flags::GLOBAL, "G"),
+    (Flags::NO_EXECUTE, "NX"),
+];
 
 /// `pt <vaddr>`: the page-table walk for an address, level by level.
 pub fn pt(args: &[&str]) -> Result<(), CmdError> {
     let addr = parse_vaddr(args[0])?;
     let walk = pgtable::walk(pgtable::current_pgd(), addr);
     for step in walk.steps.iter().flatten() {
-        let label = alloc::format!("{}[{}]", step.level, step.index);
-        println!("{label:<9}= {:#018x} {}", step.entry, flag_names(step.flags));
+        let label = Message::new(format_args!("{}[{}]", step.level, step.index));
+        println!("{label:<9}= {:#018x} {}", step.entry, FlagNames(step.flags));
     }
     match walk.phys {
         Some((phys, _)) => println!("-> physical {:#x}", phys.as_u64()),

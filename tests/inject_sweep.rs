@@ -1,0 +1,200 @@
+//! Every shell command against `fail_page_alloc N`, for N = 1, 2, ... until
+//! the command no longer reaches the N-th page allocation: whatever fails,
+//! the kernel answers (a result or one `error:` line, never a panic) and,
+//! once the command's own result is undone, memory reads exactly as before:
+//! free pages plus what bookkeeping keeps (page tables, slab pages, large
+//! heap blocks, as meminfo shows them), the vmalloc areas and the address
+//! spaces. A new command must join the list below (the test checks that
+//! every command of `help` is in it or named as left out, with the reason).
+
+use anyhow::{bail, Context, Result};
+use mosaic_tests::*;
+use regex::Regex;
+
+/// A command to sweep, and how to undo it when it succeeded: `undo` gets
+/// the first hex number of the command's output (an address) in `{}`.
+struct Case {
+    command: &'static str,
+    undo: Option<&'static str>,
+}
+
+const fn case(command: &'static str) -> Case {
+    Case { command, undo: None }
+}
+
+const fn undone(command: &'static str, undo: &'static str) -> Case {
+    Case { command, undo: Some(undo) }
+}
+
+/// One invocation of every command that can run under injection.
+const CASES: &[Case] = &[
+    case("help"),
+    case("help vmalloc"),
+    case("echo a b c"),
+    case("uptime"),
+    case("num 64K"),
+    case("log info"),
+    case("buddyinfo"),
+    case("zoneinfo"),
+    case("meminfo"),
+    case("slabinfo"),
+    undone("alloc_pages 2", "free_pages {} 2"),
+    case("free_pages 0x1000 0"),
+    undone("vmalloc 20000", "vfree {}"),
+    undone("vmalloc 9000 zero", "vfree {}"),
+    case("vfree 0xffffc90000000000"),
+    undone("vmap 3", "vunmap {}"),
+    case("vunmap 0xffffc90000000000"),
+    undone("ioremap 0xfebf0000 8192", "iounmap {}"),
+    case("iounmap 0xffffc90000000000"),
+    case("vmallocinfo"),
+    case("pt 0xffffc90000000000"),
+    case("pt 0xffff888000000000"),
+    case("peek 0xffff888000001000"),
+    case("poke 0xffff888000001000 0"),
+    case("touch 0xffffc90000000000"),
+    undone("as new", "as destroy 1"),
+    case("as list"),
+    case("as switch 0"),
+    case("pgd_sync lazy"),
+    case("vmstat"),
+    case("stress 20 3"),
+    case("test_vmalloc run_test_mask=1 test_loop_count=3"),
+];
+
+/// Commands of `help` not swept, and why.
+const LEFT_OUT: &[(&str, &str)] = &[
+    ("fail_page_alloc", "it is the switch itself"),
+    ("pgd_bench", "it wants a fresh kernel; tests/aspace.rs sweeps it on its own"),
+    ("shutdown", "ends the machine"),
+    ("reboot", "restarts the machine"),
+];
+
+/// Past this many allocation points a command is not swept further.
+const MAX_N: u64 = 400;
+
+/// Memory as the shell shows it: pages accounted (kB), areas, spaces.
+fn state(s: &mut Session) -> Result<(u64, usize, usize)> {
+    let meminfo = s.command("meminfo")?;
+    let field = |name: &str| -> Result<u64> {
+        let line = meminfo.iter().find(|l| l.starts_with(name)).with_context(|| format!("no {name} in {meminfo:?}"))?;
+        line.split_whitespace().nth(1).context("meminfo value")?.parse().context("meminfo value")
+    };
+    let accounted = field("MemFree:")? + field("Slab:")? + field("HeapLarge:")? + field("PageTables:")?;
+    let areas = s.command("vmallocinfo")?.len();
+    let spaces = s.command("as list")?.len();
+    Ok((accounted, areas, spaces))
+}
+
+/// True if the failure set before the command was used up by it.
+fn fired(s: &mut Session) -> Result<bool> {
+    let line = s.command_expect("fail_page_alloc", "^fail_page_alloc: ")?;
+    s.command_expect("fail_page_alloc off", "^fail_page_alloc: off")?;
+    Ok(line.starts_with("fail_page_alloc: off"))
+}
+
+fn sweep(s: &mut Session, case: &Case, hex: &Regex) -> Result<u64> {
+    let before = state(s)?;
+    for n in 1..=MAX_N {
+        s.command_expect(&format!("fail_page_alloc {n}"), "^fail_page_alloc: allocation")?;
+        let out = s.command(case.command)?;
+        if out.iter().any(|l| l.contains("KERNEL PANIC") || l.contains("EXCEPTION")) {
+            bail!("`{}` with allocation {n} failing crashed the kernel: {out:?}", case.command);
+        }
+        let errors = out.iter().filter(|l| l.starts_with("error: ")).count();
+        if errors > 0 && out.len() != 1 {
+            bail!("`{}` with allocation {n} failing: an error must be one line, got {out:?}", case.command);
+        }
+        let reached = fired(s)?;
+        if errors == 0 {
+            if let Some(undo) = case.undo {
+                let addr = out.iter().find_map(|l| hex.find(l)).context("no address in the output")?;
+                let undo = undo.replace("{}", addr.as_str());
+                let answer = s.command(&undo)?;
+                if answer.iter().any(|l| l.starts_with("error: ")) {
+                    bail!("`{undo}` after `{}`: {answer:?}", case.command);
+                }
+            }
+        }
+        let after = state(s)?;
+        if after != before {
+            bail!(
+                "`{}` with allocation {n} failing left memory changed: (kB accounted, areas, spaces) {before:?} -> {after:?}; it said {out:?}",
+                case.command
+            );
+        }
+        if !reached {
+            return Ok(n - 1);
+        }
+    }
+    Ok(MAX_N)
+}
+
+#[test]
+fn every_command_survives_a_failure_at_every_allocation_point() -> Result<()> {
+    let mut s = shell("inject-sweep")?;
+    let help = s.command("help")?;
+    let names: Vec<&str> = help.iter().filter_map(|l| l.split_whitespace().next()).collect();
+    for name in &names {
+        let first = |text: &'static str| text.split_whitespace().next();
+        let swept = CASES.iter().any(|c| first(c.command) == Some(name) || c.undo.and_then(first) == Some(name));
+        let left = LEFT_OUT.iter().any(|(n, _)| n == name);
+        assert!(swept || left, "command `{name}` is in help but neither swept nor left out with a reason");
+    }
+    // A first run of each command without injection, so that first-use
+    // bookkeeping (page tables, slab pages) is in place before counting.
+    let hex = Regex::new("0x[0-9a-f]+").unwrap();
+    for case in CASES {
+        let out = s.command(case.command)?;
+        if let (Some(undo), Some(addr)) = (case.undo, out.iter().find_map(|l| hex.find(l))) {
+            s.command(&undo.replace("{}", addr.as_str()))?;
+        }
+    }
+    let mut reached = Vec::new();
+    for case in CASES {
+        let n = sweep(&mut s, case, &hex).with_context(|| format!("sweeping `{}`", case.command))?;
+        reached.push(format!("{} {n}", case.command));
+    }
+    eprintln!("allocation points reached: {}", reached.join(", "));
+    s.command_expect("echo still here", "^still here$")?;
+    Ok(())
+}
+
+/// vmallocs until not even one page is left; returns the areas.
+fn fill_memory(s: &mut Session, hex: &Regex) -> Result<Vec<String>> {
+    let mut areas = Vec::new();
+    for size in ["64M", "4M", "256K", "16K", "4K"] {
+        loop {
+            let out = s.command(&format!("vmalloc {size}"))?;
+            match out.iter().find_map(|l| hex.find(l)) {
+                Some(addr) if !out[0].starts_with("error: ") => areas.push(addr.as_str().to_string()),
+                _ => break,
+            }
+        }
+    }
+    Ok(areas)
+}
+
+#[test]
+fn every_command_answers_when_memory_is_full() -> Result<()> {
+    let mut s = shell("full-memory")?;
+    let hex = Regex::new("0x[0-9a-f]+").unwrap();
+    let before = state(&mut s)?;
+    let areas = fill_memory(&mut s, &hex)?;
+    assert!(areas.len() > 3, "memory did not fill: {areas:?}");
+    for case in CASES {
+        let out = s.command(case.command).with_context(|| format!("`{}` with memory full", case.command))?;
+        let errors = out.iter().filter(|l| l.starts_with("error: ")).count();
+        assert!(errors == 0 || out.len() == 1, "`{}` with memory full: {out:?}", case.command);
+        if let (0, Some(undo), Some(addr)) = (errors, case.undo, out.iter().find_map(|l| hex.find(l))) {
+            s.command(&undo.replace("{}", addr.as_str()))?;
+        }
+    }
+    // The first area may already be gone: the `vfree` case names its address.
+    for addr in &areas {
+        s.command_expect(&format!("vfree {addr}"), "^freed |is not in any vmalloc area")?;
+    }
+    assert_eq!(state(&mut s)?, before, "(kB accounted, areas, spaces) after filling and freeing memory");
+    s.command_expect("echo still here", "^still here$")?;
+    Ok(())
+}
