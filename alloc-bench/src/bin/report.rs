@@ -1,0 +1,121 @@
+//! Prints what the comparison's workloads leave behind, one run each
+//! (`cargo run --release -p alloc-bench --bin report`): for the frame
+//! allocators the operations, refusals and free blocks per order at the end
+//! of each workload; for the heaps the peak memory each took from its arena,
+//! next to the peak of bytes the workload had live. Times are the benches'.
+
+use alloc_bench::frames::{BuddySystemFrames, FrameWorkload, MosaicFrames, MosaicPcpFrames, NewFrames, Outcome};
+use alloc_bench::heaps::{new_heap, on_heap, Heap, Workload, ARENA_BYTES, HEAPS};
+use core::alloc::Layout;
+use std::time::Instant;
+
+fn frame_row<F: NewFrames>(name: &str, w: FrameWorkload) {
+    let mut f = F::with_frames(w.frames());
+    let t = Instant::now();
+    let out: Outcome = w.run(&mut f);
+    let ns = t.elapsed().as_nanos() as f64 / out.ops as f64;
+    let largest = out.largest_free_order().map_or("-".into(), |o| o.to_string());
+    let blocks: Vec<String> = out.free_blocks.iter().map(u64::to_string).collect();
+    let order3 = if let FrameWorkload::Fragmenting { .. } = w { out.order3_after.to_string() } else { "-".into() };
+    println!(
+        "| {name} | {} | {} | {} | {ns:.1} | {largest} | {} | {} | {order3} |",
+        F::NAME,
+        out.ops,
+        out.failed,
+        blocks.join(" "),
+        out.free_pages_below(4)
+    );
+}
+
+/// Passes calls on, keeping the peak of bytes the workload has live.
+struct Demand {
+    inner: Box<dyn Heap>,
+    live: usize,
+    peak: usize,
+}
+
+impl Heap for Demand {
+    fn alloc(&mut self, layout: Layout) -> *mut u8 {
+        let p = self.inner.alloc(layout);
+        if !p.is_null() {
+            self.live += layout.size();
+            self.peak = self.peak.max(self.live);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
+        self.live -= layout.size();
+        // SAFETY: passed on from our caller.
+        unsafe { self.inner.dealloc(ptr, layout) }
+    }
+
+    fn owns(&self, ptr: *mut u8) -> bool {
+        self.inner.owns(ptr)
+    }
+
+    fn peak_bytes(&self) -> usize {
+        self.inner.peak_bytes()
+    }
+}
+
+fn mib(bytes: usize) -> String {
+    format!("{:.2}", bytes as f64 / (1 << 20) as f64)
+}
+
+/// `report one <heap> <workload>` or `report one <frames> <workload>`: one
+/// workload on one allocator and nothing else, for callgrind.
+fn one(alloc: &str, workload: &str) {
+    if let Some((_, w)) = FrameWorkload::BENCH.into_iter().find(|(n, _)| *n == workload) {
+        let ops = match alloc {
+            "mosaic" => w.run(&mut MosaicFrames::with_frames(w.frames())).ops,
+            "mosaic+pcp" => w.run(&mut MosaicPcpFrames::with_frames(w.frames())).ops,
+            "buddy_system" => w.run(&mut BuddySystemFrames::with_frames(w.frames())).ops,
+            _ => panic!("no frame allocator called {alloc}"),
+        };
+        println!("{alloc} {workload}: {ops} operations");
+        return;
+    }
+    let (_, w) = Workload::ARCEOS.into_iter().find(|(n, _)| *n == workload).expect("a workload's name");
+    let mut h = new_heap(alloc, ARENA_BYTES);
+    on_heap(&mut *h, || w.run());
+    println!("{alloc} {workload}: done");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() == 4 && args[1] == "one" {
+        return one(&args[2], &args[3]);
+    }
+    println!("Frame workloads over 1 GiB of frames (free blocks counted before the last frees):\n");
+    println!("| workload | allocator | ops | refused | ns/op (one run) | largest free order | free blocks, orders 0..10 | free pages in blocks below order 4 | order-3 blocks after the frees |");
+    println!("|---|---|---:|---:|---:|---:|---|---:|---:|");
+    for (name, w) in FrameWorkload::BENCH {
+        frame_row::<MosaicFrames>(name, w);
+        frame_row::<MosaicPcpFrames>(name, w);
+        frame_row::<BuddySystemFrames>(name, w);
+    }
+    println!("\nHeap workloads, {} MiB arenas: peak MiB held (blocks held for the buddy heaps, highest byte handed out for the others; the workload's live bytes at peak first)\n", ARENA_BYTES >> 20);
+    let mut header = String::from("| workload | live at peak |");
+    for h in HEAPS {
+        header += &format!(" {h} |");
+    }
+    println!("{header}");
+    println!("|---|---:|{}", "---:|".repeat(HEAPS.len()));
+    for (name, w) in Workload::ARCEOS {
+        let mut row = String::new();
+        let mut demand = 0;
+        for h in HEAPS {
+            if !w.fits(h) {
+                row += " cannot (16 MiB block) |";
+                continue;
+            }
+            let mut d = Demand { inner: new_heap(h, ARENA_BYTES), live: 0, peak: 0 };
+            on_heap(&mut d, || w.run());
+            assert_eq!(d.live, 0, "{h} {name}: not all freed");
+            demand = d.peak;
+            row += &format!(" {} |", mib(d.peak_bytes()));
+        }
+        println!("| {name} | {} |{row}", mib(demand));
+    }
+}
