@@ -52,6 +52,8 @@ pub fn checks() -> anyhow::Result<Vec<Check>> {
                 "xtask",
                 "--package",
                 "mosaic-tests",
+                "--package",
+                "alloc-bench",
                 "--all-targets",
                 "--",
                 "-D",

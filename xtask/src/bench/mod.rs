@@ -16,8 +16,9 @@
 //!
 //! See docs/benchmarks.md for the figures and what they mean. The
 //! command's arguments are in `commands/bench.rs`; the PGD-sync and soak
-//! benchmarks are in `mm.rs`.
+//! benchmarks are in `mm.rs`, the host allocators' in `alloc.rs`.
 
+pub mod alloc;
 pub mod mm;
 
 use anyhow::{bail, Context, Result};

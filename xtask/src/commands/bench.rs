@@ -15,7 +15,8 @@ pub struct BenchArgs {
     /// Benchmark one allocator only
     #[arg(long, value_enum)]
     only: Option<Allocator>,
-    /// Which benchmarks: test_vmalloc, the PGD-sync strategies, the soak
+    /// Which benchmarks: test_vmalloc, the PGD-sync strategies, the soak,
+    /// the host allocators against the peer crates
     #[arg(long, value_enum, default_value = "all")]
     part: Part,
     /// Operations of the soak
@@ -29,16 +30,24 @@ enum Part {
     Vmalloc,
     Pgd,
     Soak,
+    Alloc,
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    let mut failed = Vec::new();
+    // On the host: needs no kernel image or QEMU.
+    if (args.part == Part::All || args.part == Part::Alloc) && !bench::alloc::run()? {
+        failed.push("alloc-bench".to_string());
+    }
+    if args.part == Part::Alloc {
+        return Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
     let env = bench::env()?;
     let allocators: Vec<Allocator> = match args.only {
         Some(a) => vec![a],
         None => vec![Allocator::Tree, Allocator::List],
     };
     let wants = |p: Part| args.part == Part::All || args.part == p;
-    let mut failed = Vec::new();
     if wants(Part::Pgd) && !bench::mm::pgd(&env)? {
         failed.push("pgd_bench".to_string());
     }

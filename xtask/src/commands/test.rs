@@ -64,7 +64,13 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
         banner("host unit tests");
         let mut cargo = host_cargo();
         cargo.args(["test", "--no-fail-fast", "--package", "xtask", "--package", "mosaic-kernel", "--lib"]);
-        let (p, f) = cargo_test(cargo);
+        let (mut p, mut f) = cargo_test(cargo);
+        // The allocator bench's check that every workload runs right on
+        // every allocator (its timings are `cargo xtask bench --part alloc`).
+        let mut cargo = host_cargo();
+        cargo.args(["test", "--no-fail-fast", "--package", "alloc-bench", "--test", "workloads"]);
+        let (p2, f2) = cargo_test(cargo);
+        (p, f) = (p + p2, f + f2);
         tally.add("host unit tests", p, f);
     }
     if wants(Part::Kernel) || wants(Part::Integration) {
