@@ -96,3 +96,31 @@ fn bad_input_gets_one_error_line_and_the_shell_carries_on() -> anyhow::Result<()
     s.command_expect("log", "^log level: info$")?;
     Ok(())
 }
+
+#[test]
+fn ctrl_c_stops_a_long_test_vmalloc_and_frees_everything() -> anyhow::Result<()> {
+    let mut s = shell("ctrl-c")?;
+    let before = s.command("meminfo")?;
+    s.send(b"test_vmalloc run_test_mask=1 test_loop_count=100000000\n")?;
+    s.expect("^test_vmalloc: tree allocator")?;
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    s.send(&[0x03])?;
+    s.expect("^error: test_vmalloc: interrupted by Ctrl-C")?;
+    s.wait_prompt()?;
+    assert_eq!(s.command("vmallocinfo")?, Vec::<String>::new());
+    let after = s.command("meminfo")?;
+    // Free pages plus what bookkeeping keeps (the first run makes page
+    // tables, which stay): the same before and after.
+    let accounted = |m: &[String]| -> u64 {
+        m.iter()
+            .filter(|l| ["MemFree:", "Slab:", "HeapLarge:", "PageTables:"].iter().any(|f| l.starts_with(f)))
+            .map(|l| l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    assert_eq!(accounted(&after), accounted(&before), "Ctrl-C left pages allocated: {before:?} -> {after:?}");
+    // At the prompt, Ctrl-C is the line editor's again: it abandons a line.
+    s.send(b"echo never\x03")?;
+    s.wait_prompt()?;
+    s.command_expect("echo after", "^after$")?;
+    Ok(())
+}

@@ -98,20 +98,40 @@ pub const PARAM_NAMES: &str = "run_test_mask, test_loop_count, test_repeat_count
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Failure {
     pub step: Step,
-    pub error: VmError,
+    /// What the failing call returned (none for `Step::Interrupted`).
+    pub error: Option<VmError>,
 }
 
 /// The call that failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
-    Bookkeeping { entries: u64 },
-    Vmalloc { pages: u64 },
-    AlignedVmalloc { pages: u64, align: u64 },
-    AlignShift { shift: u32 },
-    Vfree { addr: u64 },
-    AllocPage { index: u64 },
-    Vmap { pages: u64 },
-    Vunmap { addr: u64 },
+    Bookkeeping {
+        entries: u64,
+    },
+    Vmalloc {
+        pages: u64,
+    },
+    AlignedVmalloc {
+        pages: u64,
+        align: u64,
+    },
+    AlignShift {
+        shift: u32,
+    },
+    Vfree {
+        addr: u64,
+    },
+    AllocPage {
+        index: u64,
+    },
+    Vmap {
+        pages: u64,
+    },
+    Vunmap {
+        addr: u64,
+    },
+    /// Ctrl-C on the console: the run stops and frees what it holds.
+    Interrupted,
 }
 
 impl fmt::Display for Failure {
@@ -127,15 +147,19 @@ impl fmt::Display for Failure {
             Step::AllocPage { index } => write!(f, "alloc_pages for page {index}")?,
             Step::Vmap { pages } => write!(f, "vmap of {pages} pages")?,
             Step::Vunmap { addr } => write!(f, "vunmap({addr:#x})")?,
+            Step::Interrupted => write!(f, "interrupted by Ctrl-C")?,
         }
-        write!(f, ": {}", self.error)
+        match self.error {
+            Some(e) => write!(f, ": {e}"),
+            None => Ok(()),
+        }
     }
 }
 
 type Outcome = Result<(), Failure>;
 
 fn fail(step: Step) -> impl FnOnce(VmError) -> Failure {
-    move |error| Failure { step, error }
+    move |error| Failure { step, error: Some(error) }
 }
 
 /// What a test case runs with.
@@ -146,6 +170,8 @@ struct Ctx {
     /// Loop iterations completed (summed over repeats): the divisor for
     /// the time per loop.
     done: u64,
+    /// Ctrl-C stopped the case: no more repeats.
+    interrupted: bool,
 }
 
 /// One entry of Linux's `test_case_array`; `run` is None where Mosaic
@@ -204,9 +230,14 @@ pub fn run(params: &Params) -> Result<(), Message> {
     if !busy.is_empty() {
         println!("mosaic: {} one-page areas held busy during the tests (busy_areas)", busy.len());
     }
+    let mut interrupted = false;
     for index in selected(params.run_test_mask).filter(|&i| CASES[i].run.is_some()) {
         let report = run_case(index, &params);
         print_report(&report, &params, allocator);
+        interrupted = matches!(report.failure, Some(Failure { step: Step::Interrupted, .. }));
+        if interrupted {
+            break;
+        }
     }
     let freed = free_all(&busy);
     let after = Usage::now();
@@ -215,6 +246,9 @@ pub fn run(params: &Params) -> Result<(), Message> {
     }
     if let Some(leak) = before.compare(&after) {
         bail!("test_vmalloc leaked: {leak}");
+    }
+    if interrupted {
+        bail!("test_vmalloc: interrupted by Ctrl-C; the cases left were not run, and nothing is left allocated");
     }
     Ok(())
 }
@@ -312,7 +346,13 @@ pub fn run_case(index: usize, p: &Params) -> Report {
     let case = &CASES[index];
     let run = case.run.expect("only implemented cases are run");
     // One fixed seed per case: the same requests whatever else is selected.
-    let mut ctx = Ctx { loops: p.test_loop_count, nr_pages: p.nr_pages, rng: case_rng(index as u64), done: 0 };
+    let mut ctx = Ctx {
+        loops: p.test_loop_count,
+        nr_pages: p.nr_pages,
+        rng: case_rng(index as u64),
+        done: 0,
+        interrupted: false,
+    };
     let (mut passed, mut failed, mut failure) = (0, 0, None);
     let start = tsc::now();
     for _ in 0..p.test_repeat_count {
@@ -322,6 +362,9 @@ pub fn run_case(index: usize, p: &Params) -> Report {
                 failed += 1;
                 failure = Some(f);
             }
+        }
+        if ctx.interrupted {
+            break;
         }
     }
     let total_ns = tsc::cycles_to_ns(tsc::now() - start);
@@ -383,9 +426,15 @@ fn bookkeeping<T>(n: u64) -> Result<Vec<T>, Failure> {
     Ok(v)
 }
 
-/// Runs `body` test_loop_count times, stopping at the first failure.
+/// Runs `body` test_loop_count times, stopping at the first failure, or
+/// at Ctrl-C (checked before every loop; the case then frees what it holds
+/// as after any failure).
 fn each_loop(ctx: &mut Ctx, mut body: impl FnMut(&mut XorShift) -> Outcome) -> Outcome {
     for _ in 0..ctx.loops {
+        if crate::drivers::serial::take_interrupt() {
+            ctx.interrupted = true;
+            return Err(Failure { step: Step::Interrupted, error: None });
+        }
         body(&mut ctx.rng)?;
         ctx.done += 1;
     }

@@ -5,8 +5,14 @@
 //! that the shell drains. When the ring is full the handler switches the
 //! receive interrupt off instead of dropping bytes; the unread bytes then wait
 //! in the UART (and, under QEMU, in the host pipe) until the reader catches up.
+//!
+//! Ctrl-C (byte 0x03) typed while a shell command runs does not go to the
+//! ring: it sets a flag that long-running commands poll (`take_interrupt`)
+//! to stop early and clean up, as a terminal's SIGINT would. At the prompt
+//! it goes to the line editor like any other key.
 
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicBool, Ordering};
 use spin::Mutex;
 use uart_16550::backend::PioBackend;
 use uart_16550::{spec::registers::IER, Config, Uart16550};
@@ -17,6 +23,22 @@ const RING_SIZE: usize = 1024;
 
 static UART: Mutex<Option<Uart16550<PioBackend>>> = Mutex::new(None);
 static INPUT: Mutex<Ring> = Mutex::new(Ring::new());
+/// A shell command is running: Ctrl-C interrupts it instead of being input.
+static COMMAND_RUNNING: AtomicBool = AtomicBool::new(false);
+/// Ctrl-C arrived while a command ran, and nobody has acted on it yet.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// The shell says whether a command runs now (and forgets an old Ctrl-C).
+pub fn set_command_running(running: bool) {
+    INTERRUPTED.store(false, Ordering::Relaxed);
+    COMMAND_RUNNING.store(running, Ordering::Relaxed);
+}
+
+/// True once if Ctrl-C was typed since the command started: the command
+/// should stop, give back what it holds, and say it was interrupted.
+pub fn take_interrupt() -> bool {
+    INTERRUPTED.swap(false, Ordering::Relaxed)
+}
 
 /// Initialises COM1 (115200 8N1, FIFO on, receive interrupt on).
 ///
@@ -82,6 +104,7 @@ pub fn on_interrupt() {
     let mut ring = INPUT.lock();
     while !ring.is_full() {
         match uart.try_receive_byte() {
+            Ok(0x03) if COMMAND_RUNNING.load(Ordering::Relaxed) => INTERRUPTED.store(true, Ordering::Relaxed),
             Ok(byte) => ring.push(byte),
             Err(_) => return,
         }

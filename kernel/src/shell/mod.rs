@@ -111,7 +111,12 @@ pub fn run() -> ! {
         };
         if event == Event::Submitted {
             let result = match editor.line() {
-                Ok(line) => execute(COMMANDS, line),
+                Ok(line) => {
+                    serial::set_command_running(true);
+                    let result = execute(COMMANDS, line);
+                    serial::set_command_running(false);
+                    result
+                }
                 Err(line::TooLong) => Err(CmdError::new(format_args!("line too long (at most {LINE_MAX} characters)"))),
             };
             if let Err(e) = result {
