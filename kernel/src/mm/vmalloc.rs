@@ -189,7 +189,7 @@ fn get_vm_area(
 /// in bulk; Gorman's 2.4 took one `alloc_page` per PTE in `alloc_area_pte`.
 fn vm_area_alloc_pages(count: u64, zone: ZoneType, zero: bool) -> Result<PageList, VmError> {
     let mut pages = PageList::try_with_len(count as usize).ok_or(VmError::NoMemory)?;
-    super::alloc_pages_bulk(zone, &mut pages).map_err(|_| VmError::NoMemory)?;
+    super::alloc_page_list(zone, &mut pages).map_err(|_| VmError::NoMemory)?;
     if zero {
         for frame in pages.iter() {
             // SAFETY: a fresh page, ours alone, reached through the direct map.
@@ -199,8 +199,8 @@ fn vm_area_alloc_pages(count: u64, zone: ZoneType, zero: bool) -> Result<PageLis
     Ok(pages)
 }
 
-fn free_pages_array(pages: &[PhysFrame]) {
-    super::free_pages_bulk(pages).expect("vmalloc pages were allocated as order 0");
+fn free_pages_array(pages: &PageList) {
+    super::free_page_list(pages).expect("vmalloc pages were allocated as order 0");
 }
 
 /// The common path of every vmalloc variant (Linux's `__vmalloc_node`):
@@ -318,24 +318,44 @@ pub fn vfree(addr: VirtAddr) -> Result<(), VmError> {
 }
 
 /// Maps pages the caller owns into one virtual range (Linux's `vmap`).
-/// With `VM_MAP_PUT_PAGES` in `flags`, `vunmap` frees them.
+/// With `VM_MAP_PUT_PAGES` in `flags`, `vunmap` frees them. The area keeps
+/// a copy of the list; `vmap_list` takes the list itself instead.
 #[track_caller]
 pub fn vmap(pages: &[PhysFrame], flags: u32) -> Result<VirtAddr, VmError> {
-    // LAB 4 BEGIN: get_vm_area (VM_MAP), vmalloc_area_pages with the caller's pages, undo on error, keep a copy
     let caller = Location::caller();
     if pages.is_empty() {
         return Err(VmError::ZeroSize);
     }
     let owned = PageList::try_from_slice(pages).ok_or(VmError::NoMemory)?;
+    __vmap(owned, flags, caller).map_err(|(e, _)| e)
+}
+
+/// `vmap` of a list the area then owns (for lists too long to be one
+/// slice, see page_list.rs), as Linux's `vmap` keeps the caller's array
+/// under `VM_MAP_PUT_PAGES`. On failure the list comes back with the
+/// error, so that the caller can free its pages.
+#[track_caller]
+pub fn vmap_list(pages: PageList, flags: u32) -> Result<VirtAddr, (VmError, PageList)> {
+    if pages.is_empty() {
+        return Err((VmError::ZeroSize, pages));
+    }
+    __vmap(pages, flags, Location::caller())
+}
+
+fn __vmap(pages: PageList, flags: u32, caller: &'static Location<'static>) -> Result<VirtAddr, (VmError, PageList)> {
+    // LAB 4 BEGIN: get_vm_area (VM_MAP), vmalloc_area_pages with the caller's pages, undo on error, keep the list
+    let count = pages.len() as u64;
     with(|v| {
-        let size = pages.len() as u64 * PAGE_SIZE;
-        let start = get_vm_area(v, size, PAGE_SIZE, VM_MAP | (flags & VM_MAP_PUT_PAGES), caller)?;
-        if let Err(e) = pgtable::vmalloc_area_pages(start, pages.len() as u64, pages.iter().copied(), PAGE_KERNEL) {
-            pgtable::vunmap_range(start, pages.len() as u64);
+        let start = match get_vm_area(v, count * PAGE_SIZE, PAGE_SIZE, VM_MAP | (flags & VM_MAP_PUT_PAGES), caller) {
+            Ok(start) => start,
+            Err(e) => return Err((e, pages)),
+        };
+        if let Err(e) = pgtable::vmalloc_area_pages(start, count, pages.iter().copied(), PAGE_KERNEL) {
+            pgtable::vunmap_range(start, count);
             v.areas.remove(start.as_u64());
-            return Err(e.into());
+            return Err((e.into(), pages));
         }
-        v.areas.find_mut(start.as_u64()).expect("just reserved").data.pages = owned;
+        v.areas.find_mut(start.as_u64()).expect("just reserved").data.pages = pages;
         Ok(start)
     })
     // LAB 4 END
