@@ -157,3 +157,79 @@ fn listings_survive_a_failing_heap() -> anyhow::Result<()> {
     s.command_expect("echo still here", "^still here$")?;
     Ok(())
 }
+
+/// A big machine: 5 GiB of RAM, most of it free.
+fn big_machine(name: &str) -> anyhow::Result<Session> {
+    let env = TestEnv::get()?;
+    let mut machine = env.machine(Firmware::Bios);
+    machine.memory = "5G".into();
+    let mut s = Session::start(name, &machine, env)?;
+    s.timeout = std::time::Duration::from_secs(180);
+    s.expect("^Mosaic teaching kernel")?;
+    s.wait_prompt()?;
+    Ok(s)
+}
+
+/// Areas whose page list is larger than the largest physically contiguous
+/// block (4 MiB, 524,288 frames): the list is made of one-page chunks, so
+/// `vmalloc 3G` works with 5 GiB free. Before, `vmalloc 2049M`, `vmalloc
+/// 3G` and `vmap 600000` all answered `error: out of memory`.
+#[test]
+fn areas_bigger_than_a_contiguous_page_list() -> anyhow::Result<()> {
+    let mut s = big_machine("vmalloc-3g")?;
+    assert!(field(&meminfo(&mut s)?, "MemFree") > 4800 * 1024);
+    // Free pages plus bookkeeping (mm::pages_accounted): page tables made
+    // for the areas stay, everything else must come back.
+    let accounted = |info: &[(String, u64)]| {
+        ["MemFree", "Slab", "HeapLarge", "PageTables"].map(|f| field(info, f)).iter().sum::<u64>()
+    };
+    let before = accounted(&meminfo(&mut s)?);
+    for (command, pages) in [("vmalloc 2049M", 524_544u64), ("vmalloc 3G", 786_432)] {
+        let line = s.command_expect(command, &format!(r"^0x[0-9a-f]+ \({pages} pages, "))?;
+        let addr = first_addr(&line);
+        assert_eq!(field(&meminfo(&mut s)?, "VmallocUsed"), pages * 4);
+        // The last page is mapped and holds what is written there.
+        let last = addr + (pages - 1) * 4096;
+        s.command_expect(&format!("poke {last:#x} 0x5a5a"), "wrote 0x5a5a$")?;
+        s.command_expect(&format!("peek {last:#x}"), "^0x[0-9a-f]+: 0x0000000000005a5a$")?;
+        s.command_expect(&format!("vfree {addr:#x}"), &format!(r"^freed 0x[0-9a-f]+ \({pages} pages\)$"))?;
+        assert_eq!(field(&meminfo(&mut s)?, "VmallocUsed"), 0);
+    }
+    let v = first_addr(&s.command_expect("vmap 600000", r"^0x[0-9a-f]+ \(600000 separate pages mapped together\)$")?);
+    s.command_expect(&format!("vunmap {v:#x}"), "^unmapped")?;
+    assert!(s.command("vmallocinfo")?.is_empty());
+    assert_eq!(accounted(&meminfo(&mut s)?), before);
+    s.command_expect("vmalloc 1M", r"^0x[0-9a-f]+ \(256 pages")?;
+    Ok(())
+}
+
+/// An ioremap whose page tables cannot fit in memory (512 GiB needs 1 GiB
+/// of PTE tables on a 512 MiB machine) is refused at once and keeps
+/// nothing. Before, it was refused after 90 s and kept every free page as
+/// page tables, so that even `vmalloc 1M` failed afterwards.
+#[test]
+fn an_ioremap_too_big_for_its_page_tables_fails_fast() -> anyhow::Result<()> {
+    let mut s = shell("ioremap-huge")?;
+    let before = (meminfo(&mut s)?, s.command("vmallocinfo")?);
+    let t0 = std::time::Instant::now();
+    let answer = expect_error(&mut s, "ioremap 0x100000000000 0x8000000000")?;
+    assert_eq!(answer, "error: out of memory");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10), "refused after {:?}", t0.elapsed());
+    assert_eq!((meminfo(&mut s)?, s.command("vmallocinfo")?), before);
+    let a = first_addr(&s.command_expect("vmalloc 1M", r"^0x[0-9a-f]+ \(256 pages")?);
+    s.command_expect(&format!("vfree {a:#x}"), "^freed")?;
+    Ok(())
+}
+
+/// `vfree 0` frees nothing, as Linux's vfree(NULL), and says so in one
+/// line that is not an error. Before, it answered `freed 0x0 (0 pages)`.
+#[test]
+fn vfree_of_null_says_nothing_was_freed() -> anyhow::Result<()> {
+    let mut s = shell("vfree-null")?;
+    let before = (meminfo(&mut s)?, s.command("vmallocinfo")?);
+    for line in ["vfree 0", "vfree 0x0"] {
+        s.command_expect(line, r"^vfree 0: nothing to free \(a null address is a no-op, as in Linux\)$")?;
+    }
+    assert_eq!((meminfo(&mut s)?, s.command("vmallocinfo")?), before);
+    Ok(())
+}

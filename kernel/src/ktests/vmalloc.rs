@@ -166,7 +166,7 @@ fn vmap_pages() -> TestResult {
     }
     kassert!(matches!(vmalloc::vfree(addr), Err(VmError::WrongKind { .. })));
     let back = vmalloc::vunmap(addr).unwrap();
-    kassert_eq!(&back[..], &frames[..]);
+    kassert!(back.iter().eq(frames.iter()), "vunmap gives back {:?}, not {:?}", back, frames);
     kassert!(pgtable::translate(addr).is_none());
     for f in frames {
         free_pages(f.start_address(), 0).unwrap();

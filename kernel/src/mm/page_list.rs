@@ -6,30 +6,59 @@
 //! another when freed, and when nothing else of that size is live the slab
 //! cache makes and destroys a whole slab page each time (slab.rs frees
 //! empty slabs at once). So a list of up to `INLINE` frames lives inside
-//! the `VmStruct` itself, and only longer lists go to the heap. Both kinds
-//! read as a slice of `PhysFrame`s.
+//! the `VmStruct` itself, and lists of up to `CHUNK` frames (one page of
+//! them) are one heap block.
 //!
-//! The length is fixed when the list is made: every slot starts as a
-//! placeholder (frame 0) that the caller overwrites, which is how the bulk
-//! page allocator fills it in one pass.
+//! Longer lists are a list of chunks, each of at most one page. A single
+//! array would need one physically contiguous heap block, and the buddy
+//! allocator has none above 4 MiB (order 10): the array of a 3 GiB area
+//! is 6 MiB, so `vmalloc 3G` failed with 5 GiB free. Linux meets the same
+//! limit in `__vmalloc_area_node` (mm/vmalloc.c), which takes an array of
+//! more than a page from vmalloc itself, so that it needs only single
+//! pages; chunks of one page give the same guarantee without vmalloc
+//! calling itself (and taking its own lock twice), and keep this file free
+//! of hardware, so it still runs in host tests. Only the short outer list
+//! of chunks is contiguous: 24 bytes per 2 MiB of area.
+//!
+//! A list is read chunk by chunk (`chunks`, `chunks_mut`: slices, so the
+//! bulk page allocator fills a chunk in one pass) or frame by frame
+//! (`iter`). The length is fixed when the list is made: every slot starts
+//! as a placeholder (frame 0) that the caller overwrites.
 
+use super::page::PAGE_SIZE;
 use alloc::vec::Vec;
-use core::ops::{Deref, DerefMut};
 use x86_64::structures::paging::PhysFrame;
 use x86_64::PhysAddr;
 
 /// Frames kept without the heap. Two fill the space a `Vec` takes anyway.
 pub const INLINE: usize = 2;
 
+/// Frames in one chunk: one page of them (Linux's threshold for taking the
+/// array from vmalloc instead of kmalloc is the same page).
+pub const CHUNK: usize = (PAGE_SIZE as usize) / core::mem::size_of::<PhysFrame>();
+
 #[derive(Clone, Debug)]
 pub enum PageList {
+    /// Up to `INLINE` frames, inside the list itself.
     Inline { len: u8, frames: [PhysFrame; INLINE] },
+    /// Up to `CHUNK` frames: one heap block of at most a page.
     Heap(Vec<PhysFrame>),
+    /// More than `CHUNK` frames: chunks of `CHUNK` frames, the last one
+    /// possibly shorter.
+    Chunked(Vec<Vec<PhysFrame>>),
 }
 
 /// What unused slots hold: frame 0, never handed out by the allocator.
 fn placeholder() -> PhysFrame {
     PhysFrame::containing_address(PhysAddr::zero())
+}
+
+/// `len` placeholders in one heap block, or `None` if the heap cannot.
+fn try_vec(len: usize) -> Option<Vec<PhysFrame>> {
+    let mut frames = Vec::new();
+    frames.try_reserve_exact(len).ok()?;
+    frames.resize(len, placeholder());
+    Some(frames)
 }
 
 impl PageList {
@@ -44,24 +73,77 @@ impl PageList {
         if len <= INLINE {
             return Some(PageList::Inline { len: len as u8, frames: [placeholder(); INLINE] });
         }
-        let mut frames = Vec::new();
-        frames.try_reserve_exact(len).ok()?;
-        frames.resize(len, placeholder());
-        Some(PageList::Heap(frames))
+        if len <= CHUNK {
+            return try_vec(len).map(PageList::Heap);
+        }
+        let mut chunks = Vec::new();
+        chunks.try_reserve_exact(len.div_ceil(CHUNK)).ok()?;
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(CHUNK);
+            // On failure the chunks made so far are dropped: all or none.
+            chunks.push(try_vec(n)?);
+            left -= n;
+        }
+        Some(PageList::Chunked(chunks))
     }
 
     /// A copy of `frames`, or `None` if the heap cannot hold it.
     pub fn try_from_slice(frames: &[PhysFrame]) -> Option<Self> {
         let mut list = Self::try_with_len(frames.len())?;
-        list.copy_from_slice(frames);
+        let mut rest = frames;
+        for chunk in list.chunks_mut() {
+            let (head, tail) = rest.split_at(chunk.len());
+            chunk.copy_from_slice(head);
+            rest = tail;
+        }
         Some(list)
+    }
+
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        match self {
+            PageList::Inline { len, .. } => *len as usize,
+            PageList::Heap(frames) => frames.len(),
+            PageList::Chunked(chunks) => chunks.iter().map(Vec::len).sum(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The frames as slices, in order: one for a short list, one per chunk
+    /// for a long one.
+    pub fn chunks(&self) -> impl Iterator<Item = &[PhysFrame]> + '_ {
+        let (one, many): (Option<&[PhysFrame]>, &[Vec<PhysFrame>]) = match self {
+            PageList::Inline { len, frames } => (Some(&frames[..*len as usize]), &[]),
+            PageList::Heap(frames) => (Some(frames), &[]),
+            PageList::Chunked(chunks) => (None, chunks),
+        };
+        one.into_iter().chain(many.iter().map(Vec::as_slice))
+    }
+
+    /// The frames as mutable slices, in order (see `chunks`).
+    pub fn chunks_mut(&mut self) -> impl Iterator<Item = &mut [PhysFrame]> + '_ {
+        let (one, many): (Option<&mut [PhysFrame]>, &mut [Vec<PhysFrame>]) = match self {
+            PageList::Inline { len, frames } => (Some(&mut frames[..*len as usize]), &mut []),
+            PageList::Heap(frames) => (Some(frames), &mut []),
+            PageList::Chunked(chunks) => (None, chunks),
+        };
+        one.into_iter().chain(many.iter_mut().map(Vec::as_mut_slice))
+    }
+
+    /// Every frame, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &PhysFrame> + '_ {
+        self.chunks().flatten()
     }
 }
 
 /// Two lists are equal when they hold the same frames, however stored.
 impl PartialEq for PageList {
     fn eq(&self, other: &Self) -> bool {
-        **self == **other
+        self.len() == other.len() && self.iter().eq(other.iter())
     }
 }
 
@@ -70,26 +152,6 @@ impl Eq for PageList {}
 impl Default for PageList {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-impl Deref for PageList {
-    type Target = [PhysFrame];
-
-    fn deref(&self) -> &[PhysFrame] {
-        match self {
-            PageList::Inline { len, frames } => &frames[..*len as usize],
-            PageList::Heap(frames) => frames,
-        }
-    }
-}
-
-impl DerefMut for PageList {
-    fn deref_mut(&mut self) -> &mut [PhysFrame] {
-        match self {
-            PageList::Inline { len, frames } => &mut frames[..*len as usize],
-            PageList::Heap(frames) => frames,
-        }
     }
 }
 
@@ -107,18 +169,35 @@ mod tests {
             assert!(matches!(PageList::try_with_len(len), Some(PageList::Inline { .. })));
         }
         assert!(matches!(PageList::try_with_len(INLINE + 1), Some(PageList::Heap(_))));
+        assert!(matches!(PageList::try_with_len(CHUNK), Some(PageList::Heap(_))));
+        assert!(matches!(PageList::try_with_len(CHUNK + 1), Some(PageList::Chunked(_))));
         assert_eq!(PageList::new().len(), 0);
     }
 
     #[test]
+    fn every_chunk_is_at_most_a_page() {
+        assert_eq!(CHUNK, 512);
+        for len in [CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 7] {
+            let list = PageList::try_with_len(len).unwrap();
+            let sizes: Vec<usize> = list.chunks().map(<[PhysFrame]>::len).collect();
+            assert!(sizes.iter().all(|&n| n > 0 && n * 8 <= 4096), "{len}: {sizes:?}");
+            assert_eq!(sizes.iter().sum::<usize>(), len);
+            assert_eq!(list.len(), len);
+        }
+    }
+
+    #[test]
     fn every_length_reads_back_what_was_written() {
-        for len in 0..6u64 {
+        for len in (0..6u64).chain([511, 512, 513, 1024, 1500]) {
             let frames: Vec<_> = (1..=len).map(|i| frame(i * 7)).collect();
             let mut list = PageList::try_with_len(len as usize).unwrap();
             assert_eq!(list.len() as u64, len);
             assert!(list.iter().all(|f| f.start_address().is_null()));
-            list.copy_from_slice(&frames);
-            assert_eq!(&list[..], &frames[..]);
+            let mut source = frames.iter();
+            for chunk in list.chunks_mut() {
+                chunk.iter_mut().for_each(|slot| *slot = *source.next().unwrap());
+            }
+            assert!(list.iter().eq(frames.iter()));
             assert_eq!(PageList::try_from_slice(&frames).unwrap(), list);
         }
     }

@@ -7,8 +7,9 @@
 //!    guard page after it, and records it in a `VmStruct`.
 //! 2. Pages are taken from the buddy allocator one at a time (all of them
 //!    under one lock), so they may lie anywhere in physical memory.
-//! 3. `vmalloc_area_pages` maps them one after another into the master
-//!    page table, allocating page tables as needed.
+//! 3. `vmap_pages_range` maps them one after another into the master
+//!    page table, allocating page tables as needed (`vmalloc_area_pages`
+//!    walks them); a failed mapping gives back the tables it made.
 //!
 //! Freeing (`vfree` -> `__vunmap`) undoes the three in reverse. The other
 //! members map pages the caller owns (`vmap`) or device memory (`ioremap`)
@@ -189,7 +190,7 @@ fn get_vm_area(
 /// in bulk; Gorman's 2.4 took one `alloc_page` per PTE in `alloc_area_pte`.
 fn vm_area_alloc_pages(count: u64, zone: ZoneType, zero: bool) -> Result<PageList, VmError> {
     let mut pages = PageList::try_with_len(count as usize).ok_or(VmError::NoMemory)?;
-    super::alloc_pages_bulk(zone, &mut pages).map_err(|_| VmError::NoMemory)?;
+    super::alloc_page_list(zone, &mut pages).map_err(|_| VmError::NoMemory)?;
     if zero {
         for frame in pages.iter() {
             // SAFETY: a fresh page, ours alone, reached through the direct map.
@@ -199,8 +200,8 @@ fn vm_area_alloc_pages(count: u64, zone: ZoneType, zero: bool) -> Result<PageLis
     Ok(pages)
 }
 
-fn free_pages_array(pages: &[PhysFrame]) {
-    super::free_pages_bulk(pages).expect("vmalloc pages were allocated as order 0");
+fn free_pages_array(pages: &PageList) {
+    super::free_page_list(pages).expect("vmalloc pages were allocated as order 0");
 }
 
 /// The common path of every vmalloc variant (Linux's `__vmalloc_node`):
@@ -237,8 +238,7 @@ fn __vmalloc(
                 return Err(e);
             }
         };
-        if let Err(e) = pgtable::vmalloc_area_pages(start, count, pages.iter().copied(), PAGE_KERNEL) {
-            pgtable::vunmap_range(start, count);
+        if let Err(e) = pgtable::vmap_pages_range(start, count, pages.iter().copied(), PAGE_KERNEL) {
             free_pages_array(&pages);
             v.areas.remove(start.as_u64());
             return Err(e.into());
@@ -318,24 +318,43 @@ pub fn vfree(addr: VirtAddr) -> Result<(), VmError> {
 }
 
 /// Maps pages the caller owns into one virtual range (Linux's `vmap`).
-/// With `VM_MAP_PUT_PAGES` in `flags`, `vunmap` frees them.
+/// With `VM_MAP_PUT_PAGES` in `flags`, `vunmap` frees them. The area keeps
+/// a copy of the list; `vmap_list` takes the list itself instead.
 #[track_caller]
 pub fn vmap(pages: &[PhysFrame], flags: u32) -> Result<VirtAddr, VmError> {
-    // LAB 4 BEGIN: get_vm_area (VM_MAP), vmalloc_area_pages with the caller's pages, undo on error, keep a copy
     let caller = Location::caller();
     if pages.is_empty() {
         return Err(VmError::ZeroSize);
     }
     let owned = PageList::try_from_slice(pages).ok_or(VmError::NoMemory)?;
+    __vmap(owned, flags, caller).map_err(|(e, _)| e)
+}
+
+/// `vmap` of a list the area then owns (for lists too long to be one
+/// slice, see page_list.rs), as Linux's `vmap` keeps the caller's array
+/// under `VM_MAP_PUT_PAGES`. On failure the list comes back with the
+/// error, so that the caller can free its pages.
+#[track_caller]
+pub fn vmap_list(pages: PageList, flags: u32) -> Result<VirtAddr, (VmError, PageList)> {
+    if pages.is_empty() {
+        return Err((VmError::ZeroSize, pages));
+    }
+    __vmap(pages, flags, Location::caller())
+}
+
+fn __vmap(pages: PageList, flags: u32, caller: &'static Location<'static>) -> Result<VirtAddr, (VmError, PageList)> {
+    // LAB 4 BEGIN: get_vm_area (VM_MAP), vmap_pages_range with the caller's pages, release on error, keep the list
+    let count = pages.len() as u64;
     with(|v| {
-        let size = pages.len() as u64 * PAGE_SIZE;
-        let start = get_vm_area(v, size, PAGE_SIZE, VM_MAP | (flags & VM_MAP_PUT_PAGES), caller)?;
-        if let Err(e) = pgtable::vmalloc_area_pages(start, pages.len() as u64, pages.iter().copied(), PAGE_KERNEL) {
-            pgtable::vunmap_range(start, pages.len() as u64);
+        let start = match get_vm_area(v, count * PAGE_SIZE, PAGE_SIZE, VM_MAP | (flags & VM_MAP_PUT_PAGES), caller) {
+            Ok(start) => start,
+            Err(e) => return Err((e, pages)),
+        };
+        if let Err(e) = pgtable::vmap_pages_range(start, count, pages.iter().copied(), PAGE_KERNEL) {
             v.areas.remove(start.as_u64());
-            return Err(e.into());
+            return Err((e.into(), pages));
         }
-        v.areas.find_mut(start.as_u64()).expect("just reserved").data.pages = owned;
+        v.areas.find_mut(start.as_u64()).expect("just reserved").data.pages = pages;
         Ok(start)
     })
     // LAB 4 END
@@ -359,7 +378,7 @@ pub fn vunmap(addr: VirtAddr) -> Result<PageList, VmError> {
 /// itself, so an unaligned `phys` keeps its offset into the page.
 #[track_caller]
 pub fn ioremap_prot(phys: u64, size: u64, mode: CacheMode) -> Result<VirtAddr, VmError> {
-    // LAB 4 BEGIN: refuse bad ranges and RAM, map the frames (uncached: NO_CACHE | WRITE_THROUGH), keep the offset
+    // LAB 4 BEGIN: refuse bad ranges, RAM and tables_cannot_fit, map the frames (uncached: NO_CACHE | WRITE_THROUGH), keep the offset
     let caller = Location::caller();
     if size == 0 {
         return Err(VmError::ZeroSize);
@@ -374,6 +393,9 @@ pub fn ioremap_prot(phys: u64, size: u64, mode: CacheMode) -> Result<VirtAddr, V
     let offset = phys % PAGE_SIZE;
     let base = phys - offset;
     let count = (offset + size).div_ceil(PAGE_SIZE);
+    if pgtable::tables_cannot_fit(count) {
+        return Err(VmError::NoMemory);
+    }
     let mut flags = PAGE_KERNEL;
     if mode == CacheMode::Uncached {
         flags |= Flags::NO_CACHE | Flags::WRITE_THROUGH;
@@ -382,9 +404,8 @@ pub fn ioremap_prot(phys: u64, size: u64, mode: CacheMode) -> Result<VirtAddr, V
         let start = get_vm_area(v, count * PAGE_SIZE, PAGE_SIZE, VM_IOREMAP, caller)?;
         // Device frames are not RAM: they are computed, not allocated.
         let frames = (0..count).map(|i| PhysFrame::containing_address(PhysAddr::new(base + i * PAGE_SIZE)));
-        let result = pgtable::vmalloc_area_pages(start, count, frames, flags);
+        let result = pgtable::vmap_pages_range(start, count, frames, flags);
         if let Err(e) = result {
-            pgtable::vunmap_range(start, count);
             v.areas.remove(start.as_u64());
             return Err(e.into());
         }

@@ -40,6 +40,11 @@ pub fn vmalloc(args: &[&str]) -> Result<(), CmdError> {
 /// `vfree <addr>`
 pub fn vfree(args: &[&str]) -> Result<(), CmdError> {
     let addr = parse_vaddr(args[0])?;
+    if addr.is_null() {
+        // Linux's vfree(NULL) returns at once; say so rather than "freed".
+        println!("vfree 0: nothing to free (a null address is a no-op, as in Linux)");
+        return Ok(());
+    }
     let pages = vmalloc::find_area(addr).map_or(0, |(_, size, _)| size / PAGE_SIZE - 1);
     vmalloc::vfree(addr).map_err(CmdError::from_display)?;
     println!("freed {:#x} ({pages} pages)", addr.as_u64());
@@ -56,14 +61,14 @@ pub fn vmap(args: &[&str]) -> Result<(), CmdError> {
         bail!("{count} pages is more than the free memory");
     }
     let Some(mut pages) = PageList::try_with_len(count as usize) else { bail!("out of memory for the page list") };
-    crate::mm::alloc_pages_bulk(ZoneType::Normal, &mut pages).map_err(CmdError::from_display)?;
-    match vmalloc::vmap(&pages, VM_MAP_PUT_PAGES) {
+    crate::mm::alloc_page_list(ZoneType::Normal, &mut pages).map_err(CmdError::from_display)?;
+    match vmalloc::vmap_list(pages, VM_MAP_PUT_PAGES) {
         Ok(addr) => {
             println!("{:#x} ({count} separate pages mapped together)", addr.as_u64());
             Ok(())
         }
-        Err(e) => {
-            crate::mm::free_pages_bulk(&pages).expect("pages just allocated");
+        Err((e, pages)) => {
+            crate::mm::free_page_list(&pages).expect("pages just allocated");
             bail!("{e}")
         }
     }

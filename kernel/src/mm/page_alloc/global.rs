@@ -4,6 +4,7 @@
 //! `PageAllocator` over a `Vec` of pages.
 
 use super::{AllocError, FreeError, PageAllocator, ZoneType};
+use crate::mm::page_list::PageList;
 use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 use x86_64::instructions::interrupts::without_interrupts;
@@ -64,6 +65,35 @@ pub fn alloc_pages_bulk(zone: ZoneType, frames: &mut [PhysFrame]) -> Result<(), 
 /// Frees single pages that `alloc_pages` or `alloc_pages_bulk` returned.
 pub fn free_pages_bulk(frames: &[PhysFrame]) -> Result<(), FreeError> {
     with_pages(|p| p.free_pages_bulk(frames))
+}
+
+/// Fills every slot of `list` with a single page from `zone` or below,
+/// all or none, chunk by chunk under one lock (a long `PageList` is not
+/// one slice, see page_list.rs).
+pub fn alloc_page_list(zone: ZoneType, list: &mut PageList) -> Result<(), AllocError> {
+    with_pages(|p| {
+        let mut filled = 0;
+        let mut result = Ok(());
+        for chunk in list.chunks_mut() {
+            if let Err(e) = p.alloc_pages_bulk(zone, chunk) {
+                result = Err(e);
+                break;
+            }
+            filled += 1;
+        }
+        if result.is_err() {
+            for chunk in list.chunks_mut().take(filled) {
+                p.free_pages_bulk(chunk).expect("pages just allocated");
+                chunk.fill(PhysFrame::containing_address(PhysAddr::zero()));
+            }
+        }
+        result
+    })
+}
+
+/// Frees every page of a list `alloc_page_list` filled.
+pub fn free_page_list(list: &PageList) -> Result<(), FreeError> {
+    with_pages(|p| list.chunks().try_for_each(|chunk| p.free_pages_bulk(chunk)))
 }
 
 /// Fault injection (Linux's fail_page_alloc): the n-th `alloc_pages`
