@@ -124,3 +124,20 @@ fn ctrl_c_stops_a_long_test_vmalloc_and_frees_everything() -> anyhow::Result<()>
     s.command_expect("echo after", "^after$")?;
     Ok(())
 }
+
+#[test]
+fn ctrl_c_stops_a_long_stress_run_and_checks_it() -> anyhow::Result<()> {
+    let mut s = shell("ctrl-c-stress")?;
+    s.send(b"stress 100000000 5\n")?;
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    s.send(&[0x03])?;
+    let line = s.expect("^error: ")?;
+    assert!(
+        line.contains("interrupted by Ctrl-C after") && line.contains("everything the run made is freed"),
+        "{line}"
+    );
+    s.wait_prompt()?;
+    assert_eq!(s.command("vmallocinfo")?, Vec::<String>::new());
+    assert_eq!(s.command("as list")?.len(), 2, "only address space 0 is left");
+    Ok(())
+}

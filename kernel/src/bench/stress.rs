@@ -78,6 +78,8 @@ pub enum Problem {
     Leaked(&'static str),
     /// The run's own bookkeeping could not be had from the heap.
     NoMemory,
+    /// Ctrl-C on the console after this many operations.
+    Interrupted(u64),
 }
 
 impl core::fmt::Display for Problem {
@@ -87,6 +89,9 @@ impl core::fmt::Display for Problem {
             Problem::Invariant(what) => write!(f, "invariant broken: {what}"),
             Problem::Leaked(what) => write!(f, "state after the run differs: {what}"),
             Problem::NoMemory => write!(f, "out of memory for the run's own bookkeeping (nothing was run)"),
+            Problem::Interrupted(ops) => {
+                write!(f, "interrupted by Ctrl-C after {ops} operations; everything the run made is freed")
+            }
         }
     }
 }
@@ -222,6 +227,9 @@ pub fn run(ops: u64, seed: u64) -> Result<Report, Problem> {
     let mut footprint = 0;
     let result = (|| {
         for op in 0..ops {
+            if crate::drivers::serial::take_interrupt() {
+                return Err(Problem::Interrupted(op));
+            }
             report.ops += 1;
             step(&mut rng, &mut live, &mut spaces, &mut next_id, &mut footprint, &mut report)?;
             if (op + 1) % AUDIT_EVERY == 0 {
@@ -241,12 +249,19 @@ pub fn run(ops: u64, seed: u64) -> Result<Report, Problem> {
     for id in spaces.drain(..) {
         aspace::destroy(id).ok();
     }
-    result?;
+    // An interrupted run is checked like a finished one before it says so.
+    let interrupted = match result {
+        Err(Problem::Interrupted(ops)) => Some(ops),
+        other => other.map(|()| None)?,
+    };
     audit()?;
     // Measured while the run's own (now empty) vectors still exist, as
     // they did when `before` was taken.
     judge(&before, &state())?;
-    Ok(report)
+    match interrupted {
+        Some(ops) => Err(Problem::Interrupted(ops)),
+        None => Ok(report),
+    }
 }
 
 fn audit() -> Result<(), Problem> {
