@@ -202,3 +202,21 @@ fn areas_bigger_than_a_contiguous_page_list() -> anyhow::Result<()> {
     s.command_expect("vmalloc 1M", r"^0x[0-9a-f]+ \(256 pages")?;
     Ok(())
 }
+
+/// An ioremap whose page tables cannot fit in memory (512 GiB needs 1 GiB
+/// of PTE tables on a 512 MiB machine) is refused at once and keeps
+/// nothing. Before, it was refused after 90 s and kept every free page as
+/// page tables, so that even `vmalloc 1M` failed afterwards.
+#[test]
+fn an_ioremap_too_big_for_its_page_tables_fails_fast() -> anyhow::Result<()> {
+    let mut s = shell("ioremap-huge")?;
+    let before = (meminfo(&mut s)?, s.command("vmallocinfo")?);
+    let t0 = std::time::Instant::now();
+    let answer = expect_error(&mut s, "ioremap 0x100000000000 0x8000000000")?;
+    assert_eq!(answer, "error: out of memory");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10), "refused after {:?}", t0.elapsed());
+    assert_eq!((meminfo(&mut s)?, s.command("vmallocinfo")?), before);
+    let a = first_addr(&s.command_expect("vmalloc 1M", r"^0x[0-9a-f]+ \(256 pages")?);
+    s.command_expect(&format!("vfree {a:#x}"), "^freed")?;
+    Ok(())
+}

@@ -19,7 +19,26 @@
 //! `alloc_area_pmd` and `alloc_area_pte` each fill the part of the range
 //! that one table covers, allocating a missing lower table on the way.
 //! Tables are reached through the direct map. Page-table pages of the
-//! vmalloc area are never freed, as in Linux: they are few and are reused.
+//! vmalloc area are kept once a call has succeeded, as in Linux: they are
+//! few and are reused.
+//!
+//! Callers map through `vmap_pages_range` (Linux's name), which wraps the
+//! walk so that a refused request keeps nothing it built:
+//!
+//! - Before building anything it counts the tables the range lacks
+//!   (`tables_missing`, a walk at 2 MiB steps that skips whole missing
+//!   subtrees) and refuses the request if free memory cannot hold them,
+//!   instead of filling memory with tables for a range that can never be
+//!   mapped (an ioremap of 512 GiB needs 1 GiB of PTE tables).
+//! - Every table made during the call is marked (`NEW_TABLE`, a software
+//!   bit in the entry above it). If the call fails, its PTEs are cleared
+//!   and the marked PTE and PMD tables, empty now, are given back; if it
+//!   succeeds the marks are cleared and the tables stay. A PUD table hung
+//!   in a top-level entry is never given back, even by a failed call: the
+//!   entry may already be copied into other address spaces (at once under
+//!   `eager`, by a vmalloc fault under `lazy`), and freeing the table would
+//!   leave them pointing at a free page. So a failed call keeps at most
+//!   one page per new top-level entry, 64 in the whole area.
 
 use super::layout::{
     phys_to_virt, PGDIR_SHIFT, PGDIR_SIZE, PMD_SHIFT, PMD_SIZE, PUD_SHIFT, PUD_SIZE, VMALLOC_END, VMALLOC_START,
@@ -67,8 +86,13 @@ pub fn set_new_entry_hook(hook: fn(usize)) {
 }
 
 /// The master PGD has just gained entry `index` in the vmalloc area: other
-/// address spaces lack it now. Tells the hook (aspace), if set.
+/// address spaces lack it now. Tells the hook (aspace), if set. The entry
+/// loses its `NEW_TABLE` mark first: a top-level entry's PUD table is kept
+/// even by a failed call, and copies of the entry carry no mark.
 fn on_new_master_entry(index: usize) {
+    // SAFETY: the master table; callers hold the vmalloc lock.
+    let entry = unsafe { &mut table(master_pgd())[index] };
+    entry.set_flags(entry.flags() - NEW_TABLE);
     if let Some(hook) = NEW_ENTRY_HOOK.get() {
         hook(index);
     }
@@ -97,15 +121,21 @@ unsafe fn table(frame: PhysFrame) -> &'static mut PageTable {
     unsafe { &mut *phys_to_virt(frame.start_address()).as_mut_ptr::<PageTable>() }
 }
 
-/// The table `entry` points to, allocating a zeroed one if it is empty.
-/// Intermediate entries are writable and executable: the leaf entry decides.
+/// In a PUD or PMD entry: the table below was made by the mapping call in
+/// progress (`vmap_pages_range` clears it when the call ends). Bit 9 is
+/// ignored by the MMU and free for software (Intel SDM vol. 3, 4.5).
+const NEW_TABLE: Flags = Flags::BIT_9;
+
+/// The table `entry` points to, allocating a zeroed one if it is empty
+/// (and marking the entry `NEW_TABLE`). Intermediate entries are writable
+/// and executable: the leaf entry decides.
 fn table_or_alloc(entry: &mut PageTableEntry) -> Result<&'static mut PageTable, MapError> {
     if entry.is_unused() {
         let frame = super::alloc_pages(0, ZoneType::Normal).map_err(|_| MapError::NoMemory)?;
         // SAFETY: a fresh page, ours alone; zeroed it is an empty table.
         unsafe { phys_to_virt(frame.start_address()).as_mut_ptr::<PageTable>().write(PageTable::new()) };
         TABLE_PAGES.fetch_add(1, Ordering::Relaxed);
-        entry.set_frame(frame, Flags::PRESENT | Flags::WRITABLE);
+        entry.set_frame(frame, Flags::PRESENT | Flags::WRITABLE | NEW_TABLE);
     }
     // SAFETY: a present non-leaf entry in the vmalloc area points to a table.
     Ok(unsafe { table(entry.frame().expect("vmalloc area has no huge pages")) })
@@ -142,8 +172,144 @@ pub fn pmd_addr_end(addr: u64, end: u64) -> u64 {
 }
 
 /// Maps `count` pages from `start` in the master page table, to the frames
-/// `frames` yields, with `flags`. On error, some pages may already be
-/// mapped: the caller undoes them with `vunmap_range`.
+/// `frames` yields, with `flags` (Linux's `vmap_pages_range`): the walk
+/// `vmalloc_area_pages`, sized up front and cleaned up after (see the top
+/// of this file). On error nothing of the range is mapped and the tables
+/// the call made are given back, but for the PUD tables of new top-level
+/// entries. Callers hold the vmalloc lock.
+pub fn vmap_pages_range(
+    start: VirtAddr,
+    count: u64,
+    frames: impl IntoIterator<Item = PhysFrame>,
+    flags: Flags,
+) -> Result<(), MapError> {
+    let end = start.as_u64() + count * PAGE_SIZE;
+    // The common small call needs no new table: no allocator lock then.
+    let missing = tables_missing(start.as_u64(), end);
+    if missing > 0 && missing > super::with_pages(|p| p.free_pages_total()) {
+        return Err(MapError::NoMemory);
+    }
+    let tables = table_pages();
+    let result = vmalloc_area_pages(start, count, frames, flags);
+    if result.is_err() {
+        vunmap_range(start, count);
+    }
+    if table_pages() != tables {
+        settle_new_tables(start.as_u64(), end, result.is_err());
+    }
+    result
+}
+
+/// A bound that needs no address: mapping `count` pages needs at least
+/// one PTE table per 512 of them, and at most `table_pages()` exist
+/// already. True if even the rest cannot fit in free memory, so that a
+/// caller can refuse before it reserves a range (ioremap does).
+pub fn tables_cannot_fit(count: u64) -> bool {
+    let least = count.div_ceil(512).saturating_sub(table_pages());
+    least > 0 && least > super::with_pages(|p| p.free_pages_total())
+}
+
+/// Pages of tables (PUD, PMD, PTE) that mapping [addr, end) would have to
+/// allocate. Where an entry is missing, everything below it is missing
+/// too and is counted without a walk.
+pub fn tables_missing(mut addr: u64, end: u64) -> u64 {
+    // How many `size`-aligned blocks [addr, end) touches.
+    let blocks = |addr: u64, end: u64, size: u64| (end - 1) / size - addr / size + 1;
+    // SAFETY: the master table; read only, under the vmalloc lock.
+    let pgd = unsafe { table(master_pgd()) };
+    let mut missing = 0;
+    while addr < end {
+        let next = pgd_addr_end(addr, end);
+        let Ok(pud_frame) = pgd[pgd_index(addr)].frame() else {
+            missing += 1 + blocks(addr, next, PUD_SIZE) + blocks(addr, next, PMD_SIZE);
+            addr = next;
+            continue;
+        };
+        // SAFETY: a present non-huge entry of the vmalloc area: a table.
+        let pud = unsafe { table(pud_frame) };
+        while addr < next {
+            let pud_next = pud_addr_end(addr, next);
+            match pud[pud_index(addr)].frame() {
+                Err(_) => missing += 1 + blocks(addr, pud_next, PMD_SIZE),
+                Ok(pmd_frame) => {
+                    // SAFETY: as above, one level down.
+                    let pmd = unsafe { table(pmd_frame) };
+                    while addr < pud_next {
+                        let pmd_next = pmd_addr_end(addr, pud_next);
+                        missing += pmd[pmd_index(addr)].is_unused() as u64;
+                        addr = pmd_next;
+                    }
+                }
+            }
+            addr = pud_next;
+        }
+    }
+    missing
+}
+
+/// Ends a mapping call over [addr, end) that made tables: clears the
+/// `NEW_TABLE` marks, and if the call `failed` first gives back the
+/// marked PTE and PMD tables that are empty (all of them, once its PTEs
+/// are cleared). The PUD tables of top-level entries are never marked.
+fn settle_new_tables(mut addr: u64, end: u64, failed: bool) {
+    // SAFETY: the master table, under the vmalloc lock; each frame below
+    // comes from a present non-huge entry, so it holds a table, and no
+    // other reference to these tables is live.
+    let pgd = unsafe { table(master_pgd()) };
+    let mut freed = false;
+    while addr < end {
+        let next = pgd_addr_end(addr, end);
+        let Ok(pud_frame) = pgd[pgd_index(addr)].frame() else {
+            addr = next;
+            continue;
+        };
+        // SAFETY: see above.
+        let pud = unsafe { table(pud_frame) };
+        while addr < next {
+            let pud_next = pud_addr_end(addr, next);
+            let pud_entry = &mut pud[pud_index(addr)];
+            if let Ok(pmd_frame) = pud_entry.frame() {
+                // SAFETY: see above.
+                let pmd = unsafe { table(pmd_frame) };
+                let mut a = addr;
+                while a < pud_next {
+                    let pmd_next = pmd_addr_end(a, pud_next);
+                    freed |= settle_entry(&mut pmd[pmd_index(a)], failed);
+                    a = pmd_next;
+                }
+                freed |= settle_entry(pud_entry, failed);
+            }
+            addr = pud_next;
+        }
+    }
+    if freed {
+        // The paging-structure caches may still hold the cleared entries.
+        flush_tlb_all();
+    }
+}
+
+/// Clears a `NEW_TABLE` mark; for a failed call, gives the table below
+/// back too if it is empty. Returns true if it gave a table back.
+fn settle_entry(entry: &mut PageTableEntry, failed: bool) -> bool {
+    if !entry.flags().contains(NEW_TABLE) {
+        return false;
+    }
+    let frame = entry.frame().expect("a marked entry points to a table");
+    // SAFETY: a present non-huge entry of the vmalloc area: a table.
+    let empty = unsafe { table(frame) }.iter().all(PageTableEntry::is_unused);
+    if failed && empty {
+        entry.set_unused();
+        super::free_pages(frame.start_address(), 0).expect("a page table is an order-0 block");
+        TABLE_PAGES.fetch_sub(1, Ordering::Relaxed);
+        return true;
+    }
+    entry.set_flags(entry.flags() - NEW_TABLE);
+    false
+}
+
+/// The walk of `vmap_pages_range`: maps `count` pages from `start` in the
+/// master page table, to the frames `frames` yields, with `flags`. On
+/// error, some pages may already be mapped: `vmap_pages_range` undoes them.
 pub fn vmalloc_area_pages(
     start: VirtAddr,
     count: u64,

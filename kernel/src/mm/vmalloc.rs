@@ -7,8 +7,9 @@
 //!    guard page after it, and records it in a `VmStruct`.
 //! 2. Pages are taken from the buddy allocator one at a time (all of them
 //!    under one lock), so they may lie anywhere in physical memory.
-//! 3. `vmalloc_area_pages` maps them one after another into the master
-//!    page table, allocating page tables as needed.
+//! 3. `vmap_pages_range` maps them one after another into the master
+//!    page table, allocating page tables as needed (`vmalloc_area_pages`
+//!    walks them); a failed mapping gives back the tables it made.
 //!
 //! Freeing (`vfree` -> `__vunmap`) undoes the three in reverse. The other
 //! members map pages the caller owns (`vmap`) or device memory (`ioremap`)
@@ -237,8 +238,7 @@ fn __vmalloc(
                 return Err(e);
             }
         };
-        if let Err(e) = pgtable::vmalloc_area_pages(start, count, pages.iter().copied(), PAGE_KERNEL) {
-            pgtable::vunmap_range(start, count);
+        if let Err(e) = pgtable::vmap_pages_range(start, count, pages.iter().copied(), PAGE_KERNEL) {
             free_pages_array(&pages);
             v.areas.remove(start.as_u64());
             return Err(e.into());
@@ -343,15 +343,14 @@ pub fn vmap_list(pages: PageList, flags: u32) -> Result<VirtAddr, (VmError, Page
 }
 
 fn __vmap(pages: PageList, flags: u32, caller: &'static Location<'static>) -> Result<VirtAddr, (VmError, PageList)> {
-    // LAB 4 BEGIN: get_vm_area (VM_MAP), vmalloc_area_pages with the caller's pages, undo on error, keep the list
+    // LAB 4 BEGIN: get_vm_area (VM_MAP), vmap_pages_range with the caller's pages, release on error, keep the list
     let count = pages.len() as u64;
     with(|v| {
         let start = match get_vm_area(v, count * PAGE_SIZE, PAGE_SIZE, VM_MAP | (flags & VM_MAP_PUT_PAGES), caller) {
             Ok(start) => start,
             Err(e) => return Err((e, pages)),
         };
-        if let Err(e) = pgtable::vmalloc_area_pages(start, count, pages.iter().copied(), PAGE_KERNEL) {
-            pgtable::vunmap_range(start, count);
+        if let Err(e) = pgtable::vmap_pages_range(start, count, pages.iter().copied(), PAGE_KERNEL) {
             v.areas.remove(start.as_u64());
             return Err((e.into(), pages));
         }
@@ -379,7 +378,7 @@ pub fn vunmap(addr: VirtAddr) -> Result<PageList, VmError> {
 /// itself, so an unaligned `phys` keeps its offset into the page.
 #[track_caller]
 pub fn ioremap_prot(phys: u64, size: u64, mode: CacheMode) -> Result<VirtAddr, VmError> {
-    // LAB 4 BEGIN: refuse bad ranges and RAM, map the frames (uncached: NO_CACHE | WRITE_THROUGH), keep the offset
+    // LAB 4 BEGIN: refuse bad ranges, RAM and tables_cannot_fit, map the frames (uncached: NO_CACHE | WRITE_THROUGH), keep the offset
     let caller = Location::caller();
     if size == 0 {
         return Err(VmError::ZeroSize);
@@ -394,6 +393,9 @@ pub fn ioremap_prot(phys: u64, size: u64, mode: CacheMode) -> Result<VirtAddr, V
     let offset = phys % PAGE_SIZE;
     let base = phys - offset;
     let count = (offset + size).div_ceil(PAGE_SIZE);
+    if pgtable::tables_cannot_fit(count) {
+        return Err(VmError::NoMemory);
+    }
     let mut flags = PAGE_KERNEL;
     if mode == CacheMode::Uncached {
         flags |= Flags::NO_CACHE | Flags::WRITE_THROUGH;
@@ -402,9 +404,8 @@ pub fn ioremap_prot(phys: u64, size: u64, mode: CacheMode) -> Result<VirtAddr, V
         let start = get_vm_area(v, count * PAGE_SIZE, PAGE_SIZE, VM_IOREMAP, caller)?;
         // Device frames are not RAM: they are computed, not allocated.
         let frames = (0..count).map(|i| PhysFrame::containing_address(PhysAddr::new(base + i * PAGE_SIZE)));
-        let result = pgtable::vmalloc_area_pages(start, count, frames, flags);
+        let result = pgtable::vmap_pages_range(start, count, frames, flags);
         if let Err(e) = result {
-            pgtable::vunmap_range(start, count);
             v.areas.remove(start.as_u64());
             return Err(e.into());
         }
