@@ -9,6 +9,9 @@
 //!   the master a new top-level entry (and `eager` copies it into every
 //!   address space); under `prealloc` the entry is already there.
 //!
+//! Under fault injection (`fail_page_alloc`) any step may fail: the bench
+//! then frees what it made and puts back the strategy it found.
+//!
 //! New top-level entries are scarce (64 in the whole area, and their tables
 //! are kept), so each strategy is best measured on a freshly booted kernel;
 //! `cargo xtask bench` does that.
@@ -43,12 +46,26 @@ fn untouched(index: usize) -> bool {
 }
 
 /// Measures `strategy` and prints its costs (the `pgd_bench` command).
+/// Whatever happens, the strategy it found is put back and everything it
+/// made is freed: address spaces, areas (their page tables stay, as any
+/// vmalloc's do).
 pub fn run(strategy: Strategy) -> Result<(), Message> {
     if aspace::count() != 1 || vmalloc::totals().areas != 0 {
         bail!("pgd_bench wants a fresh kernel: no address spaces or vmalloc areas");
     }
-    aspace::set_strategy(strategy, || vmalloc::prealloc_top_level().map_err(|_| aspace::AsError::NoMemory))
-        .map_err(|e| Message::new(format_args!("{e}")))?;
+    let found = aspace::strategy();
+    let result = set_strategy(strategy).and_then(|()| measure(strategy));
+    // Back to `prealloc` allocates nothing: its entries are never taken
+    // out of the master. So this cannot fail where the bench found it.
+    set_strategy(found).ok();
+    result
+}
+
+fn set_strategy(strategy: Strategy) -> Result<(), Message> {
+    aspace::set_strategy(strategy, || vmalloc::prealloc_top_level().map_err(|_| aspace::AsError::NoMemory)).map_err(err)
+}
+
+fn measure(strategy: Strategy) -> Result<(), Message> {
     let name = strategy.name();
     // A first round of each, not counted: under emulation the first run of
     // any code path pays for translating it.
@@ -65,12 +82,19 @@ pub fn run(strategy: Strategy) -> Result<(), Message> {
             None => println!("pgd_bench {name} vmalloc_new_region_{spaces}_spaces n/a"),
         }
     }
-    aspace::set_strategy(Strategy::Lazy, || Ok(0)).ok();
     Ok(())
 }
 
 fn err(e: impl core::fmt::Display) -> Message {
     Message::new(format_args!("{e}"))
+}
+
+/// An empty vector with room for `n`, or out of memory (a `push` past
+/// what the heap can give would panic).
+fn with_room<T>(n: usize) -> Result<Vec<T>, Message> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| err(vmalloc::VmError::NoMemory))?;
+    Ok(v)
 }
 
 fn create_cost() -> Result<u64, Message> {
@@ -86,6 +110,12 @@ fn create_cost() -> Result<u64, Message> {
 /// fresh address space.
 fn touch_costs() -> Result<(u64, u64), Message> {
     let area = vmalloc::vzalloc(PAGE_SIZE).map_err(err)?;
+    let result = touch_samples(area);
+    vmalloc::vfree(area).map_err(err)?;
+    result
+}
+
+fn touch_samples(area: VirtAddr) -> Result<(u64, u64), Message> {
     let (mut first, mut later) = (0, 0);
     for _ in 0..SAMPLES {
         let id = aspace::create().map_err(err)? as u64;
@@ -101,17 +131,38 @@ fn touch_costs() -> Result<(u64, u64), Message> {
         aspace::switch(0).map_err(err)?;
         aspace::destroy(id).map_err(err)?;
     }
-    vmalloc::vfree(area).map_err(err)?;
     Ok((first / SAMPLES, later / SAMPLES))
 }
 
 /// Median cost of a one-page vmalloc into an untouched 512 GiB region, with
 /// `spaces` address spaces alive besides the master.
 fn new_entry_cost(spaces: usize) -> Result<Option<u64>, Message> {
-    let ids: Vec<u64> =
-        (0..spaces).map(|_| aspace::create().map(|i| i as u64)).collect::<Result<_, _>>().map_err(err)?;
-    let mut areas: Vec<VirtAddr> = Vec::new();
-    let mut samples: Vec<u64> = Vec::new();
+    let mut ids: Vec<u64> = with_room(spaces)?;
+    let mut areas: Vec<VirtAddr> = with_room(4 * NEW_ENTRY_SAMPLES)?;
+    let mut samples: Vec<u64> = with_room(NEW_ENTRY_SAMPLES)?;
+    let result = new_entry_samples(spaces, &mut ids, &mut areas, &mut samples);
+    // Everything made is freed, whether or not the samples were all taken.
+    for a in areas {
+        vmalloc::vfree(a).map_err(err)?;
+    }
+    for id in ids {
+        aspace::destroy(id).map_err(err)?;
+    }
+    result?;
+    // The median: emulation on a shared host has outliers.
+    samples.sort_unstable();
+    Ok(samples.get(samples.len() / 2).copied())
+}
+
+fn new_entry_samples(
+    spaces: usize,
+    ids: &mut Vec<u64>,
+    areas: &mut Vec<VirtAddr>,
+    samples: &mut Vec<u64>,
+) -> Result<(), Message> {
+    for _ in 0..spaces {
+        ids.push(aspace::create().map_err(err)? as u64);
+    }
     for _ in 0..4 * NEW_ENTRY_SAMPLES {
         if samples.len() == NEW_ENTRY_SAMPLES {
             break;
@@ -126,13 +177,5 @@ fn new_entry_cost(spaces: usize) -> Result<Option<u64>, Message> {
         }
         areas.push(a);
     }
-    for a in areas {
-        vmalloc::vfree(a).map_err(err)?;
-    }
-    for id in ids {
-        aspace::destroy(id).map_err(err)?;
-    }
-    // The median: emulation on a shared host has outliers.
-    samples.sort_unstable();
-    Ok(samples.get(samples.len() / 2).copied())
+    Ok(())
 }
