@@ -220,3 +220,16 @@ fn an_ioremap_too_big_for_its_page_tables_fails_fast() -> anyhow::Result<()> {
     s.command_expect(&format!("vfree {a:#x}"), "^freed")?;
     Ok(())
 }
+
+/// `vfree 0` frees nothing, as Linux's vfree(NULL), and says so in one
+/// line that is not an error. Before, it answered `freed 0x0 (0 pages)`.
+#[test]
+fn vfree_of_null_says_nothing_was_freed() -> anyhow::Result<()> {
+    let mut s = shell("vfree-null")?;
+    let before = (meminfo(&mut s)?, s.command("vmallocinfo")?);
+    for line in ["vfree 0", "vfree 0x0"] {
+        s.command_expect(line, r"^vfree 0: nothing to free \(a null address is a no-op, as in Linux\)$")?;
+    }
+    assert_eq!((meminfo(&mut s)?, s.command("vmallocinfo")?), before);
+    Ok(())
+}

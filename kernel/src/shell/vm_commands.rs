@@ -40,6 +40,11 @@ pub fn vmalloc(args: &[&str]) -> Result<(), CmdError> {
 /// `vfree <addr>`
 pub fn vfree(args: &[&str]) -> Result<(), CmdError> {
     let addr = parse_vaddr(args[0])?;
+    if addr.is_null() {
+        // Linux's vfree(NULL) returns at once; say so rather than "freed".
+        println!("vfree 0: nothing to free (a null address is a no-op, as in Linux)");
+        return Ok(());
+    }
     let pages = vmalloc::find_area(addr).map_or(0, |(_, size, _)| size / PAGE_SIZE - 1);
     vmalloc::vfree(addr).map_err(CmdError::from_display)?;
     println!("freed {:#x} ({pages} pages)", addr.as_u64());
