@@ -37,7 +37,40 @@ const FOOTPRINT: u64 = 4096;
 const WARM_PAGES: u64 = 3 * FOOTPRINT;
 const AUDIT_EVERY: u64 = 1000;
 const MAX_SPACES: usize = 6;
-const HPET: u64 = 0xfed0_0000;
+
+/// A device whose registers the ioremap objects map, and how to tell that
+/// it answers there. Machines differ (QEMU's `-no-hpet` has no HPET), so
+/// `run` probes the list once and uses the first that answers; with none,
+/// no ioremap objects are made.
+struct Device {
+    phys: u64,
+    /// Offset of the register to read, and what a live device has there.
+    offset: u64,
+    answers: fn(u32) -> bool,
+}
+
+const DEVICES: [Device; 2] = [
+    // The HPET names its vendor in bits 31..16 of its first register.
+    Device { phys: 0xfed0_0000, offset: 0, answers: |caps| caps >> 16 == 0x8086 },
+    // The local APIC's version register: 0x10..=0x15 for an integrated APIC.
+    Device { phys: 0xfee0_0000, offset: 0x30, answers: |version| (0x10..=0x15).contains(&(version & 0xff)) },
+];
+
+/// Index in DEVICES of the device found, or DEVICES.len() for none.
+static DEVICE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(DEVICES.len());
+
+/// Reads the identifying register of `d` through a fresh mapping.
+fn device_answers(d: &Device) -> bool {
+    let Ok(regs) = vmalloc::ioremap(d.phys, 0x400) else { return false };
+    // SAFETY: the mapping covers the device's first 0x400 bytes of registers,
+    // and reading this register has no side effect.
+    let value = unsafe { (regs + d.offset).as_ptr::<u32>().read_volatile() };
+    vmalloc::iounmap(regs).is_ok() && (d.answers)(value)
+}
+
+fn device() -> Option<&'static Device> {
+    DEVICES.get(DEVICE.load(core::sync::atomic::Ordering::Relaxed))
+}
 
 /// The address space the run started in (and returns to).
 static HOME: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
@@ -110,8 +143,8 @@ fn base(o: &Object) -> *mut u64 {
 
 fn fill(o: &Object) {
     if o.kind == Kind::Ioremap {
-        // Device registers, not memory: writing patterns into the HPET
-        // would program it to raise interrupts.
+        // Device registers, not memory: writing patterns into the HPET or
+        // the APIC would program it to raise interrupts.
         return;
     }
     let p = base(o);
@@ -123,10 +156,10 @@ fn fill(o: &Object) {
 
 fn verify(o: &Object, report: &mut Report) -> Result<(), Problem> {
     if o.kind == Kind::Ioremap {
-        // The HPET's first register names its vendor in bits 31..16.
-        // SAFETY: the mapping covers the HPET's register block.
-        let caps = unsafe { VirtAddr::new(o.addr).as_ptr::<u32>().read_volatile() };
-        if caps >> 16 != 0x8086 {
+        let Some(d) = device() else { return Ok(()) };
+        // SAFETY: the mapping covers the device's register block.
+        let value = unsafe { VirtAddr::new(o.addr + d.offset).as_ptr::<u32>().read_volatile() };
+        if !(d.answers)(value) {
             report.corrupted += 1;
             return Err(Problem::Corrupted { id: o.id, addr: o.addr });
         }
@@ -217,6 +250,8 @@ pub fn run(ops: u64, seed: u64) -> Result<Report, Problem> {
     let (mut live, mut spaces): (Vec<Object>, Vec<u64>) = (Vec::new(), Vec::new());
     live.try_reserve_exact(MAX_LIVE).map_err(|_| Problem::NoMemory)?;
     spaces.try_reserve_exact(MAX_SPACES).map_err(|_| Problem::NoMemory)?;
+    let found = DEVICES.iter().position(device_answers).unwrap_or(DEVICES.len());
+    DEVICE.store(found, core::sync::atomic::Ordering::Relaxed);
     warm_up();
     let home = aspace::current() as u64;
     HOME.store(home, core::sync::atomic::Ordering::Relaxed);
@@ -330,7 +365,7 @@ fn create(rng: &mut XorShift64, id: u64, footprint: &mut u64) -> Option<Object> 
         .ok()?
         .as_u64(),
         Kind::Vmap => vmap(n)?,
-        Kind::Ioremap => vmalloc::ioremap(HPET, 0x400).ok()?.as_u64(),
+        Kind::Ioremap => vmalloc::ioremap(device()?.phys, 0x400).ok()?.as_u64(),
         Kind::Pages(order) => {
             let zone = ZoneType::ALL[rng.below(3) as usize];
             alloc_pages(order, zone).ok()?.start_address().as_u64()
