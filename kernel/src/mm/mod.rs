@@ -9,7 +9,7 @@
 //! | chapter                                  | here                                  |
 //! |------------------------------------------|---------------------------------------|
 //! | Gorman 2, Mauerer 3.2: nodes, zones, pages | `page.rs` (mem_map), `page_alloc/zone.rs` (`ZoneType`) |
-//! | Gorman 3, Mauerer 3.3: page tables (Intel SDM vol. 3, 4.5) | `layout.rs`, `pgtable.rs`, `aspace.rs` |
+//! | Gorman 3, Mauerer 3.3: page tables (Intel SDM vol. 3, 4.5) | `layout.rs`, `pgtable.rs`, `aspace.rs`, `direct_map.rs` (RAM only, W^X) |
 //! | Gorman 5, Mauerer 3.4: boot memory       | `memblock.rs`                          |
 //! | Gorman 6, Mauerer 3.5.1-3.5.6: the buddy allocator | `page_alloc/` (zone: split, merge; LAB 1) |
 //! | Gorman 7, Mauerer 3.5.7: vmalloc         | `vmalloc.rs`, `page_list.rs`, `vmap_area/` (list: LAB 2, free_tree: LAB 4) |
@@ -30,8 +30,9 @@
 //!
 //! # Bring-up order (boot.rs calls these, in this order)
 //!
-//! `mm::init` (memblock -> buddy allocator), `pgtable::init`, `aspace::init`,
-//! `vmalloc::init`.
+//! `mm::init` (memblock -> buddy allocator), `pgtable::init`,
+//! `direct_map::init` (trim the bootloader's direct map to RAM, protect
+//! the kernel's alias), `aspace::init`, `vmalloc::init`.
 
 pub mod layout;
 pub mod page;
@@ -44,6 +45,8 @@ pub mod vmap_area;
 // What touches hardware: bare-metal target only.
 #[cfg(target_os = "none")]
 pub mod aspace;
+#[cfg(target_os = "none")]
+pub mod direct_map;
 #[cfg(target_os = "none")]
 pub mod fault;
 #[cfg(target_os = "none")]
