@@ -24,6 +24,9 @@ use x86_64::PhysAddr;
 /// ranges after boot for the same kind of question).
 static RAM: spin::Once<&'static MemoryRegions> = spin::Once::new();
 
+/// Where `mem_map` lives (frames), for the checks of `usercopy.rs`.
+static MEM_MAP: spin::Once<Range<u64>> = spin::Once::new();
+
 /// True if the region kind is RAM: what the bootloader marked usable or
 /// used itself (the kernel image, its stack, page tables, boot info).
 fn is_ram(kind: MemoryRegionKind) -> bool {
@@ -35,6 +38,11 @@ fn is_ram(kind: MemoryRegionKind) -> bool {
 pub fn ram_bytes_in(start: u64, end: u64) -> u64 {
     let Some(regions) = RAM.get() else { return 0 };
     regions.iter().filter(|r| is_ram(r.kind)).map(|r| r.end.min(end).saturating_sub(r.start.max(start))).sum()
+}
+
+/// The frames (PFNs) that hold `mem_map`.
+pub fn mem_map_frames() -> Range<u64> {
+    MEM_MAP.get().cloned().unwrap_or(0..0)
 }
 
 /// The first RAM address in [phys, last], if any. RAM is what the
@@ -53,6 +61,7 @@ pub fn init(regions: &'static MemoryRegions) -> PageAllocator<'static> {
     let map_pages = (max_pfn * core::mem::size_of::<Page>() as u64).div_ceil(PAGE_SIZE);
     let map_at = place_mem_map(usable, map_pages).expect("no usable region can hold mem_map");
     let map_frames = map_at..map_at + map_pages;
+    MEM_MAP.call_once(|| map_frames.clone());
 
     // SAFETY: the frames were Usable (nobody else uses them) and lie in the
     // direct map; from here on they belong to mem_map for good.

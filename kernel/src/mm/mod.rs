@@ -16,6 +16,7 @@
 //! | Gorman 7.2: the vmalloc fault            | `fault/vmalloc_fault.rs` (LAB 3), `aspace.rs` |
 //! | Gorman 8, Mauerer 3.6: the slab allocator | `slab.rs`, `heap.rs` (kmalloc)        |
 //! | Linux's exception tables                 | `fault/extable.rs`                     |
+//! | Linux's hardened usercopy (mm/usercopy.c) | `usercopy.rs` (what `poke` may write) |
 //!
 //! # Rules (tests/module_deps.rs checks the first two)
 //!
@@ -55,6 +56,8 @@ pub mod heap;
 mod memblock;
 #[cfg(target_os = "none")]
 pub mod pgtable;
+#[cfg(target_os = "none")]
+pub mod usercopy;
 #[cfg(target_os = "none")]
 pub mod vmalloc;
 

@@ -577,6 +577,26 @@ fn leaves_below(frame: PhysFrame, level: usize, base: u64, leaf: &mut dyn FnMut(
     }
 }
 
+/// True if `target` holds a page table reachable from `pgd` (the PGD
+/// itself included): a walk over every present non-leaf entry.
+pub fn is_table_in(pgd: PhysFrame, target: PhysFrame) -> bool {
+    fn below(frame: PhysFrame, level: usize, target: PhysFrame) -> bool {
+        if frame == target {
+            return true;
+        }
+        if level == 3 {
+            return false;
+        }
+        // SAFETY: `frame` is the PGD or came from a present non-huge entry.
+        let t = unsafe { table(frame) };
+        t.iter().any(|e| {
+            let huge = level > 0 && e.flags().contains(Flags::HUGE_PAGE);
+            !huge && e.frame().is_ok_and(|next| below(next, level + 1, target))
+        })
+    }
+    below(pgd, 0, target)
+}
+
 /// One step of a walk: which table, which entry, what it held.
 #[derive(Clone, Copy, Debug)]
 pub struct Step {
