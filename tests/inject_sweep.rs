@@ -52,6 +52,7 @@ const CASES: &[Case] = &[
     case("pt 0xffff888000000000"),
     case("peek 0xffff888000001000"),
     case("poke 0xffff888000001000 0"),
+    case("poke_unsafe"),
     case("touch 0xffffc90000000000"),
     undone("as new", "as destroy 1"),
     case("as list"),

@@ -19,9 +19,20 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
     arch::gdt::init();
     arch::idt::init();
     // The memory manager, bottom up: the buddy allocator (and the heap on
-    // top of it), the master page table, address space 0, vmalloc.
+    // top of it), the master page table and its direct map trimmed to RAM,
+    // address space 0, vmalloc.
     mm::init(boot_info);
     mm::pgtable::init();
+    let kernel_file = boot_info.kernel_addr..boot_info.kernel_addr + boot_info.kernel_len;
+    let dm = mm::direct_map::init(kernel_file);
+    log::info!(
+        "direct map: {} MiB of RAM kept, {} GiB of holes and device memory unmapped, {} kernel image pages \
+         read-only (NX throughout), {} huge pages split",
+        dm.mapped_after >> 20,
+        (dm.mapped_before - dm.mapped_after) >> 30,
+        dm.readonly_pages,
+        dm.split
+    );
     mm::aspace::init();
     mm::vmalloc::init(args.vmalloc_list);
     arch::pic::init();

@@ -4,7 +4,8 @@
 //! ```text
 //! 0x0000_0000_0000_0000 - 0x0000_7fff_ffff_ffff  lower half: unused (user space in Linux);
 //!                                                the bootloader leaves two identity-mapped pages here
-//! 0xffff_8880_0000_0000 - ...                    direct map of all physical memory (PAGE_OFFSET)
+//! 0xffff_8880_0000_0000 - ...                    direct map of RAM (PAGE_OFFSET; direct_map.rs trims
+//!                                                the bootloader's to RAM, kernel image alias read-only)
 //! 0xffff_c900_0000_0000 - 0xffff_e8ff_ffff_ffff  vmalloc/ioremap area, 32 TiB = 64 PML4 entries
 //! 0xffff_fe00_0000_0000 - 0xffff_feff_ffff_ffff  boot area: kernel stack, boot info, frame buffer
 //!                                                (Linux's cpu_entry_area sits here)

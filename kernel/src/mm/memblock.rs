@@ -24,32 +24,44 @@ use x86_64::PhysAddr;
 /// ranges after boot for the same kind of question).
 static RAM: spin::Once<&'static MemoryRegions> = spin::Once::new();
 
+/// Where `mem_map` lives (frames), for the checks of `usercopy.rs`.
+static MEM_MAP: spin::Once<Range<u64>> = spin::Once::new();
+
+/// True if the region kind is RAM: what the bootloader marked usable or
+/// used itself (the kernel image, its stack, page tables, boot info).
+fn is_ram(kind: MemoryRegionKind) -> bool {
+    matches!(kind, MemoryRegionKind::Usable | MemoryRegionKind::Bootloader)
+}
+
+/// Bytes of RAM in [start, end) (the regions never overlap). The direct
+/// map keeps what has some (`direct_map.rs`).
+pub fn ram_bytes_in(start: u64, end: u64) -> u64 {
+    let Some(regions) = RAM.get() else { return 0 };
+    regions.iter().filter(|r| is_ram(r.kind)).map(|r| r.end.min(end).saturating_sub(r.start.max(start))).sum()
+}
+
+/// The frames (PFNs) that hold `mem_map`.
+pub fn mem_map_frames() -> Range<u64> {
+    MEM_MAP.get().cloned().unwrap_or(0..0)
+}
+
 /// The first RAM address in [phys, last], if any. RAM is what the
 /// bootloader marked usable or used itself: ioremap must refuse it, or
 /// the same frame would be mapped cached and uncached at once.
 pub fn first_ram_in(phys: u64, last: u64) -> Option<u64> {
-    use MemoryRegionKind::{Bootloader, Usable};
     let regions = RAM.get()?;
-    regions
-        .iter()
-        .filter(|r| matches!(r.kind, Usable | Bootloader) && r.start <= last && phys < r.end)
-        .map(|r| r.start.max(phys))
-        .min()
+    regions.iter().filter(|r| is_ram(r.kind) && r.start <= last && phys < r.end).map(|r| r.start.max(phys)).min()
 }
 
 /// Builds `mem_map` and the buddy allocator from the memory map.
 pub fn init(regions: &'static MemoryRegions) -> PageAllocator<'static> {
     RAM.call_once(|| regions);
     let usable = || regions.iter().filter(|r| r.kind == MemoryRegionKind::Usable).map(|r| frames(r.start..r.end));
-    let max_pfn = regions
-        .iter()
-        .filter(|r| matches!(r.kind, MemoryRegionKind::Usable | MemoryRegionKind::Bootloader))
-        .map(|r| r.end.div_ceil(PAGE_SIZE))
-        .max()
-        .unwrap_or(0);
+    let max_pfn = regions.iter().filter(|r| is_ram(r.kind)).map(|r| r.end.div_ceil(PAGE_SIZE)).max().unwrap_or(0);
     let map_pages = (max_pfn * core::mem::size_of::<Page>() as u64).div_ceil(PAGE_SIZE);
     let map_at = place_mem_map(usable, map_pages).expect("no usable region can hold mem_map");
     let map_frames = map_at..map_at + map_pages;
+    MEM_MAP.call_once(|| map_frames.clone());
 
     // SAFETY: the frames were Usable (nobody else uses them) and lie in the
     // direct map; from here on they belong to mem_map for good.

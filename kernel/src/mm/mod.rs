@@ -9,13 +9,14 @@
 //! | chapter                                  | here                                  |
 //! |------------------------------------------|---------------------------------------|
 //! | Gorman 2, Mauerer 3.2: nodes, zones, pages | `page.rs` (mem_map), `page_alloc/zone.rs` (`ZoneType`) |
-//! | Gorman 3, Mauerer 3.3: page tables (Intel SDM vol. 3, 4.5) | `layout.rs`, `pgtable.rs`, `aspace.rs` |
+//! | Gorman 3, Mauerer 3.3: page tables (Intel SDM vol. 3, 4.5) | `layout.rs`, `pgtable.rs`, `aspace.rs`, `direct_map.rs` (RAM only, W^X) |
 //! | Gorman 5, Mauerer 3.4: boot memory       | `memblock.rs`                          |
 //! | Gorman 6, Mauerer 3.5.1-3.5.6: the buddy allocator | `page_alloc/` (zone: split, merge; LAB 1) |
 //! | Gorman 7, Mauerer 3.5.7: vmalloc         | `vmalloc.rs`, `page_list.rs`, `vmap_area/` (list: LAB 2, free_tree: LAB 4) |
 //! | Gorman 7.2: the vmalloc fault            | `fault/vmalloc_fault.rs` (LAB 3), `aspace.rs` |
 //! | Gorman 8, Mauerer 3.6: the slab allocator | `slab.rs`, `heap.rs` (kmalloc)        |
 //! | Linux's exception tables                 | `fault/extable.rs`                     |
+//! | Linux's hardened usercopy (mm/usercopy.c) | `usercopy.rs` (what `poke` may write) |
 //!
 //! # Rules (tests/module_deps.rs checks the first two)
 //!
@@ -30,8 +31,9 @@
 //!
 //! # Bring-up order (boot.rs calls these, in this order)
 //!
-//! `mm::init` (memblock -> buddy allocator), `pgtable::init`, `aspace::init`,
-//! `vmalloc::init`.
+//! `mm::init` (memblock -> buddy allocator), `pgtable::init`,
+//! `direct_map::init` (trim the bootloader's direct map to RAM, protect
+//! the kernel's alias), `aspace::init`, `vmalloc::init`.
 
 pub mod layout;
 pub mod page;
@@ -45,6 +47,8 @@ pub mod vmap_area;
 #[cfg(target_os = "none")]
 pub mod aspace;
 #[cfg(target_os = "none")]
+pub mod direct_map;
+#[cfg(target_os = "none")]
 pub mod fault;
 #[cfg(target_os = "none")]
 pub mod heap;
@@ -52,6 +56,8 @@ pub mod heap;
 mod memblock;
 #[cfg(target_os = "none")]
 pub mod pgtable;
+#[cfg(target_os = "none")]
+pub mod usercopy;
 #[cfg(target_os = "none")]
 pub mod vmalloc;
 

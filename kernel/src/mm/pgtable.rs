@@ -116,7 +116,7 @@ pub fn table_pages() -> u64 {
 /// # Safety
 /// `frame` must hold a page table, and the caller must not create two
 /// mutable references to the same table at once.
-unsafe fn table(frame: PhysFrame) -> &'static mut PageTable {
+pub(super) unsafe fn table(frame: PhysFrame) -> &'static mut PageTable {
     // SAFETY: per the contract; the direct map covers all RAM.
     unsafe { &mut *phys_to_virt(frame.start_address()).as_mut_ptr::<PageTable>() }
 }
@@ -537,6 +537,64 @@ pub fn audit_vmalloc(mut leaf: impl FnMut(u64)) -> u64 {
         }
     }
     tables
+}
+
+/// Bytes one entry maps at each level, the PGD first.
+const ENTRY_SIZE: [u64; 4] = [PGDIR_SIZE, PUD_SIZE, PMD_SIZE, PAGE_SIZE];
+
+/// Calls `leaf(virt, phys, bytes, flags)` for every present leaf (a page
+/// of 4 KiB, 2 MiB or 1 GiB) below the PGD entries `indices` of `pgd`,
+/// in address order. Read only; callers must keep the tables alive.
+pub fn for_each_leaf(
+    pgd: PhysFrame,
+    indices: core::ops::RangeInclusive<usize>,
+    leaf: &mut dyn FnMut(u64, u64, u64, Flags),
+) {
+    // SAFETY: `pgd` is a page table (callers' contract).
+    let top = unsafe { table(pgd) };
+    for i in indices {
+        let base = if i >= 256 { 0xffff_0000_0000_0000 } else { 0 } | (i as u64) << PGDIR_SHIFT;
+        if let Ok(frame) = top[i].frame() {
+            leaves_below(frame, 1, base, leaf);
+        }
+    }
+}
+
+fn leaves_below(frame: PhysFrame, level: usize, base: u64, leaf: &mut dyn FnMut(u64, u64, u64, Flags)) {
+    // SAFETY: `frame` came from a present non-huge entry: a table.
+    let t = unsafe { table(frame) };
+    for (i, entry) in t.iter().enumerate() {
+        let flags = entry.flags();
+        if !flags.contains(Flags::PRESENT) {
+            continue;
+        }
+        let virt = base + i as u64 * ENTRY_SIZE[level];
+        if level == 3 || flags.contains(Flags::HUGE_PAGE) {
+            leaf(virt, entry.addr().as_u64(), ENTRY_SIZE[level], flags);
+        } else if let Ok(next) = entry.frame() {
+            leaves_below(next, level + 1, virt, leaf);
+        }
+    }
+}
+
+/// True if `target` holds a page table reachable from `pgd` (the PGD
+/// itself included): a walk over every present non-leaf entry.
+pub fn is_table_in(pgd: PhysFrame, target: PhysFrame) -> bool {
+    fn below(frame: PhysFrame, level: usize, target: PhysFrame) -> bool {
+        if frame == target {
+            return true;
+        }
+        if level == 3 {
+            return false;
+        }
+        // SAFETY: `frame` is the PGD or came from a present non-huge entry.
+        let t = unsafe { table(frame) };
+        t.iter().any(|e| {
+            let huge = level > 0 && e.flags().contains(Flags::HUGE_PAGE);
+            !huge && e.frame().is_ok_and(|next| below(next, level + 1, target))
+        })
+    }
+    below(pgd, 0, target)
 }
 
 /// One step of a walk: which table, which entry, what it held.

@@ -507,6 +507,28 @@ pub fn find_area(addr: VirtAddr) -> Option<(u64, u64, &'static str)> {
     with(|v| v.areas.find(addr.as_u64()).map(|a| (a.start, a.size, a.data.kind())))
 }
 
+/// The start and kind of the live area whose pages include `frame`, if
+/// any: a reverse lookup through every area's page list (slow; for
+/// `usercopy::check_kernel_write`).
+pub fn area_owning(frame: PhysFrame) -> Option<(u64, &'static str)> {
+    with(|v| {
+        let mut found = None;
+        v.areas.for_each(&mut |a| {
+            if found.is_none() && a.data.pages.iter().any(|&f| f == frame) {
+                found = Some((a.start, a.data.kind()));
+            }
+        });
+        found
+    })
+}
+
+/// True if `frame` holds a page table of the master (a walk over every
+/// present non-leaf entry, under the vmalloc lock so that no vmalloc
+/// table comes or goes meanwhile).
+pub fn is_master_table(frame: PhysFrame) -> bool {
+    with(|_| pgtable::is_table_in(pgtable::master_pgd(), frame))
+}
+
 /// True if the area starting at `addr` has `flag` set.
 pub fn area_has_flag(addr: VirtAddr, flag: u32) -> bool {
     with(|v| v.areas.find(addr.as_u64()).is_some_and(|a| a.start == addr.as_u64() && a.data.flags & flag != 0))

@@ -34,6 +34,7 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "pt", args: "<vaddr>", about: "walk the page table for an address, level by level", min_args: 1, max_args: 1, run: vm::pt },
     Command { name: "peek", args: "<addr> [8|16|32|64]", about: "read memory (a fault is reported, not fatal)", min_args: 1, max_args: 2, run: vm::peek },
     Command { name: "poke", args: "<addr> <value> [8|16|32|64]", about: "write memory (a fault is reported, not fatal)", min_args: 2, max_args: 3, run: vm::poke },
+    Command { name: "poke_unsafe", args: "[on|off]", about: "show, or let poke write kernel memory it refuses (off at boot)", min_args: 0, max_args: 1, run: vm::poke_unsafe },
     Command { name: "touch", args: "<addr>", about: "read one byte, taking a lazy vmalloc fault if the PGD lacks the entry", min_args: 1, max_args: 1, run: vm::touch },
     Command { name: "as", args: "new|list|switch <id>|destroy <id>", about: "create, list, switch to or destroy address spaces", min_args: 1, max_args: 2, run: asp::as_cmd },
     Command { name: "pgd_sync", args: "[lazy|eager|prealloc]", about: "show or set how vmalloc PGD entries reach other address spaces", min_args: 0, max_args: 1, run: asp::pgd_sync },

@@ -129,6 +129,12 @@ const SHELL_BLOCKS: usize = 64;
 /// neither command needs the heap.
 static HELD: spin::Mutex<[Option<(u64, usize)>; SHELL_BLOCKS]> = spin::Mutex::new([None; SHELL_BLOCKS]);
 
+/// True if `phys` starts a block the shell's `alloc_pages` holds (`poke`
+/// may write those).
+pub fn shell_holds(phys: u64) -> bool {
+    HELD.lock().iter().flatten().any(|&(a, _)| a == phys)
+}
+
 /// `free_pages <phys> <order>`: frees only what the shell's `alloc_pages`
 /// handed out. Any other allocated block belongs to the kernel (a vmalloc
 /// area's page, a page table, a PGD, a slab): freeing it would let the

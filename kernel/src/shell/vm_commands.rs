@@ -9,9 +9,9 @@ use crate::mm::page::PAGE_SIZE;
 use crate::mm::page_alloc::ZoneType;
 use crate::mm::page_list::PageList;
 use crate::mm::vmalloc::{self, CacheMode, VM_MAP_PUT_PAGES};
-use crate::mm::{aspace, pgtable};
+use crate::mm::{aspace, pgtable, usercopy};
 use crate::{bail, println};
-use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use x86_64::structures::idt::PageFaultErrorCode;
 use x86_64::structures::paging::PageTableFlags as Flags;
 use x86_64::VirtAddr;
@@ -201,7 +201,9 @@ pub fn peek(args: &[&str]) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// `poke <addr> <value> [8|16|32|64]`
+/// `poke <addr> <value> [8|16|32|64]`: writes only what `mm::usercopy`
+/// allows (vmalloc areas, the shell's alloc_pages blocks, free pages);
+/// kernel text, page tables, the stack and the heap are refused.
 pub fn poke(args: &[&str]) -> Result<(), CmdError> {
     let addr = parse_vaddr(args[0])?;
     let value = parse_u64(args[1])?;
@@ -210,10 +212,41 @@ pub fn poke(args: &[&str]) -> Result<(), CmdError> {
         bail!("{value:#x} does not fit in {} bits", bytes * 8);
     }
     check_aligned(addr, bytes)?;
-    // SAFETY: writing kernel memory can break the kernel; that is what poke
-    // is for. Faults are caught.
+    if let Err(what) = usercopy::check_kernel_write(addr, super::mm_commands::shell_holds) {
+        if !POKE_UNSAFE.load(Relaxed) {
+            bail!(
+                "{:#x} is {what}: poke writes only vmalloc areas, blocks from the shell's alloc_pages and free pages",
+                addr.as_u64()
+            );
+        }
+        println!("warning: {:#x} is {what}; poke_unsafe is on, so it is written anyway", addr.as_u64());
+    }
+    // SAFETY: unless `poke_unsafe` is on, the checks above leave memory
+    // that no kernel structure uses (a vmalloc area's data, a block the
+    // shell holds, a free page) or that is not mapped; faults are caught.
+    // With it on, breaking the kernel is what the user asked for.
     unsafe { extable::write(addr, bytes, value) }.map_err(fault_error)?;
     println!("{:#x}: wrote {value:#x}", addr.as_u64());
+    Ok(())
+}
+
+/// Whether `poke` skips its checks (`poke_unsafe on`); off at boot.
+static POKE_UNSAFE: AtomicBool = AtomicBool::new(false);
+
+/// `poke_unsafe [on|off]`: shows or sets whether `poke` writes memory its
+/// checks refuse (for experiments: a bad write can hang the machine).
+pub fn poke_unsafe(args: &[&str]) -> Result<(), CmdError> {
+    match args.first().copied() {
+        None => {}
+        Some("on") => POKE_UNSAFE.store(true, Relaxed),
+        Some("off") => POKE_UNSAFE.store(false, Relaxed),
+        Some(other) => bail!("'{}' is not on or off", Shown(other)),
+    }
+    if POKE_UNSAFE.load(Relaxed) {
+        println!("poke_unsafe: on. Warning: poke now writes any mapped kernel memory, page tables included; a wrong write can hang the machine without a report");
+    } else {
+        println!("poke_unsafe: off (poke writes only vmalloc areas, the shell's alloc_pages blocks and free pages)");
+    }
     Ok(())
 }
 

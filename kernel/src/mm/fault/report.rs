@@ -29,7 +29,11 @@ impl fmt::Display for FaultReport {
         } else if in_vmalloc_area(addr) {
             write!(f, "{}", crate::mm::vmalloc::describe(addr))
         } else if (PAGE_OFFSET..VMALLOC_START).contains(&addr) {
-            write!(f, "in the direct map, beyond physical memory")
+            // The direct map covers RAM only (direct_map.rs).
+            match crate::mm::memblock::first_ram_in(addr - PAGE_OFFSET, u64::MAX) {
+                Some(_) => write!(f, "in the direct map, a hole between RAM ranges (firmware or device memory)"),
+                None => write!(f, "in the direct map, beyond physical memory"),
+            }
         } else {
             write!(f, "not mapped")
         }

@@ -343,6 +343,21 @@ impl<'a> PageAllocator<'a> {
         (page.state == PageState::Allocated && addr.as_u64().is_multiple_of(PAGE_SIZE)).then_some(page.order as usize)
     }
 
+    /// The block frame `pfn` belongs to: its head's PFN and state, and its
+    /// order. Blocks are aligned to their size, so the head is `pfn` with
+    /// its low bits cleared, for the first order whose candidate is not a
+    /// tail. A reserved frame is a block of one. None beyond `mem_map`.
+    pub fn block_of(&self, pfn: u64) -> Option<(u64, PageState, usize)> {
+        self.map.get(pfn as usize)?;
+        (0..=MAX_ORDER).find_map(|order| {
+            let head = pfn & !(pages(order) - 1);
+            let page = self.map[head as usize];
+            let size =
+                if matches!(page.state, PageState::Free | PageState::Allocated) { page.order as usize } else { 0 };
+            (page.state != PageState::Tail && head + pages(size) > pfn).then_some((head, page.state, size))
+        })
+    }
+
     pub fn zone(&self, kind: ZoneType) -> &Zone {
         &self.zones[kind as usize]
     }

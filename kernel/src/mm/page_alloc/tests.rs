@@ -42,6 +42,21 @@ fn allocation_splits_and_free_merges_back() {
 }
 
 #[test]
+fn block_of_finds_the_head_of_any_frame() {
+    let mut m = map(2 * DMA_PAGES);
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(DMA_PAGES..2 * DMA_PAGES);
+    let f = a.alloc_pages_buddy(3, ZoneType::Dma32).unwrap();
+    let head = addr(f).as_u64() / PAGE_SIZE;
+    for pfn in head..head + 8 {
+        assert_eq!(a.block_of(pfn), Some((head, PageState::Allocated, 3)), "pfn {pfn}");
+    }
+    assert_eq!(a.block_of(0), Some((0, PageState::Reserved, 0)));
+    assert!(matches!(a.block_of(head + 8), Some((_, PageState::Free, _))));
+    assert_eq!(a.block_of(2 * DMA_PAGES), None);
+}
+
+#[test]
 fn requests_fall_back_to_lower_zones_only() {
     let mut m = map(2 * DMA_PAGES);
     let mut a = PageAllocator::new(&mut m);
