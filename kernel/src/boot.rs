@@ -20,7 +20,13 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
     arch::idt::init();
     // The memory manager, bottom up: the buddy allocator (and the heap on
     // top of it), the master page table, address space 0, vmalloc.
-    mm::init(boot_info);
+    if let Err(mm::TooLittleMemory(free_kib)) = mm::init(boot_info) {
+        println!(
+            "mosaic: only {free_kib} KiB of memory is free after boot and the kernel needs {} KiB: give the machine more memory",
+            mm::MIN_FREE_KIB
+        );
+        drivers::qemu::exit(drivers::qemu::ExitCode::Failed)
+    }
     mm::pgtable::init();
     mm::aspace::init();
     mm::vmalloc::init(args.vmalloc_list);
