@@ -227,6 +227,11 @@ impl Session {
         strip_marks(&self.output.0.lock().unwrap().text)
     }
 
+    /// QEMU's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Marks the session failed, so its log is kept.
     pub fn fail(&mut self) {
         self.failed = true;
