@@ -98,3 +98,16 @@ fn output_that_quotes_the_prompt_is_not_the_prompt() {
     assert!(out.contains("stress: 300 operations in "), "the stress report was lost:\n{out}");
     assert!(!out.contains('\x1b'), "prompt marks are stripped when stdout is not a terminal");
 }
+
+#[test]
+fn a_machine_below_the_minimum_is_refused_in_one_line_before_qemu_starts() {
+    let out = Command::new(xtask())
+        .args(["run", "--uefi", "-m", "32M"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot start xtask");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err, "xtask: -m 32M: UEFI machines need at least 44M of memory to boot Mosaic\n");
+    assert!(out.stdout.is_empty(), "QEMU printed something: {}", String::from_utf8_lossy(&out.stdout));
+}

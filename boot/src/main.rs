@@ -5,6 +5,8 @@
 //! the `bootloader` crate compiles its BIOS and UEFI stages in its build
 //! script (slow the first time, cached in target/ afterwards).
 
+mod strip;
+
 use bootloader::{BiosBoot, BootConfig, UefiBoot};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +22,25 @@ fn main() -> ExitCode {
         eprintln!("error: cannot create {}: {e}", out.display());
         return ExitCode::FAILURE;
     }
+
+    // The kernel without its symbols (see strip.rs), next to the images.
+    let kernel = match std::fs::read(&kernel) {
+        Ok(elf) => match strip::without_symbols(&elf) {
+            Some(small) => {
+                let copy = out.join("kernel.elf");
+                if let Err(e) = std::fs::write(&copy, small) {
+                    eprintln!("error: cannot write {}: {e}", copy.display());
+                    return ExitCode::FAILURE;
+                }
+                copy
+            }
+            None => kernel,
+        },
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", kernel.display());
+            return ExitCode::FAILURE;
+        }
+    };
 
     // Quiet stages: only warnings, on the serial port, never on the frame
     // buffer (drawing text pixel by pixel is slow under emulation).

@@ -21,7 +21,13 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
     // The memory manager, bottom up: the buddy allocator (and the heap on
     // top of it), the master page table and its direct map trimmed to RAM,
     // address space 0, vmalloc.
-    mm::init(boot_info);
+    if let Err(mm::TooLittleMemory(free_kib)) = mm::init(boot_info) {
+        println!(
+            "mosaic: only {free_kib} KiB of memory is free after boot and the kernel needs {} KiB: give the machine more memory",
+            mm::MIN_FREE_KIB
+        );
+        drivers::qemu::exit(drivers::qemu::ExitCode::Failed)
+    }
     mm::pgtable::init();
     let kernel_file = boot_info.kernel_addr..boot_info.kernel_addr + boot_info.kernel_len;
     let dm = mm::direct_map::init(kernel_file);

@@ -41,6 +41,7 @@ static SAVED_TERMINAL: Mutex<Option<Termios>> = Mutex::new(None);
 
 pub fn run(machine: &Machine, qemu_path: &Path, ovmf: &Ovmf) -> Result<ExitCode> {
     let interactive = std::io::stdin().is_terminal();
+    machine.check_memory().map_err(anyhow::Error::msg)?;
     let mut machine = machine.clone();
     if !interactive {
         // A script cannot read a halted kernel's report and press keys:
@@ -95,8 +96,10 @@ pub fn run(machine: &Machine, qemu_path: &Path, ovmf: &Ovmf) -> Result<ExitCode>
     restore_terminal();
     let status = status.context("waiting for QEMU")?;
     let code = status.code();
+    // None: xtask stopped the machine (end of input, Ctrl-A x). Status 0
+    // is not success: the kernel never exits that way (see qemu.rs).
     Ok(match code {
-        Some(qemu::EXIT_SUCCESS) | Some(0) | None => ExitCode::SUCCESS,
+        Some(qemu::EXIT_SUCCESS) | None => ExitCode::SUCCESS,
         other => {
             eprintln!("xtask: {} (status {})", qemu::describe_exit(other), other.unwrap_or(-1));
             ExitCode::FAILURE

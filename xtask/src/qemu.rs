@@ -21,6 +21,42 @@ pub enum Firmware {
     Uefi,
 }
 
+impl Firmware {
+    /// The smallest guest memory, in MiB, with which this firmware and the
+    /// bootloader reach the kernel's prompt (measured, see
+    /// docs/testing.md#memory-sizes). Below it BIOS machines stop in the
+    /// bootloader (`FrameAllocationFailed`, or nothing at all) and OVMF
+    /// fails to load the bootloader or the kernel, or takes a #GP itself
+    /// (32 MiB) and hangs.
+    pub const fn min_memory_mib(self) -> u64 {
+        match self {
+            Firmware::Bios => 20,
+            Firmware::Uefi => 44,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Firmware::Bios => "BIOS",
+            Firmware::Uefi => "UEFI",
+        }
+    }
+}
+
+/// Bytes in a memory size written in QEMU's `-m` syntax: a number of MiB,
+/// or a number with a `M` or `G` suffix (`512M`, `5G`).
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let (digits, unit) = match s.strip_suffix(['M', 'm']) {
+        Some(d) => (d, 1 << 20),
+        None => match s.strip_suffix(['G', 'g']) {
+            Some(d) => (d, 1 << 30),
+            None => (s, 1 << 20),
+        },
+    };
+    let n: u64 = digits.parse().ok()?;
+    n.checked_mul(unit).filter(|&b| b > 0)
+}
+
 /// One virtual machine to start.
 #[derive(Clone, Debug)]
 pub struct Machine {
@@ -51,10 +87,29 @@ impl Machine {
         }
     }
 
+    /// Refuses a memory size the firmware cannot boot with, in one line
+    /// naming the minimum, so that a machine that would hang or stop
+    /// silently is never started.
+    pub fn check_memory(&self) -> Result<(), String> {
+        let min = self.firmware.min_memory_mib();
+        match parse_memory(&self.memory) {
+            None => Err(format!("'{}' is not a memory size like 512M or 5G", self.memory)),
+            Some(bytes) if bytes < min << 20 => Err(format!(
+                "-m {}: {} machines need at least {min}M of memory to boot Mosaic",
+                self.memory,
+                self.firmware.name()
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
     /// The QEMU command (stdin/stdout left for the caller to set up).
     pub fn command(&self, qemu: &Path, ovmf: &Ovmf) -> Command {
         let mut cmd = Command::new(qemu);
         cmd.args(["-m", &self.memory, "-display", "none", "-serial", "stdio", "-monitor", "none"]);
+        // No network card: Mosaic has no driver, and its option ROM (iPXE)
+        // costs the firmware about a second of emulated time at every boot.
+        cmd.args(["-nic", "none"]);
         cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-snapshot"]);
         if self.firmware == Firmware::Uefi {
             cmd.arg("-drive").arg(pflash(&ovmf.code, true));
@@ -66,6 +121,13 @@ impl Machine {
         }
         if self.kvm {
             cmd.args(["-enable-kvm", "-cpu", "host"]);
+        } else {
+            // qemu64 is an AMD CPU with 40 address bits, for which QEMU
+            // reserves the HyperTransport hole just below 1 TiB in the
+            // memory map; the bootloader then maps all of physical memory
+            // up to 1 TiB, which takes 4 MiB of page tables. 39 bits (512
+            // GiB) drops the hole, so small machines can boot.
+            cmd.args(["-cpu", "qemu64,phys-bits=39"]);
         }
         if self.gdb {
             cmd.args(["-s", "-S"]);
@@ -91,7 +153,7 @@ pub fn describe_exit(code: Option<i32>) -> &'static str {
     match code {
         Some(EXIT_SUCCESS) => "the kernel exited with success",
         Some(EXIT_FAILURE) => "the kernel reported a failure",
-        Some(0) => "QEMU stopped (machine reset or powered off)",
+        Some(0) => "QEMU stopped without the kernel's exit code (a reset, e.g. a triple fault, or a power-off)",
         Some(_) => "QEMU failed",
         None => "QEMU was killed",
     }
@@ -129,6 +191,28 @@ mod tests {
         assert!(a.contains(&"name=opt/mosaic/cmdline,string=ktest=x,,y".to_string()));
         assert!(a.windows(2).any(|w| w == ["-m", "5G"]));
         assert!(a.contains(&"-enable-kvm".to_string()) && a.contains(&"-S".to_string()));
+    }
+
+    #[test]
+    fn memory_sizes_and_minimums() {
+        assert_eq!(parse_memory("512M"), Some(512 << 20));
+        assert_eq!(parse_memory("5G"), Some(5 << 30));
+        assert_eq!(parse_memory("129"), Some(129 << 20));
+        assert_eq!(parse_memory("0M"), None);
+        assert_eq!(parse_memory("12X"), None);
+        let mut m = Machine::new(Firmware::Uefi, "/img/uefi.img");
+        m.memory = "32M".into();
+        assert_eq!(
+            m.check_memory(),
+            Err("-m 32M: UEFI machines need at least 44M of memory to boot Mosaic".to_string())
+        );
+        m.memory = "44M".into();
+        assert_eq!(m.check_memory(), Ok(()));
+        m.firmware = Firmware::Bios;
+        m.memory = "16M".into();
+        assert!(m.check_memory().unwrap_err().contains("at least 20M"));
+        m.memory = "16G".into();
+        assert_eq!(m.check_memory(), Ok(()));
     }
 
     #[test]

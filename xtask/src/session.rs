@@ -90,7 +90,10 @@ pub struct Session {
 
 impl Session {
     /// Boots `machine`. `name` names the log file kept on failure.
+    /// Refuses, before starting QEMU, a memory size below the firmware's
+    /// minimum (`Machine::check_memory`).
     pub fn start(name: &str, machine: &Machine, env: &TestEnv) -> Result<Session> {
+        machine.check_memory().map_err(anyhow::Error::msg)?;
         let mut cmd: Command = machine.command(&env.qemu, &env.ovmf);
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().with_context(|| format!("cannot start {}", env.qemu.display()))?;
@@ -222,6 +225,11 @@ impl Session {
     /// Everything the machine printed so far (prompt marks removed).
     pub fn transcript(&self) -> String {
         strip_marks(&self.output.0.lock().unwrap().text)
+    }
+
+    /// QEMU's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Marks the session failed, so its log is kept.

@@ -53,13 +53,14 @@ pub fn first_ram_in(phys: u64, last: u64) -> Option<u64> {
     regions.iter().filter(|r| is_ram(r.kind) && r.start <= last && phys < r.end).map(|r| r.start.max(phys)).min()
 }
 
-/// Builds `mem_map` and the buddy allocator from the memory map.
-pub fn init(regions: &'static MemoryRegions) -> PageAllocator<'static> {
+/// Builds `mem_map` and the buddy allocator from the memory map; None if
+/// no usable region can hold `mem_map`.
+pub fn init(regions: &'static MemoryRegions) -> Option<PageAllocator<'static>> {
     RAM.call_once(|| regions);
     let usable = || regions.iter().filter(|r| r.kind == MemoryRegionKind::Usable).map(|r| frames(r.start..r.end));
     let max_pfn = regions.iter().filter(|r| is_ram(r.kind)).map(|r| r.end.div_ceil(PAGE_SIZE)).max().unwrap_or(0);
     let map_pages = (max_pfn * core::mem::size_of::<Page>() as u64).div_ceil(PAGE_SIZE);
-    let map_at = place_mem_map(usable, map_pages).expect("no usable region can hold mem_map");
+    let map_at = place_mem_map(usable, map_pages)?;
     let map_frames = map_at..map_at + map_pages;
     MEM_MAP.call_once(|| map_frames.clone());
 
@@ -82,7 +83,7 @@ pub fn init(regions: &'static MemoryRegions) -> PageAllocator<'static> {
     for r in regions.iter().filter(|r| r.kind == MemoryRegionKind::Bootloader) {
         pages.note_reserved(frames(r.start..r.end));
     }
-    pages
+    Some(pages)
 }
 
 /// The whole frames inside the byte range `bytes`.

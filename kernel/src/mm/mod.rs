@@ -64,13 +64,29 @@ pub mod vmalloc;
 #[cfg(target_os = "none")]
 pub use page_alloc::global::*;
 
+/// The least memory, in KiB, the buddy allocator must have free once
+/// `mem_map` is built for the kernel to work: the heap, the page tables,
+/// vmalloc and the shell's commands all draw on it. Below it the kernel
+/// says so and exits instead of failing later in some allocation.
+pub const MIN_FREE_KIB: u64 = 4096;
+
+/// The machine has too little memory for the kernel: the KiB free after
+/// boot (0 if `mem_map` itself did not fit).
+#[derive(Clone, Copy, Debug)]
+pub struct TooLittleMemory(pub u64);
+
 /// Sets up the page allocator from the bootloader's memory map: memblock
 /// builds `mem_map` and hands the usable RAM to the buddy allocator.
 #[cfg(target_os = "none")]
-pub fn init(boot_info: &'static bootloader_api::BootInfo) {
-    let mut pages = memblock::init(&boot_info.memory_regions);
+pub fn init(boot_info: &'static bootloader_api::BootInfo) -> Result<(), TooLittleMemory> {
+    let mut pages = memblock::init(&boot_info.memory_regions).ok_or(TooLittleMemory(0))?;
+    let free_kib = pages.free_pages_total() * page::PAGE_SIZE / 1024;
+    if free_kib < MIN_FREE_KIB {
+        return Err(TooLittleMemory(free_kib));
+    }
     pages.enable_pcp();
     page_alloc::global::install(pages);
+    Ok(())
 }
 
 /// Free pages plus the pages bookkeeping keeps: page tables (kept once

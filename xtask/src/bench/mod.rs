@@ -16,9 +16,10 @@
 //!
 //! See docs/benchmarks.md for the figures and what they mean. The
 //! command's arguments are in `commands/bench.rs`; the PGD-sync and soak
-//! benchmarks are in `mm.rs`, the host allocators' in `alloc.rs`.
+//! benchmarks are in `mm.rs`, the host allocators' in `alloc.rs`, the boot time's in `boot.rs`.
 
 pub mod alloc;
+pub mod boot;
 pub mod mm;
 
 use anyhow::{bail, Context, Result};

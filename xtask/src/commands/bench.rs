@@ -16,7 +16,8 @@ pub struct BenchArgs {
     #[arg(long, value_enum)]
     only: Option<Allocator>,
     /// Which benchmarks: test_vmalloc, the PGD-sync strategies, the soak,
-    /// the host allocators against the peer crates
+    /// the host allocators against the peer crates, the boot time (not in
+    /// `all`)
     #[arg(long, value_enum, default_value = "all")]
     part: Part,
     /// Operations of the soak
@@ -31,9 +32,13 @@ enum Part {
     Pgd,
     Soak,
     Alloc,
+    Boot,
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    if args.part == Part::Boot {
+        return Ok(if bench::boot::run()? { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
     let mut failed = Vec::new();
     // On the host: needs no kernel image or QEMU.
     if (args.part == Part::All || args.part == Part::Alloc) && !bench::alloc::run()? {

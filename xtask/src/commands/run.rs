@@ -7,7 +7,7 @@ use clap::Args;
 use std::process::ExitCode;
 use xtask::build;
 use xtask::host;
-use xtask::qemu::{Firmware, Machine};
+use xtask::qemu::{self, Firmware, Machine};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -32,20 +32,24 @@ pub struct RunArgs {
 }
 
 fn parse_memory(s: &str) -> Result<String, String> {
-    let digits = s.strip_suffix(['M', 'G']).unwrap_or(s);
-    match digits.parse::<u32>() {
-        Ok(n) if n > 0 => Ok(s.to_string()),
-        _ => Err(format!("'{s}' is not a memory size like 512M or 5G")),
+    match qemu::parse_memory(s) {
+        Some(_) => Ok(s.to_string()),
+        None => Err(format!("'{s}' is not a memory size like 512M or 5G")),
     }
 }
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
+    let firmware = if args.uefi { Firmware::Uefi } else { Firmware::Bios };
+    // Refuse a machine too small to boot before building anything.
+    let mut machine = Machine::new(firmware, "");
+    machine.memory = args.memory;
+    if let Err(e) = machine.check_memory() {
+        eprintln!("xtask: {e}");
+        return Ok(ExitCode::FAILURE);
+    }
     let (qemu, ovmf) = host::ensure()?;
     let images = build::images(super::profile(args.release))?;
-    let firmware = if args.uefi { Firmware::Uefi } else { Firmware::Bios };
-    let image = if args.uefi { images.uefi } else { images.bios };
-    let mut machine = Machine::new(firmware, image);
-    machine.memory = args.memory;
+    machine.image = if args.uefi { images.uefi } else { images.bios };
     machine.cmdline = args.cmdline;
     machine.kvm = args.kvm;
     machine.gdb = args.gdb;
