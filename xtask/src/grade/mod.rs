@@ -20,10 +20,12 @@
 //!
 //! This file holds the report, the host tests and the QEMU tests; beside
 //! it are `catalogue/` (what each lab's grade is made of), `selftest.rs`
-//! (`cargo xtask lab selftest`) and `submission.rs` (grading in another
+//! (`cargo xtask lab selftest`), `mutants.rs` (`cargo xtask lab mutants`:
+//! typical bugs must lose points) and `submission.rs` (grading in another
 //! tree: exported skeletons and `--submission`).
 
 mod catalogue;
+mod mutants;
 mod selftest;
 mod submission;
 
@@ -43,6 +45,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub use catalogue::tests;
+pub use mutants::{mutants, mutants_tally, MutantRow, QUICK};
 pub use selftest::{selftest, selftest_tally, SelftestRow};
 pub use submission::grade_submission;
 
