@@ -32,13 +32,21 @@ pub struct GradeArgs {
     /// `LAB <n>` regions are taken, into a fresh copy of this tree
     #[arg(long)]
     submission: Option<PathBuf>,
+    /// Show the compiler's warnings (by default only their count)
+    #[arg(long)]
+    verbose: bool,
 }
 
 pub fn run(args: GradeArgs) -> Result<ExitCode> {
     let lab = lab::find(&args.lab)?;
     grade::check_built_here()?;
-    let opts =
-        GradeOptions { jobs: args.jobs.max(1), seed: args.seed, timeout_scale: args.timeout_scale, only: args.only };
+    let opts = GradeOptions {
+        jobs: args.jobs.max(1),
+        seed: args.seed,
+        timeout_scale: args.timeout_scale,
+        only: args.only,
+        verbose: args.verbose,
+    };
     let report = match &args.submission {
         Some(dir) => grade::grade_submission(lab, dir, &opts.to_args())?,
         None => grade::grade(lab, &opts)?,

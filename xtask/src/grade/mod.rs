@@ -93,6 +93,8 @@ pub struct GradeOptions {
     pub seed: Option<u64>,
     pub timeout_scale: f64,
     pub only: Option<String>,
+    /// Show the compiler's warnings (by default only counted).
+    pub verbose: bool,
 }
 
 impl GradeOptions {
@@ -106,13 +108,16 @@ impl GradeOptions {
         if let Some(only) = &self.only {
             args.extend(["--only".into(), only.clone()]);
         }
+        if self.verbose {
+            args.push("--verbose".into());
+        }
         args
     }
 }
 
 impl Default for GradeOptions {
     fn default() -> Self {
-        GradeOptions { jobs: default_jobs(), seed: None, timeout_scale: 1.0, only: None }
+        GradeOptions { jobs: default_jobs(), seed: None, timeout_scale: 1.0, only: None, verbose: false }
     }
 }
 
@@ -205,6 +210,7 @@ impl Report {
 /// `opts.jobs` machines at a time, printed in catalogue order.
 pub fn grade(lab: &Lab, opts: &GradeOptions) -> Result<Report> {
     let started = Instant::now();
+    crate::build::hide_warnings(!opts.verbose);
     let seed = opts.seed.unwrap_or_else(fresh_seed);
     let mut graded = tests(lab.id);
     if let Some(only) = &opts.only {
@@ -245,6 +251,10 @@ pub fn grade(lab: &Lab, opts: &GradeOptions) -> Result<Report> {
         }
     }
     let env = env.ok();
+    let hidden = crate::build::hidden_warnings();
+    if hidden > 0 {
+        println!("({hidden} compiler warnings not shown, such as the stubs' unused variables; --verbose shows them)");
+    }
 
     // Host results first, in catalogue order.
     println!();
@@ -402,13 +412,14 @@ fn build_host_tests() -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(root())
-        .args(["test", "--no-run", "--package", "mosaic-kernel", "--lib", "--message-format=json-render-diagnostics"])
+        .args(["test", "--no-run", "--package", "mosaic-kernel", "--lib", "--message-format=json"])
         .stderr(Stdio::piped())
         .output()
         .context("cannot run cargo")?;
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let errors = crate::build::count_diagnostics(&stdout);
     if !out.status.success() {
-        bail!("{}", String::from_utf8_lossy(&out.stderr));
+        bail!("{errors}{}", String::from_utf8_lossy(&out.stderr));
     }
     stdout
         .lines()
