@@ -140,27 +140,41 @@ fn used_pte_refused() -> TestResult {
 /// A vmalloc in a top-level entry of its own needs a PUD, a PMD and a PTE
 /// table; failing each allocation in turn (`fail_nth`), the call either
 /// fails or maps every page: never Ok with a hole where a table was
-/// missing. Areas that succeed are kept until the end, so that each call
-/// goes to a fresh 512 GiB boundary.
+/// missing. Two sweeps, as the failures land on different allocations in
+/// each: one where the tables a failed call made stay for the next call,
+/// one where every call gets a fresh top-level entry (the entries used are
+/// held by kept areas).
 fn failed_page_table() -> TestResult {
+    let call = || vmalloc::__vmalloc_node(3 * PAGE_SIZE, 1 << 39, ZoneType::Normal, false);
     let mut kept = Vec::new();
     let mut holes = None;
-    for k in 1..=12 {
-        crate::mm::fail_nth(Some(k));
-        let result = vmalloc::__vmalloc_node(3 * PAGE_SIZE, 1 << 39, ZoneType::Normal, false);
-        crate::mm::fail_nth(None);
-        if let Ok(a) = result {
-            kept.push(a);
-            let mapped = (0..3).filter(|&i| pgtable::translate(a + i * PAGE_SIZE).is_some()).count();
-            if mapped != 3 && holes.is_none() {
-                holes = Some((k, mapped));
+    for fresh in [false, true] {
+        for k in 1..=16 {
+            let injected = crate::mm::injected_failures();
+            crate::mm::fail_nth(Some(k));
+            let result = call();
+            crate::mm::fail_nth(None);
+            let fired = crate::mm::injected_failures() != injected;
+            match result {
+                Ok(a) => {
+                    kept.push(a);
+                    let mapped = (0..3).filter(|&i| pgtable::translate(a + i * PAGE_SIZE).is_some()).count();
+                    if mapped != 3 && holes.is_none() {
+                        holes = Some((fresh, k, mapped));
+                    }
+                }
+                Err(_) if fresh => kept.extend(call().ok()),
+                Err(_) => {}
+            }
+            if !fired {
+                break;
             }
         }
     }
     for a in kept {
         vmalloc::vfree(a).unwrap();
     }
-    kassert!(holes.is_none(), "allocation {:?} failed, yet vmalloc returned Ok with pages unmapped", holes);
+    kassert!(holes.is_none(), "(fresh, allocation, pages mapped) {:?}: vmalloc returned Ok with pages unmapped", holes);
     Ok(())
 }
 

@@ -108,7 +108,7 @@ pub(super) const MUTANTS: &[Mutant] = &[
     },
 ];
 
-/// Lessons of the handout whose code is not the student's.
+/// Lessons no mutant can show (outside the regions, or equivalent).
 pub(super) const OUT_OF_REACH: &[&str] = &[
     "rollback of a failed vmalloc (unmapping and freeing what was done) is in __vmalloc_node, outside the regions",
     "the TLB flush after unmapping is in pgtable::vunmap_range, outside the regions",

@@ -75,7 +75,7 @@ pub(super) const MUTANTS: &[Mutant] = &[
     },
 ];
 
-/// Lessons of the handout whose code is not the student's.
+/// Lessons no mutant can show (outside the regions, or equivalent).
 pub(super) const OUT_OF_REACH: &[&str] = &[
     "the tree's insertion, merging and augmentation updates are outside the regions (only the search is the student's)",
 ];

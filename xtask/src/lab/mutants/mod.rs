@@ -33,8 +33,9 @@ pub struct Mutant {
 }
 
 /// The mutants of lab `id`, most important first (`--quick` takes the
-/// first few), and the lessons that no mutant can reach because the code
-/// is outside the student's regions.
+/// first few), and the lessons no mutant can show: their code is outside
+/// the student's regions, or no test can tell the bug from the reference
+/// (an equivalent mutant, kept out of the catalogue and said why here).
 pub fn catalogue(id: u32) -> (&'static [Mutant], &'static [&'static str]) {
     match id {
         1 => (lab1::MUTANTS, lab1::OUT_OF_REACH),
