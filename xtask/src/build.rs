@@ -5,11 +5,14 @@
 //! cargo's lock. The image tool (`boot/`) is always built in the dev
 //! profile: its build script compiles the bootloader's stages, which takes
 //! minutes the first time and must not be redone for a release kernel.
+//! Once built, the stages are kept per user (`stage_cache` below), so that
+//! other Mosaic trees on the machine copy them instead of building them.
 
 use crate::{root, toolchain};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -46,6 +49,48 @@ pub fn kernel_path(profile: Profile) -> PathBuf {
     nightly_target_dir().join("x86_64-unknown-none").join(profile.dir()).join("mosaic-kernel")
 }
 
+/// Whether the kernel's compiler warnings are counted instead of shown
+/// (the grader hides the stubs' unused-variable warnings).
+static HIDE_WARNINGS: AtomicBool = AtomicBool::new(false);
+/// Warnings hidden so far.
+static HIDDEN: AtomicUsize = AtomicUsize::new(0);
+
+/// Count the kernel's compiler warnings instead of printing them; errors
+/// are always printed.
+pub fn hide_warnings(hide: bool) {
+    HIDE_WARNINGS.store(hide, Ordering::Relaxed);
+}
+
+/// How many warnings were hidden (by `kernel` and `count_diagnostics`).
+pub fn hidden_warnings() -> usize {
+    HIDDEN.load(Ordering::Relaxed)
+}
+
+/// Reads cargo's `--message-format=json` output: counts the compiler's
+/// warnings as hidden (or prints them, unless hiding) and returns the
+/// rendered errors.
+pub fn count_diagnostics(stdout: &str) -> String {
+    let hide = HIDE_WARNINGS.load(Ordering::Relaxed);
+    let mut errors = String::new();
+    for msg in stdout.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()) {
+        if msg["reason"] != "compiler-message" {
+            continue;
+        }
+        let m = &msg["message"];
+        // "N warnings emitted" summaries have no spans: not a warning.
+        let located = m["spans"].as_array().is_some_and(|s| !s.is_empty());
+        match m["level"].as_str() {
+            Some("warning") if located && hide => {
+                HIDDEN.fetch_add(1, Ordering::Relaxed);
+            }
+            Some("warning") => eprint!("{}", m["rendered"].as_str().unwrap_or_default()),
+            Some("error") => errors.push_str(m["rendered"].as_str().unwrap_or_default()),
+            _ => {}
+        }
+    }
+    errors
+}
+
 /// Compiles the kernel.
 pub fn kernel(profile: Profile) -> Result<PathBuf> {
     toolchain::ensure()?;
@@ -62,7 +107,17 @@ pub fn kernel(profile: Profile) -> Result<PathBuf> {
     if profile == Profile::Release {
         cargo.arg("--release");
     }
-    run(&mut cargo, "building the kernel")?;
+    if HIDE_WARNINGS.load(Ordering::Relaxed) {
+        cargo.arg("--message-format=json").stdout(Stdio::piped());
+        let out = cargo.output().context("building the kernel: cannot start cargo")?;
+        let errors = count_diagnostics(&String::from_utf8_lossy(&out.stdout));
+        if !out.status.success() {
+            eprint!("{errors}");
+            bail!("building the kernel failed ({})", out.status);
+        }
+    } else {
+        run(&mut cargo, "building the kernel")?;
+    }
     Ok(kernel_path(profile))
 }
 
@@ -76,13 +131,21 @@ pub fn images(profile: Profile) -> Result<Images> {
     let stripped = strip_debug_info(&kernel)?;
     cargo.arg("--").arg(&stripped).arg(&out);
     if !stages_built() {
+        stage_cache::restore();
+    }
+    if !stages_built() {
         eprintln!(
             "xtask: first build of the bootloader's BIOS and UEFI stages: this takes about \
-             5 minutes on 2 cores and is done once (cached in target/nightly)"
+             5 minutes on 2 cores and is done once for every Mosaic tree of this user (then \
+             kept in {})",
+            stage_cache::dir().map_or_else(|| "target/nightly".into(), |d| d.display().to_string())
         );
         run_with_heartbeat(&mut cargo, "building the disk images")?;
+        stage_cache::save();
     } else {
         run(&mut cargo, "building the disk images")?;
+        // Stages built in this tree before the cache existed: share them.
+        stage_cache::save();
     }
     Ok(Images { kernel, bios: out.join("bios.img"), uefi: out.join("uefi.img") })
 }
@@ -111,6 +174,99 @@ fn strip_debug_info(kernel: &Path) -> Result<PathBuf> {
 /// True once the bootloader's build script has produced its UEFI stage.
 fn stages_built() -> bool {
     find_file(&nightly_target_dir().join("debug").join("build"), "bootloader-x86_64-uefi.efi", 5)
+}
+
+/// The per-user cache of the bootloader's BIOS and UEFI stages, shared by
+/// every Mosaic tree on the machine (a clone, an exported skeleton, the
+/// trees the grader builds under target/labs): the stages take minutes to
+/// build and depend only on the bootloader's version and the nightly.
+///
+/// What is cached is the host side of the image tool's build, `target/
+/// nightly/debug/build/<crate>/` for every crate but `mosaic-boot` itself
+/// (a path crate, always built in its own tree): the bootloader with the
+/// stages its build script compiled, and its dependencies. Cargo keeps the
+/// dependency information of these registry crates relative to the target
+/// directory, so a copy under another tree is fresh there, as the selftest
+/// already relies on. Anything going wrong with the cache (not writable,
+/// a copy failing) falls back to building in the tree, as without it.
+mod stage_cache {
+    use super::{find_file, nightly_target_dir};
+    use crate::{root, toolchain};
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    /// `$XDG_CACHE_HOME/mosaic/bootloader-<version>-<nightly>`, else
+    /// `~/.cache/mosaic/...`; `MOSAIC_STAGE_CACHE=off` turns it off.
+    pub fn dir() -> Option<PathBuf> {
+        if std::env::var_os("MOSAIC_STAGE_CACHE").is_some_and(|v| v == "off") {
+            return None;
+        }
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|d| Path::new(d).is_absolute())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+        Some(base.join("mosaic").join(format!("bootloader-{}-{}", bootloader_version()?, toolchain::NIGHTLY)))
+    }
+
+    /// The version `boot/Cargo.toml` pins (`bootloader = "=0.11.17"`).
+    fn bootloader_version() -> Option<String> {
+        let manifest = std::fs::read_to_string(root().join("boot/Cargo.toml")).ok()?;
+        let line = manifest.lines().find(|l| l.trim_start().starts_with("bootloader ="))?;
+        let version = line.split('"').nth(1)?.trim_start_matches('=');
+        Some(version.to_string())
+    }
+
+    fn build_dir() -> PathBuf {
+        nightly_target_dir().join("debug").join("build")
+    }
+
+    /// Copies the cached crates into this tree's build directory.
+    pub fn restore() {
+        let Some(cache) = dir() else { return };
+        if !find_file(&cache, "bootloader-x86_64-uefi.efi", 5) {
+            return;
+        }
+        eprintln!("xtask: reusing the bootloader's stages built before, from {}", cache.display());
+        if std::fs::create_dir_all(build_dir()).is_err() || !copy_crates(&cache, &build_dir()) {
+            eprintln!("xtask: could not copy them; building them in this tree instead");
+        }
+    }
+
+    /// After the stages were built here: keeps a copy for the other trees,
+    /// unless one is there already. Written under a temporary name and
+    /// renamed, so that a tree never sees half a cache.
+    pub fn save() {
+        let Some(cache) = dir() else { return };
+        if cache.exists() || !super::stages_built() {
+            return;
+        }
+        let parent = cache.parent().expect("the cache has a parent");
+        let tmp = parent.join(format!(".tmp-{}", std::process::id()));
+        let saved = std::fs::create_dir_all(&tmp).is_ok()
+            && copy_crates(&build_dir(), &tmp)
+            && std::fs::rename(&tmp, &cache).is_ok();
+        if saved {
+            eprintln!("xtask: the bootloader's stages are kept in {} for every Mosaic tree", cache.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&tmp);
+            eprintln!(
+                "xtask: could not keep the stages in {} (not writable?): other trees will build them too",
+                cache.display()
+            );
+        }
+    }
+
+    /// `cp -a` of every crate directory in `from` but mosaic-boot's.
+    fn copy_crates(from: &Path, to: &Path) -> bool {
+        let Ok(entries) = std::fs::read_dir(from) else { return false };
+        let crates: Vec<PathBuf> =
+            entries.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n != "mosaic-boot")).collect();
+        if crates.is_empty() {
+            return false;
+        }
+        let status = Command::new("cp").args(["-a", "--reflink=auto"]).args(&crates).arg(to).status();
+        status.is_ok_and(|s| s.success())
+    }
 }
 
 fn find_file(dir: &Path, name: &str, depth: usize) -> bool {

@@ -15,6 +15,8 @@ pub const TESTS: &[Test] = crate::suite![
     "vmalloc::zones_of_32_and_dma_variants" => zone_variants,
     "vmalloc::vzalloc_zeroes" => vzalloc_zeroes,
     "vmalloc::guard_page_is_unmapped" => guard_page,
+    "vmalloc::mapping_over_a_used_pte_is_refused" => used_pte_refused,
+    "vmalloc::failed_page_table_is_an_error" => failed_page_table,
     "vmalloc::bad_frees_are_refused" => bad_frees,
     "vmalloc::oom_rolls_back" => oom_rolls_back,
     "vmalloc::vmap_shows_the_callers_pages" => vmap_pages,
@@ -115,6 +117,64 @@ fn guard_page() -> TestResult {
     vmalloc::vfree(b).unwrap();
     vmalloc::vfree(a).unwrap();
     kassert!(pgtable::translate(a).is_none(), "still mapped after vfree");
+    Ok(())
+}
+
+/// `vmalloc_area_pages` over a page that is already mapped refuses with
+/// `AlreadyMapped` and leaves the mapping as it was (the page-table walk
+/// must not overwrite a used PTE). Nothing else runs in a ktest, so the
+/// vmalloc lock is not needed here.
+fn used_pte_refused() -> TestResult {
+    let a = vmalloc::vmalloc(2 * PAGE_SIZE).unwrap();
+    let (phys, flags) = pgtable::translate(a + PAGE_SIZE).unwrap();
+    let other = alloc_pages(0, ZoneType::Normal).unwrap();
+    let result = pgtable::vmalloc_area_pages(a + PAGE_SIZE, 1, [other], flags);
+    let after = pgtable::translate(a + PAGE_SIZE).map(|(p, _)| p);
+    free_pages(other.start_address(), 0).unwrap();
+    vmalloc::vfree(a).unwrap();
+    kassert_eq!(result, Err(pgtable::MapError::AlreadyMapped((a + PAGE_SIZE).as_u64())));
+    kassert!(after == Some(phys), "the used PTE was overwritten");
+    Ok(())
+}
+
+/// A vmalloc in a top-level entry of its own needs a PUD, a PMD and a PTE
+/// table; failing each allocation in turn (`fail_nth`), the call either
+/// fails or maps every page: never Ok with a hole where a table was
+/// missing. Two sweeps, as the failures land on different allocations in
+/// each: one where the tables a failed call made stay for the next call,
+/// one where every call gets a fresh top-level entry (the entries used are
+/// held by kept areas).
+fn failed_page_table() -> TestResult {
+    let call = || vmalloc::__vmalloc_node(3 * PAGE_SIZE, 1 << 39, ZoneType::Normal, false);
+    let mut kept = Vec::new();
+    let mut holes = None;
+    for fresh in [false, true] {
+        for k in 1..=16 {
+            let injected = crate::mm::injected_failures();
+            crate::mm::fail_nth(Some(k));
+            let result = call();
+            crate::mm::fail_nth(None);
+            let fired = crate::mm::injected_failures() != injected;
+            match result {
+                Ok(a) => {
+                    kept.push(a);
+                    let mapped = (0..3).filter(|&i| pgtable::translate(a + i * PAGE_SIZE).is_some()).count();
+                    if mapped != 3 && holes.is_none() {
+                        holes = Some((fresh, k, mapped));
+                    }
+                }
+                Err(_) if fresh => kept.extend(call().ok()),
+                Err(_) => {}
+            }
+            if !fired {
+                break;
+            }
+        }
+    }
+    for a in kept {
+        vmalloc::vfree(a).unwrap();
+    }
+    kassert!(holes.is_none(), "(fresh, allocation, pages mapped) {:?}: vmalloc returned Ok with pages unmapped", holes);
     Ok(())
 }
 

@@ -15,6 +15,14 @@ pub struct GradeArgs {
     /// Also write the results as JSON to this file
     #[arg(long)]
     json: Option<PathBuf>,
+    /// `gradescope`: also write Gradescope's results.json, to FILE given
+    /// with --gradescope-results (default: /autograder/results/results.json
+    /// on Gradescope, else ./results.json)
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Where --format gradescope writes its results
+    #[arg(long, value_name = "FILE")]
+    gradescope_results: Option<PathBuf>,
     /// Seed for the randomised scenarios (default: a new one each run)
     #[arg(long)]
     seed: Option<u64>,
@@ -32,19 +40,51 @@ pub struct GradeArgs {
     /// `LAB <n>` regions are taken, into a fresh copy of this tree
     #[arg(long)]
     submission: Option<PathBuf>,
+    /// Show the compiler's warnings (by default only their count)
+    #[arg(long)]
+    verbose: bool,
 }
+
+/// What besides the printed table `grade` writes.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// The table only (and --json if given)
+    Text,
+    /// Also Gradescope's results.json
+    Gradescope,
+}
+
+/// Where Gradescope's autograder expects its results.
+const GRADESCOPE_RESULTS: &str = "/autograder/results";
 
 pub fn run(args: GradeArgs) -> Result<ExitCode> {
     let lab = lab::find(&args.lab)?;
     grade::check_built_here()?;
-    let opts =
-        GradeOptions { jobs: args.jobs.max(1), seed: args.seed, timeout_scale: args.timeout_scale, only: args.only };
+    let opts = GradeOptions {
+        jobs: args.jobs.max(1),
+        seed: args.seed,
+        timeout_scale: args.timeout_scale,
+        only: args.only,
+        verbose: args.verbose,
+    };
     let report = match &args.submission {
         Some(dir) => grade::grade_submission(lab, dir, &opts.to_args())?,
         None => grade::grade(lab, &opts)?,
     };
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report.to_json())?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.format == Format::Gradescope {
+        let path = args.gradescope_results.clone().unwrap_or_else(|| {
+            let dir = std::path::Path::new(GRADESCOPE_RESULTS);
+            if dir.is_dir() {
+                dir.join("results.json")
+            } else {
+                PathBuf::from("results.json")
+            }
+        });
+        std::fs::write(&path, serde_json::to_string_pretty(&report.to_gradescope())?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(if report.score() == report.max() { ExitCode::SUCCESS } else { ExitCode::FAILURE })

@@ -1,4 +1,4 @@
-//! `cargo xtask lab list | export | selftest`: its arguments, and what each
+//! `cargo xtask lab list | export | selftest | mutants`: its arguments, and what each
 //! prints. Labs and export are in `xtask::lab`, the selftest (grading) in
 //! `xtask::grade`.
 
@@ -35,6 +35,21 @@ enum LabCommand {
         #[arg(long, default_value_t = grade::default_jobs())]
         jobs: usize,
     },
+    /// Grade each typical bug of the lab's mutant catalogue, applied to a
+    /// scratch copy of the reference: every one must lose points
+    Mutants {
+        /// Only this lab (default: all)
+        lab: Option<String>,
+        /// QEMU machines to run at once
+        #[arg(long, default_value_t = grade::default_jobs())]
+        jobs: usize,
+        /// Only the first few mutants of each lab
+        #[arg(long)]
+        quick: bool,
+        /// Only the mutants whose description contains this text
+        #[arg(long)]
+        only: Option<String>,
+    },
 }
 
 pub fn run(args: LabArgs) -> Result<ExitCode> {
@@ -57,6 +72,14 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
             };
             let rows = grade::selftest(&labs, jobs)?;
             Ok(if rows.iter().all(|r| r.ok()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        LabCommand::Mutants { lab, jobs, quick, only } => {
+            let labs = match lab {
+                Some(name) => vec![lab::find(&name)?],
+                None => LABS.iter().collect(),
+            };
+            let rows = grade::mutants(&labs, jobs.max(1), quick, only.as_deref())?;
+            Ok(if rows.iter().all(|r| r.caught()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
     }
 }

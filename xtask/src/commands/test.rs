@@ -5,7 +5,9 @@
 //! 2. kernel: the in-kernel tests, booted under BIOS and under UEFI
 //! 3. integration: `tests/`, which boots the images and drives the shell
 //! 4. labs: for each course lab, the reference scores full marks and the
-//!    exported student skeleton builds and scores below (never hangs)
+//!    exported student skeleton builds and scores below (never hangs); and
+//!    the first mutants of each lab's catalogue lose points
+//!    (`lab mutants --quick`)
 //!
 //! Ends with `N passed, N failed` and a non-zero status if anything failed.
 
@@ -103,6 +105,9 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
         banner("lab selftest (reference full marks; skeletons build, score below, never hang)");
         let (p, f) = xtask::grade::selftest_tally(xtask::grade::default_jobs());
         tally.add("lab selftest", p, f);
+        banner("lab mutants --quick (typical student bugs must lose points)");
+        let (p, f) = xtask::grade::mutants_tally(xtask::grade::default_jobs());
+        tally.add("lab mutants", p, f);
     }
     println!("\nsummary:");
     for line in &tally.lines {

@@ -20,10 +20,12 @@
 //!
 //! This file holds the report, the host tests and the QEMU tests; beside
 //! it are `catalogue/` (what each lab's grade is made of), `selftest.rs`
-//! (`cargo xtask lab selftest`) and `submission.rs` (grading in another
+//! (`cargo xtask lab selftest`), `mutants.rs` (`cargo xtask lab mutants`:
+//! typical bugs must lose points) and `submission.rs` (grading in another
 //! tree: exported skeletons and `--submission`).
 
 mod catalogue;
+mod mutants;
 mod selftest;
 mod submission;
 
@@ -43,6 +45,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub use catalogue::tests;
+pub use mutants::{mutants, mutants_tally, MutantRow, QUICK};
 pub use selftest::{selftest, selftest_tally, SelftestRow};
 pub use submission::grade_submission;
 
@@ -90,6 +93,8 @@ pub struct GradeOptions {
     pub seed: Option<u64>,
     pub timeout_scale: f64,
     pub only: Option<String>,
+    /// Show the compiler's warnings (by default only counted).
+    pub verbose: bool,
 }
 
 impl GradeOptions {
@@ -103,13 +108,16 @@ impl GradeOptions {
         if let Some(only) = &self.only {
             args.extend(["--only".into(), only.clone()]);
         }
+        if self.verbose {
+            args.push("--verbose".into());
+        }
         args
     }
 }
 
 impl Default for GradeOptions {
     fn default() -> Self {
-        GradeOptions { jobs: default_jobs(), seed: None, timeout_scale: 1.0, only: None }
+        GradeOptions { jobs: default_jobs(), seed: None, timeout_scale: 1.0, only: None, verbose: false }
     }
 }
 
@@ -169,6 +177,43 @@ impl Report {
         })
     }
 
+    /// The results in Gradescope's autograder format (`results.json`): a
+    /// total `score`, and per test its `name`, `score`, `max_score`,
+    /// `status` and `output`; every part visible to the student at once.
+    pub fn to_gradescope(&self) -> Value {
+        let tests: Vec<Value> = self
+            .results
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let output = if r.passed { String::new() } else { r.detail.clone() };
+                json!({
+                    "name": format!("{} {}", r.kind, r.name),
+                    "number": format!("{}.{}", self.lab, i + 1),
+                    "score": if r.passed { r.points } else { 0 } as f64,
+                    "max_score": r.points as f64,
+                    "status": if r.passed { "passed" } else { "failed" },
+                    "output": output,
+                    "visibility": "visible",
+                })
+            })
+            .collect();
+        let seconds: f64 = self.results.iter().map(|r| r.seconds).sum();
+        let mut summary =
+            format!("Lab {} ({}): {}/{}; seed {}", self.lab, self.slug, self.score(), self.max(), self.seed);
+        if self.boots == Some(false) {
+            summary.push_str("; the kernel does not boot to its shell, so every QEMU test fails");
+        }
+        json!({
+            "score": self.score() as f64,
+            "execution_time": seconds.round() as u64,
+            "output": summary,
+            "visibility": "visible",
+            "stdout_visibility": "visible",
+            "tests": tests,
+        })
+    }
+
     /// Reads what `to_json` wrote (the selftest reads a skeleton's report).
     pub fn from_json(text: &str) -> Result<Report> {
         let v: Value = serde_json::from_str(text)?;
@@ -202,6 +247,7 @@ impl Report {
 /// `opts.jobs` machines at a time, printed in catalogue order.
 pub fn grade(lab: &Lab, opts: &GradeOptions) -> Result<Report> {
     let started = Instant::now();
+    crate::build::hide_warnings(!opts.verbose);
     let seed = opts.seed.unwrap_or_else(fresh_seed);
     let mut graded = tests(lab.id);
     if let Some(only) = &opts.only {
@@ -242,6 +288,10 @@ pub fn grade(lab: &Lab, opts: &GradeOptions) -> Result<Report> {
         }
     }
     let env = env.ok();
+    let hidden = crate::build::hidden_warnings();
+    if hidden > 0 {
+        println!("({hidden} compiler warnings not shown, such as the stubs' unused variables; --verbose shows them)");
+    }
 
     // Host results first, in catalogue order.
     println!();
@@ -399,13 +449,14 @@ fn build_host_tests() -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(root())
-        .args(["test", "--no-run", "--package", "mosaic-kernel", "--lib", "--message-format=json-render-diagnostics"])
+        .args(["test", "--no-run", "--package", "mosaic-kernel", "--lib", "--message-format=json"])
         .stderr(Stdio::piped())
         .output()
         .context("cannot run cargo")?;
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let errors = crate::build::count_diagnostics(&stdout);
     if !out.status.success() {
-        bail!("{}", String::from_utf8_lossy(&out.stderr));
+        bail!("{errors}{}", String::from_utf8_lossy(&out.stderr));
     }
     stdout
         .lines()
@@ -790,6 +841,51 @@ mod tests {
         let back = Report::from_json(&r.to_json().to_string()).unwrap();
         assert_eq!((back.lab, back.max(), back.score(), back.kernel_built), (2, 10, 0, false));
         assert!(back.results[0].timed_out && back.boots.is_none());
+    }
+
+    /// Gradescope's documented schema: a numeric total, and tests each with
+    /// a string name and output, numeric score and max_score, a known status.
+    #[test]
+    fn gradescope_results_match_the_schema() {
+        let test = |name: &str, points, passed| TestResult {
+            name: name.into(),
+            kind: "kernel".into(),
+            points,
+            passed,
+            timed_out: false,
+            seconds: 2.0,
+            detail: if passed { String::new() } else { "expected ok".into() },
+        };
+        let r = Report {
+            lab: 3,
+            slug: "lazy-pgd".into(),
+            seed: 9,
+            host_built: true,
+            kernel_built: true,
+            boots: Some(true),
+            results: vec![test("a", 30, true), test("b", 70, false)],
+        };
+        let v: Value = serde_json::from_str(&r.to_gradescope().to_string()).unwrap();
+        assert_eq!(v["score"].as_f64(), Some(30.0));
+        assert!(v["execution_time"].is_u64() && v["output"].is_string());
+        let tests = v["tests"].as_array().expect("tests is an array");
+        assert_eq!(tests.len(), 2);
+        let mut total = 0.0;
+        for t in tests {
+            for key in ["name", "output", "status", "visibility", "number"] {
+                assert!(t[key].is_string(), "{key} is not a string in {t}");
+            }
+            let (score, max) = (t["score"].as_f64().unwrap(), t["max_score"].as_f64().unwrap());
+            assert!((0.0..=max).contains(&score), "{t}");
+            assert!(["passed", "failed"].contains(&t["status"].as_str().unwrap()), "{t}");
+            assert!(
+                ["visible", "hidden", "after_due_date", "after_published"].contains(&t["visibility"].as_str().unwrap())
+            );
+            total += score;
+        }
+        assert_eq!(total, 30.0);
+        assert_eq!(tests[1]["output"], "expected ok");
+        assert_eq!(tests[1]["max_score"].as_f64(), Some(70.0));
     }
 
     #[test]

@@ -115,7 +115,7 @@ fn skeleton_problems(report: &Report) -> Vec<String> {
 /// builds, so that the bootloader's stages (minutes to build) are not
 /// built again. Cargo reuses them if nothing they depend on changed, which
 /// holds for registry crates whatever the workspace's path.
-fn seed_shared_target(shared: &Path) -> Result<()> {
+pub(super) fn seed_shared_target(shared: &Path) -> Result<()> {
     let nightly = crate::build::nightly_target_dir();
     let dest = shared.join("nightly");
     if dest.exists() || !nightly.join("debug").is_dir() {
@@ -139,7 +139,9 @@ fn seed_shared_target(shared: &Path) -> Result<()> {
 fn grade_skeleton(lab: &Lab, shared_target: &Path, jobs: usize) -> Result<Report> {
     let (dir, _lock) = work_tree()?;
     export(lab, &dir)?;
-    let report = grade_in(&dir, lab, shared_target, &["--jobs".into(), jobs.to_string()])?;
+    let started = Instant::now();
+    let report = grade_in(&dir, lab, shared_target, &["--jobs".into(), jobs.to_string()], false)?;
+    println!("(grading in {} took {:.0?})", dir.display(), started.elapsed());
     std::fs::write(labs_dir().join(format!("selftest-lab{}.json", lab.id)), report.to_json().to_string())?;
     Ok(report)
 }

@@ -9,7 +9,7 @@ use crate::process::{self, Output};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Where exported trees are graded: one at a time, always in `tree/`,
 /// building in `target/`.
@@ -42,7 +42,9 @@ pub(super) fn work_tree() -> Result<(PathBuf, std::fs::File)> {
 
 /// Runs `cargo xtask grade <lab> <args>` in the tree at `dir`, with that
 /// tree's own xtask, building in `shared_target`; returns its report.
-pub(super) fn grade_in(dir: &Path, lab: &Lab, shared_target: &Path, args: &[String]) -> Result<Report> {
+/// With `quiet`, its output is kept out of the terminal (and shown only
+/// if it wrote no report).
+pub(super) fn grade_in(dir: &Path, lab: &Lab, shared_target: &Path, args: &[String], quiet: bool) -> Result<Report> {
     let json = dir.join("grade.json");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -52,15 +54,18 @@ pub(super) fn grade_in(dir: &Path, lab: &Lab, shared_target: &Path, args: &[Stri
     for var in ["CARGO_MANIFEST_DIR", "CARGO_PKG_NAME", "RUSTC_WRAPPER", "MOSAIC_BIOS_IMAGE", "MOSAIC_UEFI_IMAGE"] {
         cmd.env_remove(var);
     }
-    let started = Instant::now();
     let limit = Duration::from_secs(45 * 60);
-    let status = match process::run_with_deadline(&mut cmd, limit, Output::Terminal)?.status {
+    let _ = std::fs::remove_file(&json);
+    let finished = process::run_with_deadline(&mut cmd, limit, if quiet { Output::Capture } else { Output::Terminal })?;
+    let status = match finished.status {
         Some(status) => status.to_string(),
         None => bail!("killed after {limit:?}"),
     };
-    println!("(grading in {} took {:.0?}: {status})", dir.display(), started.elapsed());
-    let text = std::fs::read_to_string(&json)
-        .with_context(|| format!("the grader in {} wrote no report ({status})", dir.display()))?;
+    let text = std::fs::read_to_string(&json).with_context(|| {
+        let output =
+            if quiet { format!("; its last lines:\n{}", super::tail(&finished.output, 20)) } else { String::new() };
+        format!("the grader in {} wrote no report ({status}){output}", dir.display())
+    })?;
     Report::from_json(&text)
 }
 
@@ -85,5 +90,5 @@ pub fn grade_submission(lab: &Lab, submission: &Path, args: &[String]) -> Result
         std::fs::write(dir.join(file), splice(file, &skeleton, &theirs, lab.id)?)?;
     }
     println!("grading the LAB {} regions of {} in {}", lab.id, submission.display(), dir.display());
-    grade_in(&dir, lab, &labs_dir().join("target"), args)
+    grade_in(&dir, lab, &labs_dir().join("target"), args, false)
 }

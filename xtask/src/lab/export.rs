@@ -97,3 +97,18 @@ pub fn export(lab: &Lab, dir: &Path) -> Result<Vec<Region>> {
     }
     Ok(stubbed)
 }
+
+/// Copies the repository, unchanged, to `dir` (which must not exist or be
+/// empty): the reference tree the mutants are applied to.
+pub fn copy(dir: &Path) -> Result<()> {
+    let root = root();
+    if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+        bail!("{} exists and is not empty", dir.display());
+    }
+    for file in repo_files(&root)? {
+        let (from, to) = (root.join(&file), dir.join(&file));
+        std::fs::create_dir_all(to.parent().expect("a file has a parent"))?;
+        std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
+    }
+    Ok(())
+}

@@ -21,6 +21,8 @@
 //!   splicing region bodies (text in, text out)
 //! - `export`: the repository's files, every region in the kernel, and the
 //!   export of a skeleton
+//! - `mutants`: each lab's catalogue of typical student bugs, as edits of
+//!   the reference inside its regions (graded by `grade/mutants.rs`)
 //!
 //! This module knows nothing of grading: the grader (`grade/`) uses
 //! it, never the other way round. `cargo xtask lab selftest`, the proof
@@ -28,8 +30,9 @@
 
 mod export;
 mod markers;
+pub mod mutants;
 
-pub use export::{all_regions, export, repo_files};
+pub use export::{all_regions, copy, export, repo_files};
 pub use markers::{regions, splice, stub, Region};
 
 use anyhow::{Context, Result};

@@ -60,8 +60,10 @@ fn vmap_maps_pages(s: &mut Session, rng: &mut Rng) -> Result<()> {
 /// the PTE is uncached and points at the device, the HPET's vendor id
 /// reads back; `cache` leaves PCD off; RAM is refused; iounmap undoes it.
 fn ioremap_reaches_hpet(s: &mut Session, rng: &mut Rng) -> Result<()> {
-    let off = rng.range(0, 0x3ff) & !7;
-    let size = rng.range(1, 0x2000);
+    // A size whose last byte falls one page further than `size` alone
+    // would reach, so the page count must include the offset.
+    let off = rng.range(1, 0x3ff / 8) * 8;
+    let size = rng.range(1, 2) * PAGE - off + rng.range(1, off);
     let phys = HPET + off;
     let line = s.command_expect(
         &format!("ioremap {phys:#x} {size:#x}"),

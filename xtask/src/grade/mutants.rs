@@ -1,0 +1,146 @@
+//! `cargo xtask lab mutants`: proof that a lab's graded tests catch the
+//! bugs students typically make. Each mutant of the lab's catalogue
+//! (`lab/mutants/`) is applied, one at a time, to a scratch copy of this
+//! tree (the reference, in `target/labs/tree/`, never the working tree),
+//! and that copy is graded; a mutant that loses no points is MISSED.
+
+use super::selftest::seed_shared_target;
+use super::submission::{grade_in, labs_dir, work_tree};
+use super::Report;
+use crate::lab::mutants::{apply, catalogue, Mutant};
+use crate::lab::{copy, Lab};
+use crate::root;
+use anyhow::{Context, Result};
+use std::path::Path;
+use std::time::Instant;
+
+/// How many mutants per lab `--quick` grades (the first of each catalogue).
+pub const QUICK: usize = 3;
+
+/// What one mutant did.
+pub struct MutantRow {
+    pub lab: u32,
+    pub bug: &'static str,
+    /// The graded tests that failed on the mutant and pass on the reference.
+    pub caught_by: Vec<String>,
+    pub points_lost: u32,
+    /// A catalogue error (find-text missing) or a grading run that failed.
+    pub error: Option<String>,
+}
+
+impl MutantRow {
+    pub fn caught(&self) -> bool {
+        self.error.is_none() && self.points_lost > 0
+    }
+}
+
+/// Grades every mutant of each lab (the first `QUICK` with `quick`; those
+/// whose description contains `only`, if given) and prints one line per
+/// mutant, then a summary per lab and in all.
+pub fn mutants(labs: &[&Lab], jobs: usize, quick: bool, only: Option<&str>) -> Result<Vec<MutantRow>> {
+    let started = Instant::now();
+    let (dir, _lock) = work_tree()?;
+    copy(&dir)?;
+    let shared_target = labs_dir().join("target");
+    seed_shared_target(&shared_target)?;
+    let seed = 20_240_614u64;
+    let args = ["--jobs".to_string(), jobs.to_string(), "--seed".into(), seed.to_string()];
+    let mut rows = Vec::new();
+    for lab in labs {
+        let (all, out_of_reach) = catalogue(lab.id);
+        let chosen: Vec<&Mutant> = all
+            .iter()
+            .take(if quick { QUICK } else { all.len() })
+            .filter(|m| only.is_none_or(|o| m.bug.contains(o)))
+            .collect();
+        println!("\n==> lab mutants: lab {} ({}), {} mutants (seed {seed})", lab.id, lab.slug, chosen.len());
+        let t = Instant::now();
+        let reference = grade_in(&dir, lab, &shared_target, &args, true).context("grading the reference copy")?;
+        println!("reference: {}/{} ({:.0?})", reference.score(), reference.max(), t.elapsed());
+        let mut lab_rows = Vec::new();
+        for m in chosen {
+            let t = Instant::now();
+            let row = run_mutant(&dir, lab, m, &reference, &shared_target, &args);
+            print_row(&row, t.elapsed().as_secs_f64());
+            lab_rows.push(row);
+        }
+        let caught = lab_rows.iter().filter(|r| r.caught()).count();
+        println!("lab {}: {} mutants, {caught} caught, {} missed", lab.id, lab_rows.len(), lab_rows.len() - caught);
+        for note in out_of_reach {
+            println!("  not graded: {note}");
+        }
+        rows.extend(lab_rows);
+    }
+    let caught = rows.iter().filter(|r| r.caught()).count();
+    println!("\n{} mutants, {caught} caught, {} missed  ({:.0?})", rows.len(), rows.len() - caught, started.elapsed());
+    Ok(rows)
+}
+
+/// Applies `m` in the scratch tree, grades it, and puts the file back.
+fn run_mutant(dir: &Path, lab: &Lab, m: &Mutant, reference: &Report, target: &Path, args: &[String]) -> MutantRow {
+    let mut row = MutantRow { lab: lab.id, bug: m.bug, caught_by: Vec::new(), points_lost: 0, error: None };
+    let original = match std::fs::read_to_string(root().join(m.file)) {
+        Ok(text) => text,
+        Err(e) => {
+            row.error = Some(format!("catalogue error: cannot read {}: {e}", m.file));
+            return row;
+        }
+    };
+    let mutated = match apply(m, lab.id, &original) {
+        Ok(text) => text,
+        Err(e) => {
+            row.error = Some(format!("{e:#}"));
+            return row;
+        }
+    };
+    let path = dir.join(m.file);
+    let graded = std::fs::write(&path, mutated)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| grade_in(dir, lab, target, args, true));
+    // Always put the reference back, so the next mutant starts from it.
+    if let Err(e) = std::fs::write(&path, &original) {
+        row.error = Some(format!("cannot restore {}: {e}", path.display()));
+        return row;
+    }
+    match graded {
+        Ok(report) => {
+            let passed_here = |name: &str| reference.results.iter().any(|r| r.name == name && r.passed);
+            for r in report.results.iter().filter(|r| !r.passed && passed_here(&r.name)) {
+                row.caught_by.push(r.name.clone());
+                row.points_lost += r.points;
+            }
+        }
+        Err(e) => row.error = Some(format!("grading failed: {e:#}")),
+    }
+    row
+}
+
+fn print_row(row: &MutantRow, seconds: f64) {
+    match &row.error {
+        Some(e) => println!("ERROR   lab {}: {}\n        {e}", row.lab, row.bug),
+        None if row.caught() => println!(
+            "caught  -{:<3} lab {}: {}  ({:.0} s)\n        by {}",
+            row.points_lost,
+            row.lab,
+            row.bug,
+            seconds,
+            row.caught_by.join(", ")
+        ),
+        None => println!("MISSED   0   lab {}: {}  ({:.0} s): no graded test failed", row.lab, row.bug, seconds),
+    }
+}
+
+/// For `cargo xtask test`: the quick mutants of every lab as (caught,
+/// missed or broken).
+pub fn mutants_tally(jobs: usize) -> (usize, usize) {
+    match mutants(&crate::lab::LABS.iter().collect::<Vec<_>>(), jobs, true, None) {
+        Ok(rows) => {
+            let caught = rows.iter().filter(|r| r.caught()).count();
+            (caught, rows.len() - caught)
+        }
+        Err(e) => {
+            println!("error: lab mutants: {e:#}");
+            (0, 1)
+        }
+    }
+}
