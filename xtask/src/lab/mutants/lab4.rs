@@ -52,8 +52,8 @@ pub(super) const MUTANTS: &[Mutant] = &[
     Mutant {
         bug: "vmap: keeps no copy of the caller's pages (vunmap returns none)",
         file: VMALLOC,
-        find: ".data.pages = owned;",
-        replace: ".data.pages = PageList::new();\n        drop(owned);",
+        find: ".data.pages = pages;",
+        replace: ".data.pages = PageList::new();\n        drop(pages);",
     },
     Mutant {
         bug: "iounmap: the address is not rounded down to its page",
