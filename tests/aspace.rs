@@ -118,13 +118,6 @@ fn the_documented_demonstration_is_true() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Free pages plus bookkeeping (`mm::pages_accounted`) from meminfo: page
-/// tables and heap growth are counted, a page not given back is not.
-fn accounted(s: &mut Session) -> anyhow::Result<u64> {
-    let re = Regex::new(r"^(MemFree|Slab|HeapLarge|PageTables): +(\d+) kB$")?;
-    Ok(s.command("meminfo")?.iter().filter_map(|l| re.captures(l)).map(|c| c[2].parse::<u64>().unwrap()).sum())
-}
-
 /// `pgd_bench` puts back the strategy it found and, under fault injection
 /// at any of its ~420 allocations, frees every address space and area it
 /// made. Before, `pgd_bench prealloc` left the strategy `lazy`, and a
@@ -138,7 +131,7 @@ fn pgd_bench_cleans_up_under_fault_injection() -> anyhow::Result<()> {
     let out = s.command("pgd_bench prealloc")?;
     assert!(out.len() == 6 && out.iter().all(|l| l.starts_with("pgd_bench prealloc ")), "{out:?}");
     s.command_expect("pgd_sync", "^pgd_sync: eager$")?;
-    let before = accounted(&mut s)?;
+    let before = accounted_kb(&mut s)?;
     for (i, n) in (1..=440).step_by(9).enumerate() {
         let strategy = ["lazy", "eager", "prealloc"][i % 3];
         s.command_expect(&format!("fail_page_alloc {n}"), "^fail_page_alloc: allocation")?;
@@ -149,7 +142,7 @@ fn pgd_bench_cleans_up_under_fault_injection() -> anyhow::Result<()> {
         assert!(last.starts_with("pgd_bench ") || last == "error: out of memory", "N={n}: {out:?}");
         assert_eq!(s.command("as list")?.len(), 2, "N={n} {strategy}: address spaces left behind");
         assert_eq!(s.command("vmallocinfo")?, Vec::<String>::new(), "N={n} {strategy}: areas left behind");
-        assert_eq!(accounted(&mut s)?, before, "N={n} {strategy}: pages left behind");
+        assert_eq!(accounted_kb(&mut s)?, before, "N={n} {strategy}: pages left behind");
         s.command_expect("pgd_sync", "^pgd_sync: eager$")?;
     }
     // Most runs reached their failure (a few ended cleanly before it).

@@ -76,12 +76,7 @@ const MAX_N: u64 = 400;
 
 /// Memory as the shell shows it: pages accounted (kB), areas, spaces.
 fn state(s: &mut Session) -> Result<(u64, usize, usize)> {
-    let meminfo = s.command("meminfo")?;
-    let field = |name: &str| -> Result<u64> {
-        let line = meminfo.iter().find(|l| l.starts_with(name)).with_context(|| format!("no {name} in {meminfo:?}"))?;
-        line.split_whitespace().nth(1).context("meminfo value")?.parse().context("meminfo value")
-    };
-    let accounted = field("MemFree:")? + field("Slab:")? + field("HeapLarge:")? + field("PageTables:")?;
+    let accounted = accounted_kb(s)?;
     let areas = s.command("vmallocinfo")?.len();
     let spaces = s.command("as list")?.len();
     Ok((accounted, areas, spaces))

@@ -30,6 +30,21 @@ pub fn run_ktest(name: &str, filter: &str) -> Result<(Option<i32>, String)> {
     Ok((code, s.transcript()))
 }
 
+/// Free pages plus what bookkeeping keeps, in kB, from `meminfo`: MemFree +
+/// Slab + HeapLarge + PageTables, the kernel's `mm::pages_accounted`. Page
+/// tables and heap growth are counted; a page not given back is not, so a
+/// call that fails and rolls back leaves this unchanged.
+pub fn accounted_kb(s: &mut Session) -> Result<u64> {
+    let mut total = 0;
+    for line in s.command("meminfo")? {
+        let mut words = line.split_whitespace();
+        if let (Some("MemFree:" | "Slab:" | "HeapLarge:" | "PageTables:"), Some(kb)) = (words.next(), words.next()) {
+            total += kb.parse::<u64>()?;
+        }
+    }
+    Ok(total)
+}
+
 /// Runs `line` and checks that the answer is exactly one `error: ` line.
 pub fn expect_error(s: &mut Session, line: &str) -> Result<String> {
     s.command_expect(line, "^error: \\S")

@@ -178,12 +178,9 @@ fn big_machine(name: &str) -> anyhow::Result<Session> {
 fn areas_bigger_than_a_contiguous_page_list() -> anyhow::Result<()> {
     let mut s = big_machine("vmalloc-3g")?;
     assert!(field(&meminfo(&mut s)?, "MemFree") > 4800 * 1024);
-    // Free pages plus bookkeeping (mm::pages_accounted): page tables made
-    // for the areas stay, everything else must come back.
-    let accounted = |info: &[(String, u64)]| {
-        ["MemFree", "Slab", "HeapLarge", "PageTables"].map(|f| field(info, f)).iter().sum::<u64>()
-    };
-    let before = accounted(&meminfo(&mut s)?);
+    // Page tables made for the areas stay (accounted), everything else
+    // must come back.
+    let before = accounted_kb(&mut s)?;
     for (command, pages) in [("vmalloc 2049M", 524_544u64), ("vmalloc 3G", 786_432)] {
         let line = s.command_expect(command, &format!(r"^0x[0-9a-f]+ \({pages} pages, "))?;
         let addr = first_addr(&line);
@@ -198,7 +195,7 @@ fn areas_bigger_than_a_contiguous_page_list() -> anyhow::Result<()> {
     let v = first_addr(&s.command_expect("vmap 600000", r"^0x[0-9a-f]+ \(600000 separate pages mapped together\)$")?);
     s.command_expect(&format!("vunmap {v:#x}"), "^unmapped")?;
     assert!(s.command("vmallocinfo")?.is_empty());
-    assert_eq!(accounted(&meminfo(&mut s)?), before);
+    assert_eq!(accounted_kb(&mut s)?, before);
     s.command_expect("vmalloc 1M", r"^0x[0-9a-f]+ \(256 pages")?;
     Ok(())
 }

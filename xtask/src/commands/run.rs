@@ -47,6 +47,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         eprintln!("xtask: {e}");
         return Ok(ExitCode::FAILURE);
     }
+    // Under KVM the guest gets this CPU: without NX (no-execute), the
+    // bootloader's first page tables would fault and the machine would
+    // reset without a word. TCG's qemu64 always has it.
+    if args.kvm && !host_has_nx() {
+        eprintln!("xtask: this CPU has no NX (no-execute) bit, which Mosaic's page tables need: run without --kvm");
+        return Ok(ExitCode::FAILURE);
+    }
     let (qemu, ovmf) = host::ensure()?;
     let images = build::images(super::profile(args.release))?;
     machine.image = if args.uefi { images.uefi } else { images.bios };
@@ -58,4 +65,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         eprintln!("xtask: QEMU waits for a debugger: run `cargo xtask gdb` in another terminal");
     }
     console::run(&machine, &qemu, &ovmf)
+}
+
+/// True unless /proc/cpuinfo says the CPU lacks the `nx` flag.
+fn host_has_nx() -> bool {
+    match std::fs::read_to_string("/proc/cpuinfo") {
+        Ok(info) => info.lines().filter(|l| l.starts_with("flags")).all(|l| l.split_whitespace().any(|f| f == "nx")),
+        Err(_) => true,
+    }
 }
