@@ -72,6 +72,11 @@ pub struct Machine {
     pub cmdline: String,
     /// Exit QEMU instead of resetting (a triple fault then ends the run).
     pub no_reboot: bool,
+    /// The `-cpu` model for TCG, if not the default `qemu64,phys-bits=39`.
+    pub cpu: Option<String>,
+    /// More QEMU arguments (other machine types, `-no-hpet`, `-smp 4`...),
+    /// for tests of other machine configurations.
+    pub extra: Vec<String>,
 }
 
 impl Machine {
@@ -84,6 +89,8 @@ impl Machine {
             gdb: false,
             cmdline: String::new(),
             no_reboot: true,
+            cpu: None,
+            extra: Vec::new(),
         }
     }
 
@@ -127,8 +134,9 @@ impl Machine {
             // memory map; the bootloader then maps all of physical memory
             // up to 1 TiB, which takes 4 MiB of page tables. 39 bits (512
             // GiB) drops the hole, so small machines can boot.
-            cmd.args(["-cpu", "qemu64,phys-bits=39"]);
+            cmd.args(["-cpu", self.cpu.as_deref().unwrap_or("qemu64,phys-bits=39")]);
         }
+        cmd.args(&self.extra);
         if self.gdb {
             cmd.args(["-s", "-S"]);
         }
