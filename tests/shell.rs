@@ -133,3 +133,18 @@ fn ctrl_c_stops_a_long_stress_run_and_checks_it() -> anyhow::Result<()> {
     assert_eq!(s.command("as list")?.len(), 2, "only address space 0 is left");
     Ok(())
 }
+
+#[test]
+fn ctrl_c_stops_pgd_bench_and_puts_the_strategy_back() -> anyhow::Result<()> {
+    let mut s = shell("ctrl-c-pgd-bench")?;
+    s.command_expect("pgd_sync eager", "^pgd_sync: eager")?;
+    s.send(b"pgd_bench lazy\n")?;
+    s.expect("^pgd_bench lazy create_address_space ")?;
+    s.send(&[0x03])?;
+    s.expect("^error: pgd_bench: interrupted by Ctrl-C")?;
+    s.wait_prompt()?;
+    s.command_expect("pgd_sync", "^pgd_sync: eager")?;
+    assert_eq!(s.command("vmallocinfo")?, Vec::<String>::new());
+    assert_eq!(s.command("as list")?.len(), 2, "only address space 0 is left");
+    Ok(())
+}

@@ -72,15 +72,27 @@ fn measure(strategy: Strategy) -> Result<(), Message> {
     create_cost()?;
     touch_costs()?;
     new_entry_cost(1)?;
+    stop_at_ctrl_c()?;
     println!("pgd_bench {name} create_address_space {} ns", create_cost()?);
+    stop_at_ctrl_c()?;
     let (first, later) = touch_costs()?;
     println!("pgd_bench {name} first_touch {first} ns");
     println!("pgd_bench {name} later_touch {later} ns");
     for spaces in [1, 10, 100] {
+        stop_at_ctrl_c()?;
         match new_entry_cost(spaces)? {
             Some(ns) => println!("pgd_bench {name} vmalloc_new_region_{spaces}_spaces {ns} ns"),
             None => println!("pgd_bench {name} vmalloc_new_region_{spaces}_spaces n/a"),
         }
+    }
+    Ok(())
+}
+
+/// Between two measurements (each frees what it made): stop if Ctrl-C
+/// was typed; `run` then puts the strategy back as after any error.
+fn stop_at_ctrl_c() -> Result<(), Message> {
+    if crate::drivers::serial::take_interrupt() {
+        bail!("pgd_bench: interrupted by Ctrl-C; everything it made is freed and the strategy put back");
     }
     Ok(())
 }
