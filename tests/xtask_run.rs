@@ -116,3 +116,26 @@ fn a_machine_below_the_minimum_is_refused_in_one_line_before_qemu_starts() {
     assert_eq!(err, "xtask: -m 32M: UEFI machines need at least 44M of memory to boot Mosaic\n");
     assert!(out.stdout.is_empty(), "QEMU printed something: {}", String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn doctor_names_what_is_missing_and_how_to_get_it() {
+    let doctor = |path: Option<&std::ffi::OsStr>| {
+        let mut cmd = Command::new(xtask());
+        cmd.arg("doctor");
+        if let Some(path) = path {
+            cmd.env("PATH", path);
+        }
+        let out = cmd.output().expect("cannot run xtask doctor");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, out) = doctor(None);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("ok       QEMU: QEMU emulator version")), "{out}");
+    // Only rustup's own directory on the PATH: no QEMU, no gdb.
+    let rustup = Command::new("sh").args(["-c", "command -v rustup"]).output().unwrap();
+    let bin = std::path::Path::new(String::from_utf8_lossy(&rustup.stdout).trim()).parent().unwrap().to_path_buf();
+    let (code, out) = doctor(Some(bin.as_os_str()));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("MISSING  QEMU") && l.contains("install")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("MISSING  gdb")), "{out}");
+}

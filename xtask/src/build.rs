@@ -172,6 +172,14 @@ fn strip_debug_info(kernel: &Path) -> Result<PathBuf> {
 }
 
 /// True once the bootloader's build script has produced its UEFI stage.
+/// Where the shared cache of the bootloader's stages is, and whether it
+/// holds them (None: the cache is off or has no place).
+pub fn stage_cache() -> Option<(PathBuf, bool)> {
+    let dir = stage_cache::dir()?;
+    let full = find_file(&dir, "bootloader-x86_64-uefi.efi", 5);
+    Some((dir, full))
+}
+
 fn stages_built() -> bool {
     find_file(&nightly_target_dir().join("debug").join("build"), "bootloader-x86_64-uefi.efi", 5)
 }

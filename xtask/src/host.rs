@@ -77,6 +77,24 @@ pub fn ensure() -> Result<(PathBuf, Ovmf)> {
 }
 
 /// The package manager and the full install command for it.
+/// The command that installs `packages` (Debian names) with this system's
+/// package manager, for messages; None if there is no known one.
+pub fn install_hint(debian: &[&str]) -> Option<String> {
+    let (manager, _) = package_command()?;
+    let names: Vec<&str> = debian
+        .iter()
+        .map(|&p| match (manager, p) {
+            ("dnf" | "pacman", "ovmf") => "edk2-ovmf",
+            _ => p,
+        })
+        .collect();
+    Some(match manager {
+        "apt-get" => format!("sudo apt-get install {}", names.join(" ")),
+        "dnf" => format!("sudo dnf install {}", names.join(" ")),
+        _ => format!("sudo pacman -S {}", names.join(" ")),
+    })
+}
+
 fn package_command() -> Option<(&'static str, Vec<&'static str>)> {
     let has = |p: &str| Path::new("/usr/bin").join(p).is_file() || Path::new("/bin").join(p).is_file();
     if has("apt-get") {

@@ -49,6 +49,8 @@ enum Cli {
     /// --list` names them. Exits non-zero if a target crashed; the input is
     /// then in fuzz/artifacts/<target>/. See docs/testing.md.
     Fuzz(commands::fuzz::FuzzArgs),
+    /// Check what this machine needs for Mosaic, one line each, with the fix
+    Doctor,
 }
 
 fn main() -> ExitCode {
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Cli::Grade(args) => commands::grade::run(args),
         Cli::Bench(args) => commands::bench::run(args),
         Cli::Fuzz(args) => commands::fuzz::run(args),
+        Cli::Doctor => commands::doctor::run(),
     };
     match result {
         Ok(code) => code,

@@ -14,6 +14,30 @@ pub const NIGHTLY: &str = "nightly-2026-10-01";
 const COMPONENTS: [&str; 3] = ["rust-src", "llvm-tools", "clippy"];
 const TARGET: &str = "x86_64-unknown-none";
 
+/// What of the nightly is missing, in words (empty: all there); for
+/// `cargo xtask doctor`, which installs nothing.
+pub fn missing() -> Result<Vec<String>> {
+    let installed = rustup(&["toolchain", "list"])?;
+    if !installed.lines().any(|l| l.starts_with(NIGHTLY)) {
+        return Ok(vec![format!("the {NIGHTLY} toolchain")]);
+    }
+    let components = rustup(&["component", "list", "--installed", "--toolchain", NIGHTLY])?;
+    let targets = rustup(&["target", "list", "--installed", "--toolchain", NIGHTLY])?;
+    let mut missing: Vec<String> =
+        COMPONENTS.iter().filter(|c| !components.lines().any(|l| l.starts_with(*c))).map(|c| c.to_string()).collect();
+    if !targets.lines().any(|l| l.trim() == TARGET) {
+        missing.push(format!("the {TARGET} target"));
+    }
+    Ok(missing)
+}
+
+/// The command that installs the nightly with what Mosaic needs.
+pub fn install_command() -> String {
+    format!(
+        "rustup toolchain install {NIGHTLY} --profile minimal --component rust-src,llvm-tools-preview,clippy --target {TARGET}"
+    )
+}
+
 /// Makes sure the nightly, its components and the bare-metal target are
 /// installed, installing what is missing with rustup.
 pub fn ensure() -> Result<()> {

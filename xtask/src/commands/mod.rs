@@ -4,6 +4,7 @@
 //! in `bench/` and `console.rs`.
 
 pub mod bench;
+pub mod doctor;
 pub mod fuzz;
 pub mod gdb;
 pub mod grade;

@@ -1,0 +1,81 @@
+//! `cargo xtask doctor`: what a course machine needs for Mosaic, checked,
+//! one line each, with the command that fixes what is missing. It installs
+//! nothing (the other commands install the toolchain and QEMU on demand);
+//! it exits non-zero if something required is missing.
+
+use anyhow::Result;
+use std::process::{Command, ExitCode};
+use xtask::{build, host, toolchain};
+
+/// The first line a program prints for `--version`, if it runs.
+fn version(program: &str) -> Option<String> {
+    let out = Command::new(program).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    out.status.success().then(|| text.lines().next().unwrap_or("").trim().to_string())
+}
+
+struct Report {
+    missing: usize,
+}
+
+impl Report {
+    fn ok(&self, what: &str, detail: &str) {
+        println!("ok       {what}: {detail}");
+    }
+
+    fn missing(&mut self, what: &str, fix: &str) {
+        self.missing += 1;
+        println!("MISSING  {what}: {fix}");
+    }
+
+    fn note(&self, what: &str, detail: &str) {
+        println!("note     {what}: {detail}");
+    }
+}
+
+pub fn run() -> Result<ExitCode> {
+    let mut r = Report { missing: 0 };
+    match version("rustup") {
+        Some(v) => r.ok("rustup", &v),
+        None => r.missing("rustup", "install it from https://rustup.rs, then run this again"),
+    }
+    match toolchain::missing() {
+        Ok(m) if m.is_empty() => r.ok("pinned nightly", toolchain::NIGHTLY),
+        Ok(m) => r.missing(&format!("pinned nightly ({})", m.join(", ")), &toolchain::install_command()),
+        Err(e) => r.missing("pinned nightly", &format!("{e:#}")),
+    }
+    let hint = |pkgs: &[&str]| host::install_hint(pkgs).unwrap_or_else(|| format!("install {}", pkgs.join(" ")));
+    match host::find_qemu().and_then(|q| version(&q.to_string_lossy())) {
+        Some(v) => r.ok("QEMU", &v),
+        None => r.missing("QEMU (qemu-system-x86_64)", &hint(&["qemu-system-x86"])),
+    }
+    match host::find_ovmf() {
+        Some(o) => r.ok("OVMF (UEFI firmware)", &o.code.display().to_string()),
+        None => r.missing(
+            "OVMF (UEFI firmware)",
+            &format!("{} (or set MOSAIC_OVMF_CODE and MOSAIC_OVMF_VARS)", hint(&["ovmf"])),
+        ),
+    }
+    match version("gdb") {
+        Some(v) => r.ok("gdb (for cargo xtask gdb)", &v),
+        None => r.missing("gdb (for cargo xtask gdb)", &hint(&["gdb"])),
+    }
+    match build::stage_cache() {
+        Some((dir, true)) => r.ok("bootloader stages", &format!("built, shared from {}", dir.display())),
+        Some((dir, false)) => r.note(
+            "bootloader stages",
+            &format!("not built yet: the first build takes about 5 minutes, then {} shares them", dir.display()),
+        ),
+        None => r.note("bootloader stages", "the shared cache is off (MOSAIC_STAGE_CACHE=off or no home directory)"),
+    }
+    if std::path::Path::new("/dev/kvm").exists() {
+        r.note("KVM", "/dev/kvm exists: `cargo xtask run --kvm` may work (TCG is the default)");
+    }
+    if r.missing == 0 {
+        println!("everything Mosaic needs is here");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{} missing", r.missing);
+        Ok(ExitCode::FAILURE)
+    }
+}
