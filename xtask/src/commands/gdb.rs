@@ -1,7 +1,14 @@
 //! `cargo xtask gdb`: attach gdb, with the kernel's symbols, to a machine
 //! started with `cargo xtask run --gdb`.
+//!
+//! Ctrl-C is gdb's: it stops the guest. The terminal sends SIGINT to xtask
+//! and gdb alike, so xtask ignores it while gdb runs (and gdb gets the
+//! default back before it starts); otherwise Ctrl-C killed xtask and left
+//! gdb orphaned, holding QEMU's stub so that no second attach worked.
 
 use anyhow::{bail, Result};
+use nix::sys::signal::{signal, SigHandler, Signal};
+use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
 use xtask::build;
 
@@ -14,11 +21,22 @@ pub fn run(release: bool) -> Result<ExitCode> {
         bail!("no kernel at {}: run `cargo xtask run --gdb` first", kernel.display());
     }
     eprintln!("xtask: attaching to localhost:1234 (start the machine with `cargo xtask run --gdb`)");
-    let status = std::process::Command::new("gdb")
-        .args(["-q", "-ex", "set confirm off", "-ex"])
+    let mut gdb = std::process::Command::new("gdb");
+    gdb.args(["-q", "-ex", "set confirm off", "-ex"])
         .arg(format!("symbol-file -o {KERNEL_BASE} {}", kernel.display()))
-        .args(["-ex", "target remote localhost:1234"])
-        .status();
+        .args(["-ex", "target remote localhost:1234"]);
+    // SAFETY: between fork and exec the child only resets one signal's
+    // disposition, which is async-signal-safe.
+    unsafe {
+        gdb.pre_exec(|| signal(Signal::SIGINT, SigHandler::SigDfl).map(drop).map_err(std::io::Error::from));
+    }
+    // SAFETY: SIG_IGN installs no handler code; it is restored below.
+    let previous = unsafe { signal(Signal::SIGINT, SigHandler::SigIgn) };
+    let status = gdb.status();
+    if let Ok(handler) = previous {
+        // SAFETY: puts back what was there before.
+        unsafe { signal(Signal::SIGINT, handler) }.ok();
+    }
     match status {
         Ok(s) if s.success() => Ok(ExitCode::SUCCESS),
         Ok(s) => bail!("gdb exited with {s}"),
