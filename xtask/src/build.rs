@@ -1,12 +1,20 @@
 //! Building the kernel ELF and the BIOS and UEFI disk images.
 //!
-//! Both builds run on the pinned nightly in their own target directory
-//! (`target/nightly`), so they never contend with the stable host build for
-//! cargo's lock. The image tool (`boot/`) is always built in the dev
+//! Both builds run on the pinned nightly, in target directories of their
+//! own, so they never contend with the stable host build for cargo's lock:
+//! the kernel in `target/nightly`, the image tool (`boot/`) in
+//! `target/nightly-boot`. The image tool is always built in the dev
 //! profile: its build script compiles the bootloader's stages, which takes
 //! minutes the first time and must not be redone for a release kernel.
 //! Once built, the stages are kept per user (`stage_cache` below), so that
 //! other Mosaic trees on the machine copy them instead of building them.
+//!
+//! Why two directories: the stage cache copies whole crate directories
+//! into the image tool's build directory. In a directory the kernel's
+//! build shares, that copy would replace crates the kernel had built
+//! already (its proc macros) with other builds of the same crates, whose
+//! crate hashes differ, and the kernel's next rebuild would then fail with
+//! "can't find crate for `x86_64`".
 
 use crate::{root, toolchain};
 use anyhow::{bail, Context, Result};
@@ -39,9 +47,15 @@ pub struct Images {
     pub uefi: PathBuf,
 }
 
-/// Where the nightly builds go.
+/// Where the nightly builds of the kernel go.
 pub fn nightly_target_dir() -> PathBuf {
     crate::target_dir().join("nightly")
+}
+
+/// Where the image tool and the bootloader's stages are built (nightly,
+/// host). Nothing else builds here, so the stage cache may fill it.
+pub fn boot_target_dir() -> PathBuf {
+    crate::target_dir().join("nightly-boot")
 }
 
 /// Path of the kernel ELF for `profile` (whether or not it is built yet).
@@ -127,7 +141,7 @@ pub fn images(profile: Profile) -> Result<Images> {
     let out = crate::target_dir().join("images").join(profile.dir());
     let mut cargo = toolchain::nightly_cargo();
     cargo.current_dir(root()).args(["run", "--quiet", "--package", "mosaic-boot"]);
-    cargo.arg("--target-dir").arg(nightly_target_dir());
+    cargo.arg("--target-dir").arg(boot_target_dir());
     let stripped = strip_debug_info(&kernel)?;
     cargo.arg("--").arg(&stripped).arg(&out);
     if !stages_built() {
@@ -138,7 +152,7 @@ pub fn images(profile: Profile) -> Result<Images> {
             "xtask: first build of the bootloader's BIOS and UEFI stages: this takes about \
              5 minutes on 2 cores and is done once for every Mosaic tree of this user (then \
              kept in {})",
-            stage_cache::dir().map_or_else(|| "target/nightly".into(), |d| d.display().to_string())
+            stage_cache::dir().map_or_else(|| "target/nightly-boot".into(), |d| d.display().to_string())
         );
         run_with_heartbeat(&mut cargo, "building the disk images")?;
         stage_cache::save();
@@ -181,7 +195,7 @@ pub fn stage_cache() -> Option<(PathBuf, bool)> {
 }
 
 fn stages_built() -> bool {
-    find_file(&nightly_target_dir().join("debug").join("build"), "bootloader-x86_64-uefi.efi", 5)
+    find_file(&boot_target_dir().join("debug").join("build"), "bootloader-x86_64-uefi.efi", 5)
 }
 
 /// The per-user cache of the bootloader's BIOS and UEFI stages, shared by
@@ -190,7 +204,7 @@ fn stages_built() -> bool {
 /// build and depend only on the bootloader's version and the nightly.
 ///
 /// What is cached is the host side of the image tool's build, `target/
-/// nightly/debug/build/<crate>/` for every crate but `mosaic-boot` itself
+/// nightly-boot/debug/build/<crate>/` for every crate but `mosaic-boot` itself
 /// (a path crate, always built in its own tree): the bootloader with the
 /// stages its build script compiled, and its dependencies. Cargo keeps the
 /// dependency information of these registry crates relative to the target
@@ -198,7 +212,7 @@ fn stages_built() -> bool {
 /// already relies on. Anything going wrong with the cache (not writable,
 /// a copy failing) falls back to building in the tree, as without it.
 mod stage_cache {
-    use super::{find_file, nightly_target_dir};
+    use super::{boot_target_dir, find_file};
     use crate::{root, toolchain};
     use std::path::{Path, PathBuf};
     use std::process::Command;
@@ -225,7 +239,7 @@ mod stage_cache {
     }
 
     fn build_dir() -> PathBuf {
-        nightly_target_dir().join("debug").join("build")
+        boot_target_dir().join("debug").join("build")
     }
 
     /// Copies the cached crates into this tree's build directory.

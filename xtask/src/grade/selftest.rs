@@ -112,23 +112,27 @@ fn skeleton_problems(report: &Report) -> Vec<String> {
 }
 
 /// The shared target directory starts as a copy of this tree's nightly
-/// builds, so that the bootloader's stages (minutes to build) are not
-/// built again. Cargo reuses them if nothing they depend on changed, which
-/// holds for registry crates whatever the workspace's path.
+/// builds (the kernel's dependencies in `nightly`, the image tool and the
+/// bootloader's stages in `nightly-boot`), so that the stages (minutes to
+/// build) are not built again even with the stage cache off. Cargo reuses
+/// them if nothing they depend on changed, which holds for registry crates
+/// whatever the workspace's path. Each directory is a consistent copy of
+/// one build, so no crate in it meets another build of itself.
 pub(super) fn seed_shared_target(shared: &Path) -> Result<()> {
-    let nightly = crate::build::nightly_target_dir();
-    let dest = shared.join("nightly");
-    if dest.exists() || !nightly.join("debug").is_dir() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(&dest)?;
-    println!("lab selftest: seeding {} from {}", dest.display(), nightly.display());
-    // The host side (the image builder and the bootloader's stages) and the
-    // kernel's dependencies; the kernel itself is rebuilt in any case.
-    for dir in ["debug", "x86_64-unknown-none"].map(|d| nightly.join(d)).iter().filter(|d| d.is_dir()) {
-        let status = Command::new("cp").args(["-a", "--reflink=auto"]).arg(dir).arg(&dest).status();
-        if !status.is_ok_and(|s| s.success()) {
-            println!("lab selftest: could not copy {}; the skeletons will build it from scratch", dir.display());
+    let target = crate::target_dir();
+    for name in ["nightly", "nightly-boot"] {
+        let (from, dest) = (target.join(name), shared.join(name));
+        if dest.exists() || !from.join("debug").is_dir() {
+            continue;
+        }
+        std::fs::create_dir_all(&dest)?;
+        println!("lab selftest: seeding {} from {}", dest.display(), from.display());
+        // The kernel itself is rebuilt in any case.
+        for dir in ["debug", "x86_64-unknown-none"].map(|d| from.join(d)).iter().filter(|d| d.is_dir()) {
+            let status = Command::new("cp").args(["-a", "--reflink=auto"]).arg(dir).arg(&dest).status();
+            if !status.is_ok_and(|s| s.success()) {
+                println!("lab selftest: could not copy {}; the skeletons will build it from scratch", dir.display());
+            }
         }
     }
     Ok(())
