@@ -40,6 +40,9 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
         dm.split
     );
     mm::aspace::init();
+    if let Some(on) = args.redzone {
+        mm::redzone::set_enabled(on);
+    }
     mm::vmalloc::init(args.vmalloc_list);
     arch::pic::init();
     drivers::pit::init();

@@ -11,6 +11,7 @@
 //! | `panic=exit`       | a panic exits QEMU with a failure status           |
 //! | `vmalloc=list`     | the vmalloc area allocator is 2.4's list (lab 2)   |
 //! | `vmalloc=tree`     | ... or the tree (the default)                      |
+//! | `redzone=on\|off`  | the vmalloc overrun check (default: on in debug)   |
 //!
 //! Linux ignores what it does not know and passes it to init; Mosaic has no
 //! init, so an unknown option or value is a typo, and it is said so on the
@@ -25,6 +26,8 @@ pub struct Options<'a> {
     pub ktest: Option<&'a str>,
     pub panic_exit: bool,
     pub vmalloc_list: bool,
+    /// `redzone=on|off`; None leaves the build's default (mm::redzone).
+    pub redzone: Option<bool>,
 }
 
 /// A word of the command line that means nothing to the kernel.
@@ -38,7 +41,7 @@ impl fmt::Display for Complaint<'_> {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
             Complaint::Unknown(word) => {
-                write!(f, "unknown option `{word}`, ignored (known: ktest[=<filter>] panic=exit vmalloc=list|tree)")
+                write!(f, "unknown option `{word}`, ignored (known: ktest[=<filter>] panic=exit vmalloc=list|tree redzone=on|off)")
             }
             Complaint::BadValue { option, value, expected } => {
                 write!(f, "`{option}={value}`: the value must be {expected}; option ignored")
@@ -65,6 +68,11 @@ pub fn parse<'a>(line: &'a str, mut complain: impl FnMut(Complaint<'a>)) -> Opti
             ("vmalloc", Some(v)) => {
                 complain(Complaint::BadValue { option: "vmalloc", value: v, expected: "`list` or `tree`" })
             }
+            ("redzone", Some("on")) => options.redzone = Some(true),
+            ("redzone", Some("off")) => options.redzone = Some(false),
+            ("redzone", Some(v)) => {
+                complain(Complaint::BadValue { option: "redzone", value: v, expected: "`on` or `off`" })
+            }
             _ => complain(Complaint::Unknown(word)),
         }
     }
@@ -86,7 +94,9 @@ mod tests {
     #[test]
     fn known_options_are_read() {
         let (o, said) = parsed("ktest=buddy  panic=exit vmalloc=list");
-        assert_eq!(o, Options { ktest: Some("buddy"), panic_exit: true, vmalloc_list: true });
+        assert_eq!(o, Options { ktest: Some("buddy"), panic_exit: true, vmalloc_list: true, redzone: None });
+        assert_eq!(parsed("redzone=off redzone=on").0.redzone, Some(true));
+        assert_eq!(parsed("redzone=off").0.redzone, Some(false));
         assert!(said.is_empty(), "{said:?}");
         assert_eq!(parsed("ktest").0.ktest, Some(""));
         assert!(!parsed("vmalloc=list vmalloc=tree").0.vmalloc_list);
@@ -95,9 +105,10 @@ mod tests {
 
     #[test]
     fn unknown_options_and_values_are_reported_not_guessed() {
-        let (o, said) = parsed("vmalloc=lst verbose panic=reboot vmalloc");
-        assert!(!o.vmalloc_list && !o.panic_exit);
-        assert_eq!(said.len(), 4, "{said:?}");
+        let (o, said) = parsed("vmalloc=lst verbose panic=reboot vmalloc redzone=yes");
+        assert!(!o.vmalloc_list && !o.panic_exit && o.redzone.is_none());
+        assert_eq!(said.len(), 5, "{said:?}");
+        assert!(said[4].contains("`redzone=yes`") && said[4].contains("`on` or `off`"), "{}", said[4]);
         assert!(said[0].contains("`vmalloc=lst`") && said[0].contains("`list` or `tree`"), "{}", said[0]);
         assert!(said[1].contains("unknown option `verbose`"), "{}", said[1]);
         assert!(said[2].contains("`panic=reboot`"), "{}", said[2]);

@@ -29,6 +29,12 @@ static TSS: Lazy<TaskStateSegment> = Lazy::new(|| {
     tss
 });
 
+/// The double-fault stack's bytes, for `mm::explain`.
+pub fn double_fault_stack() -> core::ops::Range<VirtAddr> {
+    let base = VirtAddr::from_ptr(&raw const DOUBLE_FAULT_STACK);
+    base..base + DOUBLE_FAULT_STACK_SIZE as u64
+}
+
 struct Selectors {
     code: SegmentSelector,
     data: SegmentSelector,

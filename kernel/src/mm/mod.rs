@@ -39,6 +39,7 @@ pub mod layout;
 pub mod page;
 pub mod page_alloc;
 pub mod page_list;
+pub mod redzone;
 pub mod slab;
 pub use vmap_area::start_index;
 pub mod vmap_area;
@@ -48,6 +49,8 @@ pub mod vmap_area;
 pub mod aspace;
 #[cfg(target_os = "none")]
 pub mod direct_map;
+#[cfg(target_os = "none")]
+pub mod explain;
 #[cfg(target_os = "none")]
 pub mod fault;
 #[cfg(target_os = "none")]

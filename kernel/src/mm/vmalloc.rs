@@ -24,6 +24,7 @@ use super::page::PAGE_SIZE;
 use super::page_alloc::ZoneType;
 use super::page_list::PageList;
 use super::pgtable::{self, MapError};
+use super::redzone;
 use super::vmap_area::{Area, AreaAllocator, AreaError, ListAllocator, TreeAllocator};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -52,6 +53,11 @@ pub struct VmStruct {
     pub phys_addr: Option<PhysAddr>,
     /// Who asked for the area.
     pub caller: &'static Location<'static>,
+    /// Bytes the caller asked for (Linux 6.13's `requested_size`): the
+    /// overrun check watches the slack between it and the last page's end.
+    pub requested: u64,
+    /// Whether that slack holds the redzone pattern (mm/redzone.rs).
+    pub redzone: bool,
 }
 
 impl VmStruct {
@@ -128,14 +134,32 @@ struct Vmalloc {
     /// Pages held by VM_ALLOC areas (meminfo's VmallocUsed).
     vmalloc_pages: u64,
     /// The last areas released, so that a fault report can say "inside a
-    /// freed area" (start, end, kind).
-    freed: [(u64, u64, &'static str); 16],
+    /// freed area".
+    freed: [Freed; 16],
     next_freed: usize,
+    /// Redzones found overwritten at vfree since boot.
+    overruns: u64,
 }
+
+/// An area recently released, for `explain` and fault reports.
+#[derive(Clone, Copy, Debug)]
+pub struct Freed {
+    pub start: u64,
+    /// One past the guard page.
+    pub end: u64,
+    pub kind: &'static str,
+    pub requested: u64,
+    /// Who made the area (the freeing call is not recorded).
+    pub caller: &'static Location<'static>,
+}
+
+const NO_FREED: Freed = Freed { start: 0, end: 0, kind: "", requested: 0, caller: Location::caller() };
 
 impl Vmalloc {
     fn remember_freed(&mut self, area: &Area<VmStruct>) {
-        self.freed[self.next_freed] = (area.start, area.start + area.size, area.data.kind());
+        let d = &area.data;
+        self.freed[self.next_freed] =
+            Freed { start: area.start, end: area.end(), kind: d.kind(), requested: d.requested, caller: d.caller };
         self.next_freed = (self.next_freed + 1) % self.freed.len();
     }
 }
@@ -148,7 +172,7 @@ pub fn init(use_list: bool) {
     let span = VMALLOC_START..VMALLOC_END;
     let areas: Box<dyn AreaAllocator<VmStruct> + Send> =
         if use_list { Box::new(ListAllocator::new(span)) } else { Box::new(TreeAllocator::new(span)) };
-    *VMALLOC.lock() = Some(Vmalloc { areas, vmalloc_pages: 0, freed: [(0, 0, ""); 16], next_freed: 0 });
+    *VMALLOC.lock() = Some(Vmalloc { areas, vmalloc_pages: 0, freed: [NO_FREED; 16], next_freed: 0, overruns: 0 });
 }
 
 fn with<R>(f: impl FnOnce(&mut Vmalloc) -> R) -> R {
@@ -175,7 +199,15 @@ fn get_vm_area(
     // LAB 2 BEGIN: round size up to pages, add the guard page, reserve with v.areas.alloc (align at least a page)
     let pages = size.div_ceil(PAGE_SIZE);
     let total = pages.checked_add(1).and_then(|p| p.checked_mul(PAGE_SIZE)).ok_or(VmError::TooLarge(size))?;
-    let vm = VmStruct { flags, pages: PageList::new(), nr_pages: pages, phys_addr: None, caller };
+    let vm = VmStruct {
+        flags,
+        pages: PageList::new(),
+        nr_pages: pages,
+        phys_addr: None,
+        caller,
+        requested: size,
+        redzone: false,
+    };
     match v.areas.alloc(total, align.max(PAGE_SIZE), vm) {
         Ok(start) => Ok(VirtAddr::new(start)),
         Err(AreaError::NoSpace) => Err(VmError::NoSpace(size)),
@@ -245,7 +277,10 @@ fn __vmalloc(
         }
         pgtable::flush_cache_vmap(start, start + count * PAGE_SIZE);
         v.vmalloc_pages += count;
-        v.areas.find_mut(start.as_u64()).expect("just reserved").data.pages = pages;
+        let vm = &mut v.areas.find_mut(start.as_u64()).expect("just reserved").data;
+        vm.pages = pages;
+        vm.requested = size;
+        vm.redzone = redzone::enabled() && poison_redzone(vm);
         Ok(start)
     })
 }
@@ -286,8 +321,52 @@ fn take_area(v: &mut Vmalloc, addr: u64, flag: u32, expected: &'static str) -> R
         return Err(VmError::WrongKind { addr, kind: area.data.kind(), expected });
     }
     let area = v.areas.remove(addr).expect("found just above");
+    if let Some(hit) = redzone_overwrite(&area.data) {
+        v.overruns += 1;
+        report_overrun(&area, hit);
+    }
     v.remember_freed(&area);
     Ok(area)
+}
+
+/// The slack of a VM_ALLOC area's last page, through the direct map (so
+/// no vmalloc fault can happen under the lock), or None if there is none.
+fn redzone_bytes(vm: &VmStruct) -> Option<&'static mut [u8]> {
+    let (offset, len) = redzone::slack_in_last_page(vm.requested, PAGE_SIZE)?;
+    let last = vm.pages.iter().last()?;
+    let base = phys_to_virt(last.start_address()) + offset as u64;
+    // SAFETY: the frame is the area's own last page, alive until its
+    // pages are freed, and the bytes past `requested` are the area's
+    // slack, which no caller was given; the range stays in that page.
+    Some(unsafe { core::slice::from_raw_parts_mut(base.as_mut_ptr::<u8>(), len) })
+}
+
+/// Fills a fresh VM_ALLOC area's slack with the pattern; false if it has
+/// no slack (the size is a whole number of pages).
+fn poison_redzone(vm: &VmStruct) -> bool {
+    redzone_bytes(vm).map(redzone::fill).is_some()
+}
+
+/// The changed bytes of an area's redzone, if it has one and was hit.
+fn redzone_overwrite(vm: &VmStruct) -> Option<redzone::Overwrite> {
+    if !vm.redzone || vm.flags & VM_ALLOC == 0 {
+        return None;
+    }
+    redzone::check(redzone_bytes(vm)?, vm.requested)
+}
+
+/// Says on the console that an area's redzone was overwritten; the free
+/// goes on (as KASAN reports and continues by default).
+fn report_overrun(area: &Area<VmStruct>, hit: redzone::Overwrite) {
+    let d = &area.data;
+    crate::println!(
+        "BUG: vmalloc redzone overwritten: the {}-byte {} area at {:#x} (allocated at {}:{}): {hit}",
+        d.requested,
+        d.kind(),
+        area.start,
+        d.caller.file(),
+        d.caller.line()
+    );
 }
 
 /// Unmaps an area and, if asked, returns its pages to the buddy allocator
@@ -463,6 +542,9 @@ pub struct AreaInfo {
     pub kind: &'static str,
     pub phys: Option<u64>,
     pub caller: &'static Location<'static>,
+    pub requested: u64,
+    /// The overrun check found the redzone changed (checked now).
+    pub redzone_hit: Option<redzone::Overwrite>,
 }
 
 /// Every area in address order; `NoMemory` if the heap cannot hold the
@@ -479,6 +561,8 @@ pub fn areas() -> Result<Vec<AreaInfo>, VmError> {
                 kind: a.data.kind(),
                 phys: a.data.phys_addr.map(|p| p.as_u64()),
                 caller: a.data.caller,
+                requested: a.data.requested,
+                redzone_hit: redzone_overwrite(&a.data),
             })
         });
         Ok(out)
@@ -491,6 +575,8 @@ pub struct Totals {
     pub largest_free: u64,
     pub areas: usize,
     pub allocator: &'static str,
+    /// Redzones found overwritten at vfree since boot.
+    pub overruns: u64,
 }
 
 pub fn totals() -> Totals {
@@ -499,6 +585,7 @@ pub fn totals() -> Totals {
         largest_free: v.areas.largest_free(),
         areas: v.areas.busy_count(),
         allocator: v.areas.name(),
+        overruns: v.overruns,
     })
 }
 
@@ -529,6 +616,30 @@ pub fn is_master_table(frame: PhysFrame) -> bool {
     with(|_| pgtable::is_table_in(pgtable::master_pgd(), frame))
 }
 
+/// Runs `f` on the vmalloc state unless its lock is held (None then):
+/// for code that may run inside a fault taken under the lock.
+fn try_with<R>(f: impl FnOnce(&Vmalloc) -> R) -> Option<R> {
+    without_interrupts(|| VMALLOC.try_lock().and_then(|v| v.as_ref().map(f)))
+}
+
+/// `area_owning` without waiting for the lock (None: it was held).
+pub fn try_area_owning(frame: PhysFrame) -> Option<Option<(u64, &'static str)>> {
+    try_with(|v| {
+        let mut found = None;
+        v.areas.for_each(&mut |a| {
+            if found.is_none() && a.data.pages.iter().any(|&f| f == frame) {
+                found = Some((a.start, a.data.kind()));
+            }
+        });
+        found
+    })
+}
+
+/// `is_master_table` without waiting for the lock (None: it was held).
+pub fn try_is_master_table(frame: PhysFrame) -> Option<bool> {
+    try_with(|_| pgtable::is_table_in(pgtable::master_pgd(), frame))
+}
+
 /// True if the area starting at `addr` has `flag` set.
 pub fn area_has_flag(addr: VirtAddr, flag: u32) -> bool {
     with(|v| v.areas.find(addr.as_u64()).is_some_and(|a| a.start == addr.as_u64() && a.data.flags & flag != 0))
@@ -547,10 +658,50 @@ pub fn describe(addr: u64) -> Description {
             Description::LiveUnmapped { start: a.start }
         };
     }
-    match v.freed.iter().find(|(s, e, _)| (*s..*e).contains(&addr)) {
-        Some(&(start, end, kind)) => Description::Freed { start, end, kind },
+    match v.freed.iter().find(|f| (f.start..f.end).contains(&addr)) {
+        Some(f) => Description::Freed { start: f.start, end: f.end, kind: f.kind },
         None => Description::NeverAllocated,
     }
+}
+
+/// What the vmalloc books say about an address, for `mm::explain`.
+#[derive(Clone, Copy, Debug)]
+pub enum Lookup {
+    /// Inside a live area (guard page included).
+    Live(AreaInfo),
+    /// Inside one of the last areas released; the newest match.
+    Freed(Freed),
+    NeverAllocated,
+    /// The lock was held (a fault inside vmalloc itself).
+    Busy,
+}
+
+/// Looks `addr` up in the live areas, then the ring of freed ones. Uses
+/// `try_lock` and no heap, so a fault handler may call it.
+pub fn lookup(addr: VirtAddr) -> Lookup {
+    try_with(|v| lookup_in(v, addr.as_u64())).unwrap_or(Lookup::Busy)
+}
+
+fn lookup_in(v: &Vmalloc, addr: u64) -> Lookup {
+    if let Some(a) = v.areas.find(addr) {
+        return Lookup::Live(AreaInfo {
+            start: a.start,
+            size: a.size,
+            nr_pages: a.data.nr_pages,
+            kind: a.data.kind(),
+            phys: a.data.phys_addr.map(|p| p.as_u64()),
+            caller: a.data.caller,
+            requested: a.data.requested,
+            redzone_hit: None,
+        });
+    }
+    let n = v.freed.len();
+    let newest_first = (1..=n).map(|i| v.freed[(v.next_freed + n - i) % n]);
+    newest_first
+        .filter(|f| (f.start..f.end).contains(&addr))
+        .map(Lookup::Freed)
+        .next()
+        .unwrap_or(Lookup::NeverAllocated)
 }
 
 /// See `describe`.

@@ -32,6 +32,7 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "iounmap", args: "<addr>", about: "undo ioremap", min_args: 1, max_args: 1, run: vm::iounmap },
     Command { name: "vmallocinfo", args: "", about: "the vmalloc areas (/proc/vmallocinfo)", min_args: 0, max_args: 0, run: vm::vmallocinfo },
     Command { name: "pt", args: "<vaddr>", about: "walk the page table for an address, level by level", min_args: 1, max_args: 1, run: vm::pt },
+    Command { name: "explain", args: "<addr>", about: "say what an address is, from the memory manager's records", min_args: 1, max_args: 1, run: super::explain_command::explain },
     Command { name: "peek", args: "<addr> [8|16|32|64]", about: "read memory (a fault is reported, not fatal)", min_args: 1, max_args: 2, run: vm::peek },
     Command { name: "poke", args: "<addr> <value> [8|16|32|64]", about: "write memory (a fault is reported, not fatal)", min_args: 2, max_args: 3, run: vm::poke },
     Command { name: "poke_unsafe", args: "[on|off]", about: "show, or let poke write kernel memory it refuses (off at boot)", min_args: 0, max_args: 1, run: vm::poke_unsafe },

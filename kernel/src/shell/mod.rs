@@ -13,6 +13,8 @@ mod as_commands;
 #[cfg(target_os = "none")]
 mod commands;
 #[cfg(target_os = "none")]
+mod explain_command;
+#[cfg(target_os = "none")]
 mod inject_commands;
 #[cfg(target_os = "none")]
 mod mm_commands;

@@ -115,8 +115,12 @@ pub fn vmallocinfo(_: &[&str]) -> Result<(), CmdError> {
     for a in vmalloc::areas().map_err(CmdError::from_display)? {
         crate::print!("{:#x}-{:#x} {:>8} {}:{}", a.start, a.start + a.size, a.size, a.caller.file(), a.caller.line());
         match a.phys {
-            Some(phys) => println!(" phys={phys:#018x} {}", a.kind),
-            None => println!(" pages={} {}", a.nr_pages, a.kind),
+            Some(phys) => crate::print!(" phys={phys:#018x} {}", a.kind),
+            None => crate::print!(" pages={} {}", a.nr_pages, a.kind),
+        }
+        match a.redzone_hit {
+            Some(hit) => println!(" redzone-hit (asked {} bytes; {hit})", a.requested),
+            None => println!(),
         }
     }
     Ok(())

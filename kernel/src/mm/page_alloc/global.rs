@@ -36,6 +36,12 @@ pub fn with_pages<R>(f: impl FnOnce(&mut PageAllocator<'static>) -> R) -> R {
     without_interrupts(|| f(PAGES.lock().as_mut().expect("mm::init runs at boot")))
 }
 
+/// Like `with_pages`, but gives up (None) if the lock is held: for code
+/// that may run inside a fault taken with the lock held (`mm::explain`).
+pub fn try_with_pages<R>(f: impl FnOnce(&mut PageAllocator<'static>) -> R) -> Option<R> {
+    without_interrupts(|| PAGES.try_lock().and_then(|mut p| p.as_mut().map(f)))
+}
+
 /// Allocates 2^order contiguous frames from `zone` or a zone below it.
 pub fn alloc_pages(order: usize, zone: ZoneType) -> Result<PhysFrame, AllocError> {
     with_pages(|p| p.alloc_pages(order, zone))

@@ -152,6 +152,25 @@ unsafe fn slab_of(obj: NonNull<u8>) -> NonNull<SlabHeader> {
     unsafe { obj.byte_sub(offset).cast() }
 }
 
+/// The size class that the page at `page` looks like a slab of, by its
+/// header: an object size that is a class, and counts that fit a slab of
+/// it. A guess from the bytes alone (for `mm::explain`): an ordinary page
+/// could hold such bytes by chance.
+///
+/// # Safety
+/// `page` points to `PAGE_SIZE` readable bytes, aligned to a page.
+pub unsafe fn class_of_page(page: NonNull<u8>) -> Option<usize> {
+    // SAFETY: the caller gives a readable, page-aligned page, and a
+    // header is 32 bytes of plain integers and pointers: any bits read.
+    let header = unsafe { page.cast::<SlabHeader>().as_ptr().read() };
+    let size = header.object_size as usize;
+    let class = SIZE_CLASSES.iter().position(|&c| c == size)?;
+    let fits = usize::from(header.in_use) <= objects_per_slab(size)
+        && usize::from(header.untouched) <= objects_per_slab(size)
+        && header.in_use <= header.untouched;
+    fits.then_some(class)
+}
+
 /// The cache of one size class.
 struct Cache {
     object_size: usize,
