@@ -8,6 +8,7 @@
 mod aspace;
 mod buddy;
 mod demo;
+mod explain;
 mod foundation;
 mod inject;
 mod soak;
@@ -17,11 +18,12 @@ mod vmalloc;
 use crate::ktest::Test;
 
 /// Every suite, in the order they run.
-pub fn suites() -> [&'static [Test]; 8] {
+pub fn suites() -> [&'static [Test]; 9] {
     [
         foundation::TESTS,
         buddy::TESTS,
         vmalloc::TESTS,
+        explain::TESTS,
         aspace::TESTS,
         soak::TESTS,
         test_vmalloc::TESTS,

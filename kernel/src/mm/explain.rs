@@ -212,19 +212,31 @@ fn frame_what(pfn: u64) -> Option<Frame> {
     })
 }
 
+/// A frame the allocator never had: `mem_map`, the bootloader's page
+/// tables (the master PGD among them), the image, or firmware memory.
 fn reserved_frame(pfn: u64) -> Frame {
     if memblock::mem_map_frames().contains(&pfn) {
         return Frame::MemMap;
     }
+    if is_page_table(pfn) {
+        return Frame::PageTable;
+    }
     direct_map::image_kind(pfn * PAGE_SIZE).map_or(Frame::Reserved, Frame::ImageAlias)
+}
+
+/// True if `pfn` is the PGD of an address space or a table below the
+/// master's (a walk of every table, done only when lock-free to do so).
+fn is_page_table(pfn: u64) -> bool {
+    let frame = PhysFrame::containing_address(PhysAddr::new(pfn * PAGE_SIZE));
+    let is_pgd = (0..aspace::MAX_SPACES).any(|id| aspace::info(id).is_some_and(|i| i.pgd == pfn * PAGE_SIZE));
+    is_pgd || vmalloc::try_is_master_table(frame) == Some(true)
 }
 
 /// Who holds an allocated single page: a page table, a vmalloc area, a
 /// slab (by its header); None if no record claims it.
 fn allocated_page(pfn: u64) -> Option<Frame> {
     let frame = PhysFrame::containing_address(PhysAddr::new(pfn * PAGE_SIZE));
-    let is_pgd = (0..aspace::MAX_SPACES).any(|id| aspace::info(id).is_some_and(|i| i.pgd == pfn * PAGE_SIZE));
-    if is_pgd || vmalloc::try_is_master_table(frame) == Some(true) {
+    if is_page_table(pfn) {
         return Some(Frame::PageTable);
     }
     if let Some(Some((start, kind))) = vmalloc::try_area_owning(frame) {
