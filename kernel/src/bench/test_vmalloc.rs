@@ -42,6 +42,10 @@
 //!   allocate, so each call of the list allocator walks past all of them,
 //!   while the tree's cost hardly moves: the O(n) against O(log n) of
 //!   mm/vmap_area/, measured (docs/benchmarks.md).
+//! - `short_by=N` is Mosaic's own too: the cases' vmalloc calls ask for N
+//!   bytes less than their pages (below a page), so that each area has a
+//!   redzone for the overrun check (mm/redzone.rs) to fill and compare;
+//!   its cost, measured (docs/benchmarks.md, "The overrun check").
 //!
 //! `align_shift_alloc_test` is meant to fail, in Linux as here: it asks for
 //! one page aligned to 2^0, 2^1, ... 2^63 bytes and stops at the first
@@ -81,17 +85,29 @@ pub struct Params {
     /// they run, to show how each area allocator scales with the number of
     /// busy areas.
     pub busy_areas: u64,
+    /// Mosaic's own: bytes less than whole pages each vmalloc asks for.
+    pub short_by: u64,
 }
 
 impl Default for Params {
     fn default() -> Self {
-        Params { run_test_mask: INT_MAX, test_loop_count: 1_000_000, test_repeat_count: 1, nr_pages: 0, busy_areas: 0 }
+        Params {
+            run_test_mask: INT_MAX,
+            test_loop_count: 1_000_000,
+            test_repeat_count: 1,
+            nr_pages: 0,
+            busy_areas: 0,
+            short_by: 0,
+        }
     }
 }
 
 /// Linux's parameters are `int`s: the largest value it accepts.
 pub const INT_MAX: u64 = i32::MAX as u64;
-pub const PARAM_NAMES: &str = "run_test_mask, test_loop_count, test_repeat_count, nr_pages, busy_areas";
+pub const PARAM_NAMES: &str = "run_test_mask, test_loop_count, test_repeat_count, nr_pages, busy_areas, short_by";
+
+/// `short_by` of the run under way (read by `alloc`, which has no context).
+static SHORT_BY: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
 /// Why a test case stopped early: Linux just returns -1; Mosaic keeps the
 /// step and the error to show on the `mosaic:` line.
@@ -207,6 +223,7 @@ pub const ALIGN_SHIFT: usize = 6;
 pub fn run(params: &Params) -> Result<(), Message> {
     let params = *params;
     check_params(&params)?;
+    SHORT_BY.store(params.short_by, core::sync::atomic::Ordering::Relaxed);
     let before = Usage::now();
     let busy = hold_busy_areas(params.busy_areas)?;
     let allocator = vmalloc::totals().allocator;
@@ -282,6 +299,9 @@ pub fn check_params(p: &Params) -> Result<(), Message> {
     }
     if p.test_loop_count == 0 {
         bail!("test_loop_count must be at least 1");
+    }
+    if p.short_by >= PAGE_SIZE {
+        bail!("short_by={} must be below a page ({PAGE_SIZE})", p.short_by);
     }
     if p.test_repeat_count == 0 {
         bail!("test_repeat_count must be at least 1");
@@ -392,7 +412,8 @@ fn touch(addr: VirtAddr, value: u8) {
 }
 
 fn alloc(pages: u64) -> Result<VirtAddr, Failure> {
-    vmalloc::vmalloc(pages * PAGE_SIZE).map_err(fail(Step::Vmalloc { pages }))
+    let short_by = SHORT_BY.load(core::sync::atomic::Ordering::Relaxed);
+    vmalloc::vmalloc(pages * PAGE_SIZE - short_by).map_err(fail(Step::Vmalloc { pages }))
 }
 
 /// A zeroed allocation at an alignment (Linux's `__vmalloc_node` with

@@ -7,7 +7,7 @@ use super::CmdError;
 use crate::bail;
 use crate::bench::test_vmalloc::{self, Params, INT_MAX, PARAM_NAMES};
 
-/// `test_vmalloc [run_test_mask=N] [test_loop_count=N] [test_repeat_count=N] [nr_pages=N] [busy_areas=N]`
+/// `test_vmalloc [run_test_mask=N] [test_loop_count=N] [test_repeat_count=N] [nr_pages=N] [busy_areas=N] [short_by=N]`
 pub fn run(args: &[&str]) -> Result<(), CmdError> {
     test_vmalloc::run(&parse_params(args)?)
 }
@@ -16,7 +16,7 @@ pub fn run(args: &[&str]) -> Result<(), CmdError> {
 /// repeats, and values Linux would refuse or that cannot work here.
 pub fn parse_params(args: &[&str]) -> Result<Params, CmdError> {
     let mut params = Params::default();
-    let mut seen = [false; 5];
+    let mut seen = [false; 6];
     for arg in args {
         let Some((name, value)) = arg.split_once('=') else {
             bail!("'{}' is not name=value (names: {PARAM_NAMES})", Shown(arg));
@@ -27,6 +27,7 @@ pub fn parse_params(args: &[&str]) -> Result<Params, CmdError> {
             "test_repeat_count" => (2, &mut params.test_repeat_count),
             "nr_pages" => (3, &mut params.nr_pages),
             "busy_areas" => (4, &mut params.busy_areas),
+            "short_by" => (5, &mut params.short_by),
             _ => bail!("unknown parameter '{}' (names: {PARAM_NAMES})", Shown(name)),
         };
         if seen[slot] {

@@ -17,7 +17,7 @@ pub struct BenchArgs {
     only: Option<Allocator>,
     /// Which benchmarks: test_vmalloc, the PGD-sync strategies, the soak,
     /// the host allocators against the peer crates, the boot time (not in
-    /// `all`)
+    /// `all`), the vmalloc overrun check on against off (not in `all`)
     #[arg(long, value_enum, default_value = "all")]
     part: Part,
     /// Operations of the soak
@@ -33,6 +33,7 @@ enum Part {
     Soak,
     Alloc,
     Boot,
+    Redzone,
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
@@ -48,6 +49,10 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         return Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
     let env = bench::env()?;
+    if args.part == Part::Redzone {
+        let ok = bench::mm::redzone(&env, args.loops.unwrap_or(100_000))?;
+        return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
     let allocators: Vec<Allocator> = match args.only {
         Some(a) => vec![a],
         None => vec![Allocator::Tree, Allocator::List],
