@@ -25,8 +25,14 @@ pub const TESTS: &[Test] = crate::suite![
 /// Small counts: enough to go through every path, quick in a debug kernel.
 /// One repeat, as full_fit and long_busy_list set up 15000+ areas each time
 /// (seconds in a debug kernel under TCG); `fix_size` checks repeats.
-const KTEST_PARAMS: Params =
-    Params { run_test_mask: INT_MAX, test_loop_count: 200, test_repeat_count: 1, nr_pages: 3, busy_areas: 0 };
+const KTEST_PARAMS: Params = Params {
+    run_test_mask: INT_MAX,
+    test_loop_count: 200,
+    test_repeat_count: 1,
+    nr_pages: 3,
+    busy_areas: 0,
+    short_by: 0,
+};
 
 /// Runs one case with KTEST_PARAMS and checks that it passed every repeat
 /// and left nothing behind.
@@ -126,7 +132,14 @@ fn bad_parameters() -> TestResult {
             "busy_areas=6"
         ])
         .ok(),
-        Some(Params { run_test_mask: 0x7ff, test_loop_count: 5, test_repeat_count: 2, nr_pages: 4, busy_areas: 6 })
+        Some(Params {
+            run_test_mask: 0x7ff,
+            test_loop_count: 5,
+            test_repeat_count: 2,
+            nr_pages: 4,
+            busy_areas: 6,
+            short_by: 0
+        })
     );
     kassert_eq!(parse_params(&[]).ok(), Some(Params::default()));
     Ok(())
