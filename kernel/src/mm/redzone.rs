@@ -54,11 +54,9 @@ impl fmt::Display for Overwrite {
 
 /// Fills `slack` (the redzone) with the pattern.
 pub fn fill(slack: &mut [u8]) {
-    let mut words = slack.chunks_exact_mut(8);
-    for w in &mut words {
-        w.copy_from_slice(&WORD.to_ne_bytes());
-    }
-    words.into_remainder().fill(PATTERN);
+    let (words, tail) = slack.as_chunks_mut::<8>();
+    words.fill(WORD.to_ne_bytes());
+    tail.fill(PATTERN);
 }
 
 /// Eight bytes of the pattern: fill and check go a word at a time (byte
@@ -84,10 +82,8 @@ pub fn check(slack: &[u8], requested: u64) -> Option<Overwrite> {
 /// True if every byte of `slack` is the pattern (the common case, on
 /// every vfree), compared a word at a time.
 fn all_pattern(slack: &[u8]) -> bool {
-    let words = slack.chunks_exact(8);
-    let tail = words.remainder();
-    words.map(|w| u64::from_ne_bytes(w.try_into().expect("8 bytes"))).all(|w| w == WORD)
-        && tail.iter().all(|&b| b == PATTERN)
+    let (words, tail) = slack.as_chunks::<8>();
+    words.iter().all(|&w| u64::from_ne_bytes(w) == WORD) && tail.iter().all(|&b| b == PATTERN)
 }
 
 /// Where an area's redzone lies inside its last page: `(offset in the
