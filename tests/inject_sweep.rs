@@ -51,6 +51,8 @@ const CASES: &[Case] = &[
     case("pt 0xffffc90000000000"),
     case("pt 0xffff888000000000"),
     case("peek 0xffff888000001000"),
+    case("explain 0xffffc90000000000"),
+    case("explain 0xffff888000100000"),
     case("poke 0xffff888000001000 0"),
     case("poke_unsafe"),
     case("touch 0xffffc90000000000"),
