@@ -4,6 +4,11 @@
 //! and `<out-dir>/uefi.img`. xtask runs this with the pinned nightly, because
 //! the `bootloader` crate compiles its BIOS and UEFI stages in its build
 //! script (slow the first time, cached in target/ afterwards).
+//!
+//! Tests boot in parallel from the same images while another test may be
+//! rebuilding them, so every file is written under a name of this process
+//! and renamed into place: a QEMU reading the old image keeps reading it
+//! whole, never a half-written one.
 
 mod strip;
 
@@ -27,7 +32,7 @@ fn main() -> ExitCode {
     let kernel = match std::fs::read(&kernel) {
         Ok(elf) => match strip::without_symbols(&elf) {
             Some(small) => {
-                let copy = out.join("kernel.elf");
+                let copy = out.join(format!("kernel.elf.{}", std::process::id()));
                 if let Err(e) = std::fs::write(&copy, small) {
                     eprintln!("error: cannot write {}: {e}", copy.display());
                     return ExitCode::FAILURE;
@@ -49,12 +54,26 @@ fn main() -> ExitCode {
     config.frame_buffer_logging = false;
     config.serial_logging = true;
 
-    let bios = out.join("bios.img");
-    let uefi = out.join("uefi.img");
+    let bios = temporary(&out, "bios.img");
+    let uefi = temporary(&out, "uefi.img");
     let result = BiosBoot::new(&kernel)
         .set_boot_config(&config)
         .create_disk_image(&bios)
         .and_then(|_| UefiBoot::new(&kernel).set_boot_config(&config).create_disk_image(&uefi));
+    let result = result.and_then(|_| {
+        std::fs::rename(&bios, out.join("bios.img"))?;
+        std::fs::rename(&uefi, out.join("uefi.img"))?;
+        if kernel.starts_with(&out) {
+            std::fs::rename(&kernel, out.join("kernel.elf"))?;
+        }
+        Ok(())
+    });
+    for leftover in [&bios, &uefi] {
+        let _ = std::fs::remove_file(leftover);
+    }
+    if kernel.starts_with(&out) {
+        let _ = std::fs::remove_file(&kernel);
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -62,4 +81,9 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `<out>/<name>.<pid>`: where this process writes `name` before renaming it.
+fn temporary(out: &std::path::Path, name: &str) -> PathBuf {
+    out.join(format!("{name}.{}", std::process::id()))
 }

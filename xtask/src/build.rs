@@ -177,10 +177,16 @@ fn strip_debug_info(kernel: &Path) -> Result<PathBuf> {
         .join("lib/rustlib")
         .join(host)
         .join("bin/llvm-objcopy");
+    // Written under this process's name and renamed: a parallel build
+    // reading the copy never sees half of it.
     let out = kernel.with_extension("stripped");
-    let status = Command::new(&objcopy).arg("--strip-debug").arg(kernel).arg(&out).status();
+    let tmp = kernel.with_extension(format!("stripped.{}", std::process::id()));
+    let status = Command::new(&objcopy).arg("--strip-debug").arg(kernel).arg(&tmp).status();
     match status {
-        Ok(s) if s.success() => Ok(out),
+        Ok(s) if s.success() => {
+            std::fs::rename(&tmp, &out).with_context(|| format!("renaming {} into place", tmp.display()))?;
+            Ok(out)
+        }
         _ => bail!("cannot strip the kernel with {} (llvm-tools missing?)", objcopy.display()),
     }
 }
