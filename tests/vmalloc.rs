@@ -230,3 +230,26 @@ fn vfree_of_null_says_nothing_was_freed() -> anyhow::Result<()> {
     assert_eq!((meminfo(&mut s)?, s.command("vmallocinfo")?), before);
     Ok(())
 }
+
+/// A double mapping is its own error all the way to the shell, not "out of
+/// memory": the guard page's PTE of a freed area is forged present with
+/// `poke_unsafe`, so the next, larger vmalloc at the same start meets it.
+#[test]
+fn a_double_mapping_is_reported_as_such() -> anyhow::Result<()> {
+    let mut s = shell("vmalloc-double-map")?;
+    let a = first_addr(&s.command_expect("vmalloc 4096", r"^0x[0-9a-f]+ \(")?);
+    let walk = s.command(&format!("pt {a:#x}"))?;
+    let entry = |line: &str| hex(line.split_whitespace().nth(2).expect("entry value"));
+    let pte_table = entry(&walk[2]) & 0x000f_ffff_ffff_f000;
+    let page = entry(&walk[3]);
+    let guard_pte = 0xffff_8880_0000_0000 + pte_table + ((a + 0x1000) >> 12 & 511) * 8;
+    s.command("poke_unsafe on")?;
+    let poked = s.command(&format!("poke {guard_pte:#x} {page:#x}"))?;
+    assert!(poked.last().is_some_and(|l| l.contains("wrote")), "{poked:?}");
+    s.command_expect(&format!("vfree {a:#x}"), "^freed ")?;
+    let answer = expect_error(&mut s, "vmalloc 8K")?;
+    assert_eq!(answer, format!("error: {:#x} is already mapped (double mapping)", a + 0x1000));
+    s.command(&format!("poke {guard_pte:#x} 0"))?;
+    s.command("poke_unsafe off")?;
+    Ok(())
+}

@@ -87,6 +87,9 @@ pub enum VmError {
     BadAlign(u64),
     BadPhys(u64),
     IsRam(u64),
+    /// A page of the new area was already mapped: a double mapping, so
+    /// the area bookkeeping or an unmap walk is broken.
+    AlreadyMapped(u64),
 }
 
 impl fmt::Display for VmError {
@@ -104,13 +107,17 @@ impl fmt::Display for VmError {
             VmError::BadAlign(a) => write!(f, "alignment {a:#x} is not a power of two"),
             VmError::BadPhys(p) => write!(f, "physical range at {p:#x} is invalid or wraps around"),
             VmError::IsRam(p) => write!(f, "{p:#x} is ordinary RAM, not device memory"),
+            VmError::AlreadyMapped(a) => write!(f, "{a:#x} is already mapped (double mapping)"),
         }
     }
 }
 
 impl From<MapError> for VmError {
-    fn from(_: MapError) -> Self {
-        VmError::NoMemory
+    fn from(e: MapError) -> Self {
+        match e {
+            MapError::NoMemory => VmError::NoMemory,
+            MapError::AlreadyMapped(addr) => VmError::AlreadyMapped(addr),
+        }
     }
 }
 
