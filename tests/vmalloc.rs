@@ -29,8 +29,10 @@ fn field(info: &[(String, u64)], name: &str) -> u64 {
 #[test]
 fn vmalloc_20000_is_five_pages_plus_a_guard() -> anyhow::Result<()> {
     let mut s = shell("vmalloc-20000")?;
-    let line =
-        s.command_expect("vmalloc 20000", r"^0xffffc9[0-9a-f]{10} \(5 pages, 20480 bytes, plus 1 guard page\)$")?;
+    let line = s.command_expect(
+        "vmalloc 20000",
+        r"^0xffffc9[0-9a-f]{10} \(5 pages mapped, 20480 bytes, plus 1 guard page\)$",
+    )?;
     let addr = first_addr(&line);
     let info = s.command("vmallocinfo")?;
     let re = Regex::new(&format!(r"^{addr:#x}-{:#x} +24576 \S+:\d+ pages=5 vmalloc$", addr + 24576))?;
@@ -49,7 +51,7 @@ fn vmalloc_20000_is_five_pages_plus_a_guard() -> anyhow::Result<()> {
     let guard = s.command(&format!("pt {:#x}", addr + 0x5000))?;
     assert!(guard.last().unwrap().contains("not mapped: the PTE entry is not present"), "{guard:?}");
     expect_error(&mut s, &format!("peek {:#x}", addr + 0x5000))?;
-    s.command_expect(&format!("vfree {addr:#x}"), r"^freed 0x[0-9a-f]+ \(5 pages\)$")?;
+    s.command_expect(&format!("vfree {addr:#x}"), r"^freed 0x[0-9a-f]+ \(5 pages mapped, plus 1 guard page\)$")?;
     assert!(s.command("vmallocinfo")?.is_empty());
     assert_eq!(field(&meminfo(&mut s)?, "VmallocUsed"), 0);
     Ok(())
@@ -182,14 +184,17 @@ fn areas_bigger_than_a_contiguous_page_list() -> anyhow::Result<()> {
     // must come back.
     let before = accounted_kb(&mut s)?;
     for (command, pages) in [("vmalloc 2049M", 524_544u64), ("vmalloc 3G", 786_432)] {
-        let line = s.command_expect(command, &format!(r"^0x[0-9a-f]+ \({pages} pages, "))?;
+        let line = s.command_expect(command, &format!(r"^0x[0-9a-f]+ \({pages} pages mapped, "))?;
         let addr = first_addr(&line);
         assert_eq!(field(&meminfo(&mut s)?, "VmallocUsed"), pages * 4);
         // The last page is mapped and holds what is written there.
         let last = addr + (pages - 1) * 4096;
         s.command_expect(&format!("poke {last:#x} 0x5a5a"), "wrote 0x5a5a$")?;
         s.command_expect(&format!("peek {last:#x}"), "^0x[0-9a-f]+: 0x0000000000005a5a$")?;
-        s.command_expect(&format!("vfree {addr:#x}"), &format!(r"^freed 0x[0-9a-f]+ \({pages} pages\)$"))?;
+        s.command_expect(
+            &format!("vfree {addr:#x}"),
+            &format!(r"^freed 0x[0-9a-f]+ \({pages} pages mapped, plus 1 guard page\)$"),
+        )?;
         assert_eq!(field(&meminfo(&mut s)?, "VmallocUsed"), 0);
     }
     let v = first_addr(&s.command_expect("vmap 600000", r"^0x[0-9a-f]+ \(600000 separate pages mapped together\)$")?);

@@ -514,6 +514,12 @@ pub fn find_area(addr: VirtAddr) -> Option<(u64, u64, &'static str)> {
     with(|v| v.areas.find(addr.as_u64()).map(|a| (a.start, a.size, a.data.kind())))
 }
 
+/// The record of the live area containing `addr`, if any: its start, its
+/// size (guard page included) and the pages its walk mapped.
+pub fn area_record(addr: VirtAddr) -> Option<(u64, u64, u64)> {
+    with(|v| v.areas.find(addr.as_u64()).map(|a| (a.start, a.size, a.data.nr_pages)))
+}
+
 /// The start and kind of the live area whose pages include `frame`, if
 /// any: a reverse lookup through every area's page list (slow; for
 /// `usercopy::check_kernel_write`).
