@@ -86,6 +86,8 @@ pub struct Session {
     pos: usize,
     pub timeout: Duration,
     failed: bool,
+    /// When QEMU was started: failures say how long the test really ran.
+    started: Instant,
 }
 
 impl Session {
@@ -112,7 +114,16 @@ impl Session {
             .ok()
             .and_then(|s| s.parse().ok())
             .map_or(Duration::from_secs(60), Duration::from_secs);
-        Ok(Session { name: name.into(), stdin: child.stdin.take(), child, output, pos: 0, timeout, failed: false })
+        Ok(Session {
+            name: name.into(),
+            stdin: child.stdin.take(),
+            child,
+            output,
+            pos: 0,
+            timeout,
+            failed: false,
+            started: Instant::now(),
+        })
     }
 
     /// Boots the test image for `firmware` with the usual options.
@@ -135,16 +146,12 @@ impl Session {
             }
             let now = Instant::now();
             if out.eof || now >= deadline {
-                let why = if out.eof { "QEMU exited" } else { "timed out" };
+                let why = stop_reason(out.eof, self.started.elapsed(), self.timeout);
                 let mut tail: Vec<String> = out.text[self.pos..].lines().rev().take(15).map(String::from).collect();
                 tail.reverse();
                 drop(out);
                 self.failed = true;
-                bail!(
-                    "{why} after {:.0?} waiting for {what}; unmatched output:\n  | {}",
-                    self.timeout,
-                    tail.join("\n  | ")
-                );
+                bail!("{why} waiting for {what}; unmatched output:\n  | {}", tail.join("\n  | "));
             }
             out = cond.wait_timeout(out, deadline - now).unwrap().0;
         }
@@ -216,10 +223,15 @@ impl Session {
             }
             if Instant::now() >= deadline {
                 self.failed = true;
-                bail!("QEMU still running after {:.0?}", self.timeout);
+                bail!("QEMU still running after {:.1} s (the limit)", self.started.elapsed().as_secs_f64());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// How long ago QEMU was started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
     }
 
     /// Everything the machine printed so far (prompt marks removed).
@@ -266,5 +278,16 @@ impl Drop for Session {
                 eprintln!("serial log of the failed session: {}", path.display());
             }
         }
+    }
+}
+
+/// Why a wait ended without its match, with the time the test really ran:
+/// QEMU's exit after `ran`, or no answer within `limit`.
+pub fn stop_reason(exited: bool, ran: Duration, limit: Duration) -> String {
+    let ran = ran.as_secs_f64();
+    if exited {
+        format!("QEMU exited after {ran:.1} s (the machine stopped)")
+    } else {
+        format!("timed out after {ran:.1} s (no answer within the {:.0} s limit)", limit.as_secs_f64())
     }
 }
