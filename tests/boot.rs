@@ -99,3 +99,19 @@ fn a_timeout_says_how_long_the_test_ran_and_its_limit() -> anyhow::Result<()> {
     assert!(seconds_ran(&msg) >= booted + 0.9 && msg.contains("within the 1 s limit"), "{msg}");
     Ok(())
 }
+
+/// A failed session told to keep its log quietly (the grader's parallel
+/// tests) still writes it where `log_path` says, for the result to name.
+#[test]
+fn a_quiet_failed_session_keeps_its_log_at_log_path() -> anyhow::Result<()> {
+    let mut s = shell("boot-quiet-log")?;
+    s.quiet_log();
+    s.command_expect("echo quiet-log-marker", "^quiet-log-marker$")?;
+    let path = s.log_path();
+    let _ = std::fs::remove_file(&path);
+    s.fail();
+    drop(s);
+    let log = std::fs::read_to_string(&path)?;
+    assert!(log.contains("quiet-log-marker"), "{}: {log:?}", path.display());
+    Ok(())
+}

@@ -88,6 +88,9 @@ pub struct Session {
     failed: bool,
     /// When QEMU was started: failures say how long the test really ran.
     started: Instant,
+    /// Whether dropping a failed session prints where its log went; off
+    /// for tests run in parallel, whose runner prints it with the result.
+    announce_log: bool,
 }
 
 impl Session {
@@ -123,6 +126,7 @@ impl Session {
             timeout,
             failed: false,
             started: Instant::now(),
+            announce_log: true,
         })
     }
 
@@ -248,6 +252,18 @@ impl Session {
     pub fn fail(&mut self) {
         self.failed = true;
     }
+
+    /// Where the log of a failed session is kept.
+    pub fn log_path(&self) -> PathBuf {
+        crate::target_dir().join("test-logs").join(format!("{}.log", self.name))
+    }
+
+    /// Keeps a failed session's log without printing its path on drop: a
+    /// runner of parallel tests prints `log_path` with the test's result,
+    /// so that one test's lines never land among another's.
+    pub fn quiet_log(&mut self) {
+        self.announce_log = false;
+    }
 }
 
 fn collect(mut stream: Box<dyn Read + Send>, output: &(Mutex<Output>, Condvar)) {
@@ -271,10 +287,10 @@ impl Drop for Session {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if self.failed || std::thread::panicking() {
-            let dir = crate::target_dir().join("test-logs");
-            let path = dir.join(format!("{}.log", self.name));
-            let saved = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, self.transcript()));
-            if saved.is_ok() {
+            let path = self.log_path();
+            let dir = path.parent().expect("a log file is in a directory");
+            let saved = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&path, self.transcript()));
+            if saved.is_ok() && self.announce_log {
                 eprintln!("serial log of the failed session: {}", path.display());
             }
         }

@@ -637,6 +637,7 @@ fn kernel_test(lab: &Lab, env: &TestEnv, test: &str, cmdline: &str, timeout: Dur
         Err(e) => return (false, false, format!("cannot start QEMU: {e:#}")),
     };
     session.timeout = timeout;
+    session.quiet_log();
     let exit = session.wait_exit();
     let transcript = session.transcript();
     let results = report::ktest_results(&transcript);
@@ -651,8 +652,11 @@ fn kernel_test(lab: &Lab, env: &TestEnv, test: &str, cmdline: &str, timeout: Dur
         (_, Some(_)) => "the test FAILED".to_string(),
         (Ok(code), None) => format!("the test never reported ({})", qemu::describe_exit(*code)),
     };
-    let detail =
-        format!("expected: `ktest: {test} ... ok`; got: {got}\nkernel output:\n{}", relevant_lines(&transcript));
+    let detail = format!(
+        "expected: `ktest: {test} ... ok`; got: {got}\nkernel output:\n{}\nserial log: {}",
+        relevant_lines(&transcript),
+        session.log_path().display()
+    );
     (false, timed_out, detail)
 }
 
@@ -692,16 +696,17 @@ fn shell_test(
     let mut rng = Rng::new(seed);
     let outcome = Session::start(&log_name(lab, name), &machine, env).map(|mut s| {
         s.timeout = timeout;
+        s.quiet_log();
         let result =
             s.expect("^Mosaic teaching kernel").and_then(|_| s.wait_prompt()).and_then(|()| scenario(&mut s, &mut rng));
         if result.is_err() {
             s.fail();
         }
-        (result, s.transcript())
+        (result, s.transcript(), s.log_path())
     });
     match outcome {
-        Ok((Ok(()), _)) => (true, false, String::new()),
-        Ok((Err(e), transcript)) => {
+        Ok((Ok(()), _, _)) => (true, false, String::new()),
+        Ok((Err(e), transcript, log)) => {
             // Session says how long the test ran; only a wait that ran out
             // of time is a hang.
             let mut detail = format!("{e:#}");
@@ -709,6 +714,7 @@ fn shell_test(
             if !detail.contains("unmatched output") {
                 detail.push_str(&format!("\nlast lines of the kernel's output:\n{}", tail(&transcript, 10)));
             }
+            detail.push_str(&format!("\nserial log: {}", log.display()));
             (false, timed_out, detail)
         }
         Err(e) => (false, false, format!("cannot start QEMU: {e:#}")),
