@@ -62,3 +62,56 @@ fn a_ktest_filter_that_matches_nothing_says_so() -> anyhow::Result<()> {
     assert!(transcript.contains("ktest: no test matches `nosuchtest`"), "{transcript}");
     Ok(())
 }
+
+/// The seconds in a harness failure "... after N.N s (...": the time the
+/// test really ran, not its limit.
+fn seconds_ran(message: &str) -> f64 {
+    let re = regex::Regex::new(r"after (\d+\.\d) s \(").unwrap();
+    let caps = re.captures(message).unwrap_or_else(|| panic!("no 'after N.N s (' in {message:?}"));
+    caps[1].parse().unwrap()
+}
+
+/// A wait that ends because QEMU exited says how long the test ran (a few
+/// seconds here), not the wait's limit (it once said "after 60s").
+#[test]
+fn an_early_exit_says_how_long_the_test_really_ran() -> anyhow::Result<()> {
+    let mut s = shell("boot-early-exit")?;
+    s.timeout = std::time::Duration::from_secs(120);
+    s.send(b"shutdown\n")?;
+    let e = s.expect("^a line the kernel never prints$").expect_err("QEMU exited");
+    let msg = format!("{e:#}");
+    assert!(msg.starts_with("QEMU exited after "), "{msg}");
+    let ran = seconds_ran(&msg);
+    assert!(ran > 0.0 && ran < s.elapsed().as_secs_f64() + 0.1 && ran < 60.0, "{msg}");
+    Ok(())
+}
+
+/// A wait that runs out of time says so, with the time since boot and the
+/// limit it had.
+#[test]
+fn a_timeout_says_how_long_the_test_ran_and_its_limit() -> anyhow::Result<()> {
+    let mut s = shell("boot-timeout")?;
+    let booted = s.elapsed().as_secs_f64();
+    s.timeout = std::time::Duration::from_secs(1);
+    let e = s.expect("^a line the kernel never prints$").expect_err("timed out");
+    let msg = format!("{e:#}");
+    assert!(msg.starts_with("timed out after "), "{msg}");
+    assert!(seconds_ran(&msg) >= booted + 0.9 && msg.contains("within the 1 s limit"), "{msg}");
+    Ok(())
+}
+
+/// A failed session told to keep its log quietly (the grader's parallel
+/// tests) still writes it where `log_path` says, for the result to name.
+#[test]
+fn a_quiet_failed_session_keeps_its_log_at_log_path() -> anyhow::Result<()> {
+    let mut s = shell("boot-quiet-log")?;
+    s.quiet_log();
+    s.command_expect("echo quiet-log-marker", "^quiet-log-marker$")?;
+    let path = s.log_path();
+    let _ = std::fs::remove_file(&path);
+    s.fail();
+    drop(s);
+    let log = std::fs::read_to_string(&path)?;
+    assert!(log.contains("quiet-log-marker"), "{}: {log:?}", path.display());
+    Ok(())
+}

@@ -29,8 +29,10 @@ fn field(info: &[(String, u64)], name: &str) -> u64 {
 #[test]
 fn vmalloc_20000_is_five_pages_plus_a_guard() -> anyhow::Result<()> {
     let mut s = shell("vmalloc-20000")?;
-    let line =
-        s.command_expect("vmalloc 20000", r"^0xffffc9[0-9a-f]{10} \(5 pages, 20480 bytes, plus 1 guard page\)$")?;
+    let line = s.command_expect(
+        "vmalloc 20000",
+        r"^0xffffc9[0-9a-f]{10} \(5 pages mapped, 20480 bytes, plus 1 guard page\)$",
+    )?;
     let addr = first_addr(&line);
     let info = s.command("vmallocinfo")?;
     let re = Regex::new(&format!(r"^{addr:#x}-{:#x} +24576 \S+:\d+ pages=5 vmalloc$", addr + 24576))?;
@@ -49,7 +51,7 @@ fn vmalloc_20000_is_five_pages_plus_a_guard() -> anyhow::Result<()> {
     let guard = s.command(&format!("pt {:#x}", addr + 0x5000))?;
     assert!(guard.last().unwrap().contains("not mapped: the PTE entry is not present"), "{guard:?}");
     expect_error(&mut s, &format!("peek {:#x}", addr + 0x5000))?;
-    s.command_expect(&format!("vfree {addr:#x}"), r"^freed 0x[0-9a-f]+ \(5 pages\)$")?;
+    s.command_expect(&format!("vfree {addr:#x}"), r"^freed 0x[0-9a-f]+ \(5 pages mapped, plus 1 guard page\)$")?;
     assert!(s.command("vmallocinfo")?.is_empty());
     assert_eq!(field(&meminfo(&mut s)?, "VmallocUsed"), 0);
     Ok(())
@@ -182,14 +184,17 @@ fn areas_bigger_than_a_contiguous_page_list() -> anyhow::Result<()> {
     // must come back.
     let before = accounted_kb(&mut s)?;
     for (command, pages) in [("vmalloc 2049M", 524_544u64), ("vmalloc 3G", 786_432)] {
-        let line = s.command_expect(command, &format!(r"^0x[0-9a-f]+ \({pages} pages, "))?;
+        let line = s.command_expect(command, &format!(r"^0x[0-9a-f]+ \({pages} pages mapped, "))?;
         let addr = first_addr(&line);
         assert_eq!(field(&meminfo(&mut s)?, "VmallocUsed"), pages * 4);
         // The last page is mapped and holds what is written there.
         let last = addr + (pages - 1) * 4096;
         s.command_expect(&format!("poke {last:#x} 0x5a5a"), "wrote 0x5a5a$")?;
         s.command_expect(&format!("peek {last:#x}"), "^0x[0-9a-f]+: 0x0000000000005a5a$")?;
-        s.command_expect(&format!("vfree {addr:#x}"), &format!(r"^freed 0x[0-9a-f]+ \({pages} pages\)$"))?;
+        s.command_expect(
+            &format!("vfree {addr:#x}"),
+            &format!(r"^freed 0x[0-9a-f]+ \({pages} pages mapped, plus 1 guard page\)$"),
+        )?;
         assert_eq!(field(&meminfo(&mut s)?, "VmallocUsed"), 0);
     }
     let v = first_addr(&s.command_expect("vmap 600000", r"^0x[0-9a-f]+ \(600000 separate pages mapped together\)$")?);
@@ -228,5 +233,28 @@ fn vfree_of_null_says_nothing_was_freed() -> anyhow::Result<()> {
         s.command_expect(line, r"^vfree 0: nothing to free \(a null address is a no-op, as in Linux\)$")?;
     }
     assert_eq!((meminfo(&mut s)?, s.command("vmallocinfo")?), before);
+    Ok(())
+}
+
+/// A double mapping is its own error all the way to the shell, not "out of
+/// memory": the guard page's PTE of a freed area is forged present with
+/// `poke_unsafe`, so the next, larger vmalloc at the same start meets it.
+#[test]
+fn a_double_mapping_is_reported_as_such() -> anyhow::Result<()> {
+    let mut s = shell("vmalloc-double-map")?;
+    let a = first_addr(&s.command_expect("vmalloc 4096", r"^0x[0-9a-f]+ \(")?);
+    let walk = s.command(&format!("pt {a:#x}"))?;
+    let entry = |line: &str| hex(line.split_whitespace().nth(2).expect("entry value"));
+    let pte_table = entry(&walk[2]) & 0x000f_ffff_ffff_f000;
+    let page = entry(&walk[3]);
+    let guard_pte = 0xffff_8880_0000_0000 + pte_table + ((a + 0x1000) >> 12 & 511) * 8;
+    s.command("poke_unsafe on")?;
+    let poked = s.command(&format!("poke {guard_pte:#x} {page:#x}"))?;
+    assert!(poked.last().is_some_and(|l| l.contains("wrote")), "{poked:?}");
+    s.command_expect(&format!("vfree {a:#x}"), "^freed ")?;
+    let answer = expect_error(&mut s, "vmalloc 8K")?;
+    assert_eq!(answer, format!("error: {:#x} is already mapped (double mapping)", a + 0x1000));
+    s.command(&format!("poke {guard_pte:#x} 0"))?;
+    s.command("poke_unsafe off")?;
     Ok(())
 }

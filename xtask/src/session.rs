@@ -86,6 +86,11 @@ pub struct Session {
     pos: usize,
     pub timeout: Duration,
     failed: bool,
+    /// When QEMU was started: failures say how long the test really ran.
+    started: Instant,
+    /// Whether dropping a failed session prints where its log went; off
+    /// for tests run in parallel, whose runner prints it with the result.
+    announce_log: bool,
 }
 
 impl Session {
@@ -112,7 +117,17 @@ impl Session {
             .ok()
             .and_then(|s| s.parse().ok())
             .map_or(Duration::from_secs(60), Duration::from_secs);
-        Ok(Session { name: name.into(), stdin: child.stdin.take(), child, output, pos: 0, timeout, failed: false })
+        Ok(Session {
+            name: name.into(),
+            stdin: child.stdin.take(),
+            child,
+            output,
+            pos: 0,
+            timeout,
+            failed: false,
+            started: Instant::now(),
+            announce_log: true,
+        })
     }
 
     /// Boots the test image for `firmware` with the usual options.
@@ -135,16 +150,12 @@ impl Session {
             }
             let now = Instant::now();
             if out.eof || now >= deadline {
-                let why = if out.eof { "QEMU exited" } else { "timed out" };
+                let why = stop_reason(out.eof, self.started.elapsed(), self.timeout);
                 let mut tail: Vec<String> = out.text[self.pos..].lines().rev().take(15).map(String::from).collect();
                 tail.reverse();
                 drop(out);
                 self.failed = true;
-                bail!(
-                    "{why} after {:.0?} waiting for {what}; unmatched output:\n  | {}",
-                    self.timeout,
-                    tail.join("\n  | ")
-                );
+                bail!("{why} waiting for {what}; unmatched output:\n  | {}", tail.join("\n  | "));
             }
             out = cond.wait_timeout(out, deadline - now).unwrap().0;
         }
@@ -216,10 +227,15 @@ impl Session {
             }
             if Instant::now() >= deadline {
                 self.failed = true;
-                bail!("QEMU still running after {:.0?}", self.timeout);
+                bail!("QEMU still running after {:.1} s (the limit)", self.started.elapsed().as_secs_f64());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// How long ago QEMU was started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
     }
 
     /// Everything the machine printed so far (prompt marks removed).
@@ -235,6 +251,18 @@ impl Session {
     /// Marks the session failed, so its log is kept.
     pub fn fail(&mut self) {
         self.failed = true;
+    }
+
+    /// Where the log of a failed session is kept.
+    pub fn log_path(&self) -> PathBuf {
+        crate::target_dir().join("test-logs").join(format!("{}.log", self.name))
+    }
+
+    /// Keeps a failed session's log without printing its path on drop: a
+    /// runner of parallel tests prints `log_path` with the test's result,
+    /// so that one test's lines never land among another's.
+    pub fn quiet_log(&mut self) {
+        self.announce_log = false;
     }
 }
 
@@ -259,12 +287,23 @@ impl Drop for Session {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if self.failed || std::thread::panicking() {
-            let dir = crate::target_dir().join("test-logs");
-            let path = dir.join(format!("{}.log", self.name));
-            let saved = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, self.transcript()));
-            if saved.is_ok() {
+            let path = self.log_path();
+            let dir = path.parent().expect("a log file is in a directory");
+            let saved = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&path, self.transcript()));
+            if saved.is_ok() && self.announce_log {
                 eprintln!("serial log of the failed session: {}", path.display());
             }
         }
+    }
+}
+
+/// Why a wait ended without its match, with the time the test really ran:
+/// QEMU's exit after `ran`, or no answer within `limit`.
+pub fn stop_reason(exited: bool, ran: Duration, limit: Duration) -> String {
+    let ran = ran.as_secs_f64();
+    if exited {
+        format!("QEMU exited after {ran:.1} s (the machine stopped)")
+    } else {
+        format!("timed out after {ran:.1} s (no answer within the {:.0} s limit)", limit.as_secs_f64())
     }
 }

@@ -93,6 +93,9 @@ pub enum VmError {
     BadAlign(u64),
     BadPhys(u64),
     IsRam(u64),
+    /// A page of the new area was already mapped: a double mapping, so
+    /// the area bookkeeping or an unmap walk is broken.
+    AlreadyMapped(u64),
 }
 
 impl fmt::Display for VmError {
@@ -110,13 +113,17 @@ impl fmt::Display for VmError {
             VmError::BadAlign(a) => write!(f, "alignment {a:#x} is not a power of two"),
             VmError::BadPhys(p) => write!(f, "physical range at {p:#x} is invalid or wraps around"),
             VmError::IsRam(p) => write!(f, "{p:#x} is ordinary RAM, not device memory"),
+            VmError::AlreadyMapped(a) => write!(f, "{a:#x} is already mapped (double mapping)"),
         }
     }
 }
 
 impl From<MapError> for VmError {
-    fn from(_: MapError) -> Self {
-        VmError::NoMemory
+    fn from(e: MapError) -> Self {
+        match e {
+            MapError::NoMemory => VmError::NoMemory,
+            MapError::AlreadyMapped(addr) => VmError::AlreadyMapped(addr),
+        }
     }
 }
 
@@ -592,6 +599,12 @@ pub fn totals() -> Totals {
 /// The area containing `addr`, if any: (start, size with guard, kind).
 pub fn find_area(addr: VirtAddr) -> Option<(u64, u64, &'static str)> {
     with(|v| v.areas.find(addr.as_u64()).map(|a| (a.start, a.size, a.data.kind())))
+}
+
+/// The record of the live area containing `addr`, if any: its start, its
+/// size (guard page included) and the pages its walk mapped.
+pub fn area_record(addr: VirtAddr) -> Option<(u64, u64, u64)> {
+    with(|v| v.areas.find(addr.as_u64()).map(|a| (a.start, a.size, a.data.nr_pages)))
 }
 
 /// The start and kind of the live area whose pages include `frame`, if

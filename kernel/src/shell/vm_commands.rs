@@ -32,9 +32,26 @@ pub fn vmalloc(args: &[&str]) -> Result<(), CmdError> {
         Some(other) => bail!("unknown variant '{}' (zero, 32 or dma)", Shown(other)),
     };
     let addr = result.map_err(CmdError::from_display)?;
-    let pages = size.div_ceil(PAGE_SIZE);
-    println!("{:#x} ({pages} pages, {} bytes, plus 1 guard page)", addr.as_u64(), pages * PAGE_SIZE);
+    let (pages, guard) = area_as_it_is(addr);
+    println!("{:#x} ({pages} pages mapped, {} bytes, {guard})", addr.as_u64(), pages * PAGE_SIZE);
     Ok(())
+}
+
+/// The pages an area's record says are mapped, and what follows them in
+/// the area: the guard page, none, or more than one unmapped page. Read
+/// from the record, not the request, so a rounding bug or a missing guard
+/// page shows in the shell's answer.
+fn area_as_it_is(addr: VirtAddr) -> (u64, Message) {
+    let Some((_, size, pages)) = vmalloc::area_record(addr) else {
+        return (0, Message::new(format_args!("no area record")));
+    };
+    let after = size.saturating_sub(pages * PAGE_SIZE) / PAGE_SIZE;
+    let guard = match after {
+        1 => Message::new(format_args!("plus 1 guard page")),
+        0 => Message::new(format_args!("no guard page")),
+        n => Message::new(format_args!("plus {n} unmapped pages, not 1 guard page")),
+    };
+    (pages, guard)
 }
 
 /// `vfree <addr>`
@@ -45,9 +62,9 @@ pub fn vfree(args: &[&str]) -> Result<(), CmdError> {
         println!("vfree 0: nothing to free (a null address is a no-op, as in Linux)");
         return Ok(());
     }
-    let pages = vmalloc::find_area(addr).map_or(0, |(_, size, _)| size / PAGE_SIZE - 1);
+    let (pages, guard) = area_as_it_is(addr);
     vmalloc::vfree(addr).map_err(CmdError::from_display)?;
-    println!("freed {:#x} ({pages} pages)", addr.as_u64());
+    println!("freed {:#x} ({pages} pages mapped, {guard})", addr.as_u64());
     Ok(())
 }
 

@@ -637,6 +637,7 @@ fn kernel_test(lab: &Lab, env: &TestEnv, test: &str, cmdline: &str, timeout: Dur
         Err(e) => return (false, false, format!("cannot start QEMU: {e:#}")),
     };
     session.timeout = timeout;
+    session.quiet_log();
     let exit = session.wait_exit();
     let transcript = session.transcript();
     let results = report::ktest_results(&transcript);
@@ -647,12 +648,15 @@ fn kernel_test(lab: &Lab, env: &TestEnv, test: &str, cmdline: &str, timeout: Dur
     session.fail();
     let timed_out = exit.is_err();
     let got = match (&exit, results.iter().find(|r| r.name == test)) {
-        (Err(_), _) => format!("the kernel hung: killed after {timeout:.0?}"),
+        (Err(_), _) => format!("the kernel hung: killed after {:.1} s", session.elapsed().as_secs_f64()),
         (_, Some(_)) => "the test FAILED".to_string(),
         (Ok(code), None) => format!("the test never reported ({})", qemu::describe_exit(*code)),
     };
-    let detail =
-        format!("expected: `ktest: {test} ... ok`; got: {got}\nkernel output:\n{}", relevant_lines(&transcript));
+    let detail = format!(
+        "expected: `ktest: {test} ... ok`; got: {got}\nkernel output:\n{}\nserial log: {}",
+        relevant_lines(&transcript),
+        session.log_path().display()
+    );
     (false, timed_out, detail)
 }
 
@@ -692,28 +696,25 @@ fn shell_test(
     let mut rng = Rng::new(seed);
     let outcome = Session::start(&log_name(lab, name), &machine, env).map(|mut s| {
         s.timeout = timeout;
+        s.quiet_log();
         let result =
             s.expect("^Mosaic teaching kernel").and_then(|_| s.wait_prompt()).and_then(|()| scenario(&mut s, &mut rng));
         if result.is_err() {
             s.fail();
         }
-        (result, s.transcript())
+        (result, s.transcript(), s.log_path())
     });
     match outcome {
-        Ok((Ok(()), _)) => (true, false, String::new()),
-        Ok((Err(e), transcript)) => {
-            // Session says how long it would have waited even when QEMU
-            // exited at once; only a wait that ran out of time is a hang.
-            let msg = format!("{e:#}");
-            let timed_out = msg.contains("timed out after ");
-            let msg = match (msg.starts_with("QEMU exited after "), msg.find(" waiting for ")) {
-                (true, Some(i)) => format!("QEMU exited (the kernel died) while{}", &msg[i..]),
-                _ => msg,
-            };
-            let mut detail = msg;
+        Ok((Ok(()), _, _)) => (true, false, String::new()),
+        Ok((Err(e), transcript, log)) => {
+            // Session says how long the test ran; only a wait that ran out
+            // of time is a hang.
+            let mut detail = format!("{e:#}");
+            let timed_out = detail.starts_with("timed out after ");
             if !detail.contains("unmatched output") {
                 detail.push_str(&format!("\nlast lines of the kernel's output:\n{}", tail(&transcript, 10)));
             }
+            detail.push_str(&format!("\nserial log: {}", log.display()));
             (false, timed_out, detail)
         }
         Err(e) => (false, false, format!("cannot start QEMU: {e:#}")),

@@ -67,14 +67,16 @@ pub fn regions(file: &Path, text: &str) -> Result<Vec<Region>> {
 }
 
 /// Replaces the body of each region of `lab` with `todo!("<hint>")`,
-/// keeping the markers. Other labs' regions are left as they are.
+/// keeping the markers. Other labs' regions are left as they are. The
+/// regions returned are the skeleton's, with its line numbers (a stubbed
+/// body is shorter, so later regions move up).
 pub fn stub(file: &Path, text: &str, lab: u32) -> Result<(String, Vec<Region>)> {
-    let regions = regions(file, text)?;
-    let mine: Vec<Region> = regions.into_iter().filter(|r| r.lab == lab).collect();
+    regions(file, text)?;
     let out = replace_bodies(text, lab, |line, hint| {
         let indent = &line[..line.len() - line.trim_start().len()];
         format!("{indent}todo!(\"{}\")\n", escape_hint(hint))
     });
+    let mine = regions(file, &out)?.into_iter().filter(|r| r.lab == lab).collect();
     Ok((out, mine))
 }
 
@@ -159,6 +161,21 @@ mod tests {
         assert!(out.contains("        walk();\n"), "lab 2 keeps its solution: {out}");
         let (untouched, none) = stub(Path::new("k.rs"), SRC, 3).unwrap();
         assert_eq!((untouched.as_str(), none.len()), (SRC, 0));
+    }
+
+    /// The lines `lab export` prints are the skeleton's: the second lab-1
+    /// region is at line 13 of the reference and line 12 of the skeleton.
+    #[test]
+    fn stubbed_regions_have_the_skeletons_line_numbers() {
+        let two = format!("{SRC}fn c() {{\n    // LAB 1 BEGIN: merge\n    a();\n    b();\n    // LAB 1 END\n}}\n");
+        let reference: Vec<usize> = regions(Path::new("k.rs"), &two).unwrap().iter().map(|r| r.line).collect();
+        assert_eq!(reference, [2, 8, 13]);
+        let (out, stubbed) = stub(Path::new("k.rs"), &two, 1).unwrap();
+        let lines: Vec<usize> = stubbed.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 12]);
+        for r in &stubbed {
+            assert!(out.lines().nth(r.line - 1).unwrap().contains(&format!("BEGIN: {}", r.hint)), "{out}");
+        }
     }
 
     #[test]

@@ -152,7 +152,7 @@ fn vmalloc(s: &mut Session, bytes: u64) -> Result<(u64, u64)> {
     let pages = bytes.div_ceil(PAGE);
     let line = s.command_expect(
         &format!("vmalloc {bytes}"),
-        &format!(r"^0x[0-9a-f]+ \({pages} pages, {} bytes, plus 1 guard page\)$", pages * PAGE),
+        &format!(r"^0x[0-9a-f]+ \({pages} pages mapped, {} bytes, plus 1 guard page\)$", pages * PAGE),
     )?;
     let addr = first_addr(&line)?;
     ensure!(addr % PAGE == 0 && addr >= VMALLOC_START, "vmalloc returned {addr:#x}: not a page in the vmalloc area");
@@ -160,7 +160,11 @@ fn vmalloc(s: &mut Session, bytes: u64) -> Result<(u64, u64)> {
 }
 
 fn vfree(s: &mut Session, addr: u64, pages: u64) -> Result<()> {
-    s.command_expect(&format!("vfree {addr:#x}"), &format!(r"^freed {addr:#x} \({pages} pages\)$")).map(drop)
+    s.command_expect(
+        &format!("vfree {addr:#x}"),
+        &format!(r"^freed {addr:#x} \({pages} pages mapped, plus 1 guard page\)$"),
+    )
+    .map(drop)
 }
 
 /// Pokes every (address, pattern) of `spots`, then reads each back and
