@@ -611,15 +611,7 @@ pub fn area_record(addr: VirtAddr) -> Option<(u64, u64, u64)> {
 /// any: a reverse lookup through every area's page list (slow; for
 /// `usercopy::check_kernel_write`).
 pub fn area_owning(frame: PhysFrame) -> Option<(u64, &'static str)> {
-    with(|v| {
-        let mut found = None;
-        v.areas.for_each(&mut |a| {
-            if found.is_none() && a.data.pages.iter().any(|&f| f == frame) {
-                found = Some((a.start, a.data.kind()));
-            }
-        });
-        found
-    })
+    with(|v| owner_in(v, frame))
 }
 
 /// True if `frame` holds a page table of the master (a walk over every
@@ -637,15 +629,18 @@ fn try_with<R>(f: impl FnOnce(&Vmalloc) -> R) -> Option<R> {
 
 /// `area_owning` without waiting for the lock (None: it was held).
 pub fn try_area_owning(frame: PhysFrame) -> Option<Option<(u64, &'static str)>> {
-    try_with(|v| {
-        let mut found = None;
-        v.areas.for_each(&mut |a| {
-            if found.is_none() && a.data.pages.iter().any(|&f| f == frame) {
-                found = Some((a.start, a.data.kind()));
-            }
-        });
-        found
-    })
+    try_with(|v| owner_in(v, frame))
+}
+
+/// The live area of `v` whose page list holds `frame`: its start and kind.
+fn owner_in(v: &Vmalloc, frame: PhysFrame) -> Option<(u64, &'static str)> {
+    let mut found = None;
+    v.areas.for_each(&mut |a| {
+        if found.is_none() && a.data.pages.iter().any(|&f| f == frame) {
+            found = Some((a.start, a.data.kind()));
+        }
+    });
+    found
 }
 
 /// `is_master_table` without waiting for the lock (None: it was held).
