@@ -65,23 +65,85 @@ fn strip_comments(src: &str) -> String {
     out
 }
 
-/// The paths a file names, each as written after `crate::` or `super::`
-/// (use groups expanded one level: `crate::{a, b::c}` names `a` and `b::c`).
-fn named_paths(src: &str) -> Vec<(bool, Vec<String>)> {
-    let re = regex::Regex::new(r"\b(crate|super)((?:::\w+)*)(::\{([^}]*)\})?").unwrap();
+/// The paths a file names, each with the number of levels it climbs
+/// first: `crate::a` climbs to the root (None), `self::a` 0 levels,
+/// `super::a` 1, `super::super::a` 2. Use groups are expanded however
+/// deeply they nest: `crate::{a, b::{c, d}}` names `a`, `b::c` and `b::d`.
+fn named_paths(src: &str) -> Vec<(Option<usize>, Vec<String>)> {
+    let re = regex::Regex::new(r"\b(crate|self|super)((?:::super)*)((?:::\w+)*)").unwrap();
     let mut out = Vec::new();
     for cap in re.captures_iter(src) {
-        let from_super = &cap[1] == "super";
-        let base: Vec<String> = cap[2].split("::").filter(|s| !s.is_empty()).map(String::from).collect();
-        match cap.get(4) {
-            Some(group) => {
-                for item in group.as_str().split(',') {
+        let up = match &cap[1] {
+            "crate" => None,
+            "self" => Some(0),
+            _ => Some(1 + cap[2].matches("super").count()),
+        };
+        let base: Vec<String> = cap[3].split("::").filter(|s| !s.is_empty()).map(String::from).collect();
+        let rest = &src[cap.get(0).unwrap().end()..];
+        match rest.strip_prefix("::{").and_then(|r| group_body(r)) {
+            Some(body) => {
+                for item in use_tree_paths(body) {
                     let mut p = base.clone();
-                    p.extend(item.split("::").map(|s| s.trim().to_string()).filter(|s| !s.is_empty() && s != "self"));
-                    out.push((from_super, p));
+                    p.extend(item);
+                    out.push((up, p));
                 }
             }
-            None => out.push((from_super, base)),
+            None => out.push((up, base)),
+        }
+    }
+    out
+}
+
+/// The text of a `{ ... }` group up to its matching brace (`text` starts
+/// just after the opening one).
+fn group_body(text: &str) -> Option<&str> {
+    let mut depth = 1;
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(&text[..i]);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The paths of a use group's body (`a, b::{c, d}, e as f, self`).
+fn use_tree_paths(body: &str) -> Vec<Vec<String>> {
+    let mut items = Vec::new();
+    let (mut depth, mut from) = (0, 0);
+    for (i, c) in body.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&body[from..i]);
+                from = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&body[from..]);
+    let mut out = Vec::new();
+    for item in items.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        let words = |s: &str| -> Vec<String> {
+            s.split("::").map(|w| w.trim().to_string()).filter(|w| !w.is_empty() && w != "self" && w != "*").collect()
+        };
+        match item.find("::{") {
+            Some(at) => {
+                let prefix = words(&item[..at]);
+                for sub in use_tree_paths(group_body(&item[at + 3..]).unwrap_or("")) {
+                    let mut p = prefix.clone();
+                    p.extend(sub);
+                    out.push(p);
+                }
+            }
+            None => out.push(words(item.split(" as ").next().unwrap_or(item))),
         }
     }
     out
@@ -98,12 +160,10 @@ fn graph() -> BTreeMap<Module, BTreeSet<Module>> {
     let mut edges: BTreeMap<Module, BTreeSet<Module>> = BTreeMap::new();
     for (module, src) in &all {
         let targets = edges.entry(module.clone()).or_default();
-        for (from_super, path) in named_paths(src) {
-            let mut full = if from_super {
-                let parent = &module[..module.len().saturating_sub(1)];
-                parent.to_vec()
-            } else {
-                Vec::new()
+        for (up, path) in named_paths(src) {
+            let mut full = match up {
+                None => Vec::new(),
+                Some(n) => module[..module.len().saturating_sub(n)].to_vec(),
             };
             full.extend(path);
             let target = resolve(&all, &full);
@@ -206,12 +266,22 @@ fn the_checker_sees_a_cycle() {
     let paths = named_paths(&strip_comments(
         "use super::{aspace::on_new, layout};\nlet x = crate::mm::pgtable::walk(); // crate::shell\nf(\"crate::bench\");\n",
     ));
+    let v = |s: &str| s.split("::").map(String::from).collect::<Vec<String>>();
+    assert_eq!(paths, vec![(Some(1), v("aspace::on_new")), (Some(1), v("layout")), (None, v("mm::pgtable::walk"))]);
+    // Paths that climb more than one level, self, and nested groups.
+    let deep = named_paths(
+        "use super::super::page::{pfn, x::{y, z as w}};\nuse self::inner::f;\nuse crate::{a::{b, c}, d};\n",
+    );
     assert_eq!(
-        paths,
+        deep,
         vec![
-            (true, vec!["aspace".to_string(), "on_new".to_string()]),
-            (true, vec!["layout".to_string()]),
-            (false, vec!["mm".to_string(), "pgtable".to_string(), "walk".to_string()]),
+            (Some(2), v("page::pfn")),
+            (Some(2), v("page::x::y")),
+            (Some(2), v("page::x::z")),
+            (Some(0), v("inner::f")),
+            (None, v("a::b")),
+            (None, v("a::c")),
+            (None, v("d")),
         ]
     );
 }

@@ -8,8 +8,9 @@
 //!   pinned nightly's clippy (the bare-metal half: vmalloc, page tables,
 //!   address spaces, heap, the shell's commands);
 //!
-//! The import-cycle check of the kernel's modules is a test of its own
-//! (`tests/module_deps.rs`), run with the integration tests.
+//! - the kernel's module rules: no import cycle, nothing in `mm` naming
+//!   the shell, the tests or boot (`tests/module_deps.rs`, a host test that
+//!   reads the sources; it runs here, before anything is booted).
 
 use crate::build::nightly_target_dir;
 use crate::{root, toolchain};
@@ -75,5 +76,9 @@ pub fn checks() -> anyhow::Result<Vec<Check>> {
             ]),
         },
         Check { name: "clippy (kernel bare-metal)", command: kernel },
+        Check {
+            name: "module rules (no import cycle)",
+            command: host_cargo(&["test", "--quiet", "--package", "mosaic-tests", "--test", "module_deps"]),
+        },
     ])
 }

@@ -41,7 +41,7 @@ pub const TESTS: &[Test] = crate::suite![
 /// What a failed call must leave as it found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Snapshot {
-    /// Free pages plus page-table and heap pages, as in vm_ktests.rs: page
+    /// Free pages plus page-table and heap pages, as in ktests/vmalloc.rs: page
     /// tables made before the failure may stay (they are counted here), a
     /// data page or PGD page not given back shows as a drop.
     pages: u64,

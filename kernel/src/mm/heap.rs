@@ -1,7 +1,7 @@
 //! The kernel heap: Rust's `alloc` crate (Box, Vec, String, BTreeMap...)
 //! on top of the buddy allocator.
 //!
-//! Small objects (up to 1 KiB) come from the slab caches in `slab.rs`, which
+//! Small objects (up to 1 KiB) come from the slab caches in `slab/`, which
 //! take whole pages from the buddy allocator; bigger ones get their own block
 //! of 2^order pages. Either way the memory is reached through the direct map,
 //! so heap addresses are `PAGE_OFFSET + physical address`. Like Linux's

@@ -12,9 +12,10 @@
 //! | Gorman 3, Mauerer 3.3: page tables (Intel SDM vol. 3, 4.5) | `layout.rs`, `pgtable.rs`, `aspace.rs`, `direct_map.rs` (RAM only, W^X) |
 //! | Gorman 5, Mauerer 3.4: boot memory       | `memblock.rs`                          |
 //! | Gorman 6, Mauerer 3.5.1-3.5.6: the buddy allocator | `page_alloc/` (zone: split, merge; LAB 1) |
-//! | Gorman 7, Mauerer 3.5.7: vmalloc         | `vmalloc.rs`, `page_list.rs`, `vmap_area/` (list: LAB 2, free_tree: LAB 4) |
+//! | Gorman 7, Mauerer 3.5.7: vmalloc         | `vmalloc/` (mod: vmalloc, vfree, LAB 2; vmap: vmap, ioremap, LAB 4; query), `page_list.rs`, `vmap_area/` (list: LAB 2, free_tree: LAB 4), `redzone.rs` (the overrun check) |
 //! | Gorman 7.2: the vmalloc fault            | `fault/vmalloc_fault.rs` (LAB 3), `aspace.rs` |
-//! | Gorman 8, Mauerer 3.6: the slab allocator | `slab.rs`, `heap.rs` (kmalloc)        |
+//! | Gorman 4: the process address space (faults, what an address is) | `fault/`, `explain.rs` (`explain <addr>`, Linux's `mem_dump_obj`) |
+//! | Gorman 8, Mauerer 3.6: the slab allocator | `slab/`, `heap.rs` (kmalloc)          |
 //! | Linux's exception tables                 | `fault/extable.rs`                     |
 //! | Linux's hardened usercopy (mm/usercopy.c) | `usercopy.rs` (what `poke` may write) |
 //!

@@ -4,7 +4,7 @@
 //! Most areas are small: a one-page vmalloc is the commonest request of
 //! all. A `Vec` would cost each of them a trip to the heap when made and
 //! another when freed, and when nothing else of that size is live the slab
-//! cache makes and destroys a whole slab page each time (slab.rs frees
+//! cache makes and destroys a whole slab page each time (slab/ frees
 //! empty slabs at once). So a list of up to `INLINE` frames lives inside
 //! the `VmStruct` itself, and lists of up to `CHUNK` frames (one page of
 //! them) are one heap block.

@@ -92,7 +92,7 @@ const CASES: &[Case] = &[
 ];
 
 /// Linux's align_shift_alloc_test is written to fail (see
-/// kernel/src/mm/test_vmalloc.rs): failing is its success.
+/// kernel/src/bench/test_vmalloc.rs): failing is its success.
 const EXPECTED_TO_FAIL: &str = "align_shift_alloc_test";
 
 impl Case {

@@ -69,8 +69,9 @@ use core::alloc::Layout;
 use core::mem::{align_of, size_of};
 use core::ptr::NonNull;
 
-/// `mm::page::PAGE_SIZE` as a `usize`, for the pointer arithmetic below.
-pub const PAGE_SIZE: usize = super::page::PAGE_SIZE as usize;
+/// Bytes in one slab: a slab is one page (`mm::page::PAGE_SIZE`), as a
+/// `usize` for the pointer arithmetic below.
+pub const SLAB_SIZE: usize = super::page::PAGE_SIZE as usize;
 
 /// Object sizes served by the caches; larger (or more aligned) layouts go to the page allocator.
 pub const SIZE_CLASSES: [usize; 7] = [16, 32, 64, 128, 256, 512, 1024];
@@ -131,7 +132,7 @@ const fn first_object(size: usize) -> usize {
 }
 
 const fn objects_per_slab(size: usize) -> usize {
-    (PAGE_SIZE - first_object(size)) / size
+    (SLAB_SIZE - first_object(size)) / size
 }
 
 /// True if every object of the slab is in use: none was freed, and every
@@ -145,7 +146,7 @@ fn is_full(header: &SlabHeader) -> bool {
 /// # Safety
 /// `obj` points into a slab page (anywhere in it).
 unsafe fn slab_of(obj: NonNull<u8>) -> NonNull<SlabHeader> {
-    let offset = obj.addr().get() % PAGE_SIZE;
+    let offset = obj.addr().get() % SLAB_SIZE;
     // SAFETY: a slab is one page-aligned page, so stepping back to the page
     // boundary stays inside the page that `obj` points into, and the page
     // start is not null because the page came from a NonNull.
@@ -158,7 +159,7 @@ unsafe fn slab_of(obj: NonNull<u8>) -> NonNull<SlabHeader> {
 /// could hold such bytes by chance.
 ///
 /// # Safety
-/// `page` points to `PAGE_SIZE` readable bytes, aligned to a page.
+/// `page` points to `SLAB_SIZE` readable bytes, aligned to a page.
 pub unsafe fn class_of_page(page: NonNull<u8>) -> Option<usize> {
     // SAFETY: the caller gives a readable, page-aligned page, and a
     // header is 32 bytes of plain integers and pointers: any bits read.
@@ -255,7 +256,7 @@ impl Cache {
     /// ever used, and puts the new slab on the partial list.
     fn grow(&mut self, pages: &mut impl PageSource) -> Option<NonNull<SlabHeader>> {
         let page = pages.alloc_page()?;
-        debug_assert_eq!(page.addr().get() % PAGE_SIZE, 0, "page source gave an unaligned page");
+        debug_assert_eq!(page.addr().get() % SLAB_SIZE, 0, "page source gave an unaligned page");
         let slab = page.cast::<SlabHeader>();
         let size = self.object_size as u32;
         let header = SlabHeader { free: None, prev: None, next: None, in_use: 0, untouched: 0, object_size: size };
@@ -312,7 +313,7 @@ impl Cache {
     /// frees in between would need a walk of the free list; not done here.)
     fn debug_check(&self, header: &SlabHeader, obj: NonNull<u8>) {
         let size = self.object_size;
-        let offset = obj.addr().get() % PAGE_SIZE;
+        let offset = obj.addr().get() % SLAB_SIZE;
         debug_assert!(
             offset >= first_object(size) && offset.is_multiple_of(size),
             "{obj:p} is not an object slot of the {size}-byte cache"

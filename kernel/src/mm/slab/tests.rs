@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::vec::Vec;
 
 fn page_layout() -> Layout {
-    Layout::from_size_align(PAGE_SIZE, PAGE_SIZE).unwrap()
+    Layout::from_size_align(SLAB_SIZE, SLAB_SIZE).unwrap()
 }
 
 /// Pages from the host's allocator. It remembers which pages are out, so
@@ -41,8 +41,8 @@ impl PageSource for TestPages {
         // SAFETY: the layout is not zero-sized.
         let page = NonNull::new(unsafe { std::alloc::alloc(page_layout()) })?;
         // Junk rather than zeroes, so that no test passes by accident.
-        // SAFETY: the page was just allocated with PAGE_SIZE bytes.
-        unsafe { page.write_bytes(0xa5, PAGE_SIZE) };
+        // SAFETY: the page was just allocated with SLAB_SIZE bytes.
+        unsafe { page.write_bytes(0xa5, SLAB_SIZE) };
         self.out.insert(page.as_ptr());
         Some(page)
     }
@@ -132,8 +132,8 @@ fn full_slab_per_class_then_every_page_comes_back() {
         let l = layout(size, 1);
         let n = objects_per_slab(size);
         let mut objs: Vec<_> = (0..n).map(|_| slab.alloc(l, &mut pages).unwrap()).collect();
-        let first_page = objs[0].addr().get() / PAGE_SIZE;
-        assert!(objs.iter().all(|p| p.addr().get() / PAGE_SIZE == first_page), "one slab");
+        let first_page = objs[0].addr().get() / SLAB_SIZE;
+        assert!(objs.iter().all(|p| p.addr().get() / SLAB_SIZE == first_page), "one slab");
         let full = CacheStats { object_size: size, objects_in_use: n, objects_free: 0, slabs: 1 };
         assert_eq!(slab.stats()[class], full);
 
@@ -155,7 +155,7 @@ fn pointers_are_aligned_to_their_class() {
         let objs: Vec<_> = (0..3 * objects_per_slab(size)).map(|_| slab.alloc(l, &mut pages).unwrap()).collect();
         for p in &objs {
             assert_eq!(p.addr().get() % size, 0, "{p:p} in the {size}-byte class");
-            assert!(p.addr().get() % PAGE_SIZE >= size_of::<SlabHeader>(), "{p:p} overlaps a header");
+            assert!(p.addr().get() % SLAB_SIZE >= size_of::<SlabHeader>(), "{p:p} overlaps a header");
         }
         free_all(&mut slab, objs, l, &mut pages);
     }
@@ -226,7 +226,7 @@ fn dealloc_with_the_wrong_layout_is_caught_in_debug_builds() {
     let p = slab.alloc(layout(16, 1), &mut pages).unwrap();
     // Offset 32 is a slot of the 32-byte class too, so only the header
     // check can tell.
-    assert_eq!(p.addr().get() % PAGE_SIZE, 32);
+    assert_eq!(p.addr().get() % SLAB_SIZE, 32);
     // SAFETY: not sound, on purpose: the debug check must panic first.
     unsafe { slab.dealloc(p, layout(32, 1), &mut pages) };
 }
@@ -340,8 +340,8 @@ fn free_objects(slab: NonNull<SlabHeader>, header: &SlabHeader) -> usize {
     let mut n = objects_per_slab(size) - untouched;
     let mut obj = header.free;
     while let Some(o) = obj {
-        assert_eq!(o.addr().get() & !(PAGE_SIZE - 1), slab.addr().get(), "free object outside its slab");
-        let slot = (o.addr().get() % PAGE_SIZE - first_object(size)) / size;
+        assert_eq!(o.addr().get() & !(SLAB_SIZE - 1), slab.addr().get(), "free object outside its slab");
+        let slot = (o.addr().get() % SLAB_SIZE - first_object(size)) / size;
         assert!(slot < untouched, "a slot never handed out is on the free list");
         n += 1;
         assert!(n <= objects_per_slab(header.object_size as usize), "free list loops");

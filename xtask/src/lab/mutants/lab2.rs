@@ -4,7 +4,7 @@
 
 use super::Mutant;
 
-const VMALLOC: &str = "kernel/src/mm/vmalloc.rs";
+const VMALLOC: &str = "kernel/src/mm/vmalloc/mod.rs";
 const PGTABLE: &str = "kernel/src/mm/pgtable.rs";
 const LIST: &str = "kernel/src/mm/vmap_area/list.rs";
 

@@ -3,7 +3,7 @@
 
 use super::Mutant;
 
-const VMALLOC: &str = "kernel/src/mm/vmalloc.rs";
+const VMALLOC: &str = "kernel/src/mm/vmalloc/vmap.rs";
 const TREE: &str = "kernel/src/mm/vmap_area/free_tree.rs";
 
 pub(super) const MUTANTS: &[Mutant] = &[
