@@ -9,6 +9,8 @@
 //! - `session`: drive the shell like a person would, prompt by prompt
 //! - `process`: running a child process with a deadline
 //! - `prompt`: the kernel's prompt, told apart from output that quotes it
+//! - `linux`: Linux's own test_vmalloc in QEMU, from the distribution's
+//!   packages (for `cargo xtask bench --linux`)
 //! - `lint`: the formatting and clippy checks that `cargo xtask test` runs
 //! - `lab`: course labs, their `LAB n` regions and skeleton export
 //! - `grade`: the grader, the labs' selftest and submissions (uses `lab`;
@@ -19,6 +21,7 @@ pub mod grade;
 pub mod host;
 pub mod lab;
 pub mod lint;
+pub mod linux;
 pub mod process;
 pub mod prompt;
 pub mod qemu;

@@ -16,11 +16,13 @@
 //!
 //! See docs/benchmarks.md for the figures and what they mean. The
 //! command's arguments are in `commands/bench.rs`; the PGD-sync and soak
-//! benchmarks are in `mm.rs`, the host allocators' in `alloc.rs`, the boot time's in `boot.rs`.
+//! benchmarks are in `mm.rs`, the host allocators' in `alloc.rs`, the boot time's in `boot.rs`; the
+//! comparison with Linux booted in the same run in `versus.rs`.
 
 pub mod alloc;
 pub mod boot;
 pub mod mm;
+pub mod versus;
 
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
@@ -175,15 +177,8 @@ pub fn vmalloc(env: &TestEnv, allocators: &[Allocator], loops: Option<u64>) -> R
 
 /// Boots a machine with `allocator` and runs every case `loops` times.
 fn bench(env: &TestEnv, allocator: Allocator, loops: u64) -> Result<Run> {
-    let mut machine = Machine::new(Firmware::Bios, &env.bios);
-    machine.memory = "1G".into();
-    machine.cmdline = allocator.cmdline().into();
-    let name = format!("bench-{}", allocator.name());
     eprintln!("\n==> {} allocator: {loops} loops per test case (QEMU TCG, qemu64, 1 vCPU, 1 GiB)", allocator.name());
-    let mut s = Session::start(&name, &machine, env)?;
-    s.timeout = CASE_TIMEOUT;
-    s.expect("^Mosaic teaching kernel")?;
-    s.wait_prompt()?;
+    let mut s = boot(env, allocator)?;
     let mut run =
         Run { allocator, loops, header: String::new(), results: Vec::new(), control: None, growth: Vec::new() };
     for case in CASES {
@@ -208,13 +203,51 @@ fn bench(env: &TestEnv, allocator: Allocator, loops: u64) -> Result<Run> {
         }
         run.growth.push((busy, best));
     }
+    shut_down(s, allocator)?;
+    Ok(run)
+}
+
+/// Boots the bench machine (BIOS, 1 GiB) with `allocator`, up to the prompt.
+fn boot(env: &TestEnv, allocator: Allocator) -> Result<Session> {
+    let mut machine = Machine::new(Firmware::Bios, &env.bios);
+    machine.memory = "1G".into();
+    machine.cmdline = allocator.cmdline().into();
+    let mut s = Session::start(&format!("bench-{}", allocator.name()), &machine, env)?;
+    s.timeout = CASE_TIMEOUT;
+    s.expect("^Mosaic teaching kernel")?;
+    s.wait_prompt()?;
+    Ok(s)
+}
+
+/// Ends a bench machine with `shutdown`; an error if it did not end cleanly.
+fn shut_down(mut s: Session, allocator: Allocator) -> Result<()> {
     s.send(b"shutdown\n")?;
     let code = s.wait_exit()?;
     if code != Some(qemu::EXIT_SUCCESS) {
         s.fail();
         bail!("the {} machine did not shut down cleanly (QEMU status {code:?})", allocator.name());
     }
-    Ok(run)
+    Ok(())
+}
+
+/// One boot of the tree allocator running just the test cases (no control
+/// or growth series): for the comparison with Linux (`versus.rs`).
+fn cases_only(env: &TestEnv, loops: u64) -> Result<Vec<Option<Measured>>> {
+    let mut s = boot(env, Allocator::Tree)?;
+    let mut run = Run {
+        allocator: Allocator::Tree,
+        loops,
+        header: String::new(),
+        results: Vec::new(),
+        control: None,
+        growth: Vec::new(),
+    };
+    for case in CASES {
+        let measured = measure(&mut s, &mut run, case.name, case.bit, loops, "")?;
+        run.results.push(measured);
+    }
+    shut_down(s, Allocator::Tree)?;
+    Ok(run.results)
 }
 
 /// Runs the test case of bit `bit` of run_test_mask `loops` times with

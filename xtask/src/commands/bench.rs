@@ -23,6 +23,14 @@ pub struct BenchArgs {
     /// Operations of the soak
     #[arg(long, default_value_t = 10_000_000)]
     soak_ops: u64,
+    /// Compare test_vmalloc with Linux's own, booted in the same QEMU in
+    /// the same run (Debian's kernel packages, fetched with apt-get
+    /// download; the stored figures if they cannot be had)
+    #[arg(long)]
+    linux: bool,
+    /// Boots of each kernel with --linux (medians are compared)
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=25))]
+    boots: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -39,6 +47,11 @@ enum Part {
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
     if args.part == Part::Boot {
         return Ok(if bench::boot::run()? { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+    if args.linux {
+        let env = bench::env()?;
+        let ok = bench::versus::run(&env, args.loops.unwrap_or(1_000_000), args.boots as usize)?;
+        return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
     let mut failed = Vec::new();
     // On the host: needs no kernel image or QEMU.
