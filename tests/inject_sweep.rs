@@ -12,7 +12,8 @@ use mosaic_tests::*;
 use regex::Regex;
 
 /// A command to sweep, and how to undo it when it succeeded: `undo` gets
-/// the first hex number of the command's output (an address) in `{}`.
+/// the first hex number of the command's output (an address) in `{}`; it
+/// may be several commands, separated by "; ".
 struct Case {
     command: &'static str,
     undo: Option<&'static str>,
@@ -45,6 +46,11 @@ const CASES: &[Case] = &[
     case("vfree 0xffffc90000000000"),
     undone("vmap 3", "vunmap {}"),
     case("vunmap 0xffffc90000000000"),
+    undone("vm_map_ram 3", "vm_unmap_ram {} 3; vm_unmap_aliases"),
+    undone("vm_map_ram 100", "vm_unmap_ram {} 100"),
+    case("vm_unmap_ram 0xffffc90000000000 1"),
+    case("vm_unmap_aliases"),
+    case("vmblocks"),
     undone("ioremap 0xfebf0000 8192", "iounmap {}"),
     case("iounmap 0xffffc90000000000"),
     case("vmallocinfo"),
@@ -107,10 +113,11 @@ fn sweep(s: &mut Session, case: &Case, hex: &Regex) -> Result<u64> {
         if errors == 0 {
             if let Some(undo) = case.undo {
                 let addr = out.iter().find_map(|l| hex.find(l)).context("no address in the output")?;
-                let undo = undo.replace("{}", addr.as_str());
-                let answer = s.command(&undo)?;
-                if answer.iter().any(|l| l.starts_with("error: ")) {
-                    bail!("`{undo}` after `{}`: {answer:?}", case.command);
+                for undo in undo.split("; ").map(|u| u.replace("{}", addr.as_str())) {
+                    let answer = s.command(&undo)?;
+                    if answer.iter().any(|l| l.starts_with("error: ")) {
+                        bail!("`{undo}` after `{}`: {answer:?}", case.command);
+                    }
                 }
             }
         }
@@ -145,7 +152,9 @@ fn every_command_survives_a_failure_at_every_allocation_point() -> Result<()> {
     for case in CASES {
         let out = s.command(case.command)?;
         if let (Some(undo), Some(addr)) = (case.undo, out.iter().find_map(|l| hex.find(l))) {
-            s.command(&undo.replace("{}", addr.as_str()))?;
+            for undo in undo.split("; ") {
+                s.command(&undo.replace("{}", addr.as_str()))?;
+            }
         }
     }
     let mut reached = Vec::new();
@@ -185,7 +194,9 @@ fn every_command_answers_when_memory_is_full() -> Result<()> {
         let errors = out.iter().filter(|l| l.starts_with("error: ")).count();
         assert!(errors == 0 || out.len() == 1, "`{}` with memory full: {out:?}", case.command);
         if let (0, Some(undo), Some(addr)) = (errors, case.undo, out.iter().find_map(|l| hex.find(l))) {
-            s.command(&undo.replace("{}", addr.as_str()))?;
+            for undo in undo.split("; ") {
+                s.command(&undo.replace("{}", addr.as_str()))?;
+            }
         }
     }
     // The first area may already be gone: the `vfree` case names its address.

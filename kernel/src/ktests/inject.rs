@@ -31,6 +31,7 @@ pub const TESTS: &[Test] = crate::suite![
     "inject::vmalloc_beside_many_areas" => vmalloc_beside_many_areas,
     "inject::vzalloc" => vzalloc,
     "inject::vmap_3_pages" => vmap_3_pages,
+    "inject::vm_map_ram_3_pages" => vm_map_ram_3_pages,
     "inject::ioremap_hpet" => ioremap_hpet,
     "inject::aspace_create" => aspace_create,
     "inject::failed_mapping_gives_back_its_tables" => failed_mapping_gives_back_its_tables,
@@ -213,7 +214,7 @@ fn vmap_3_pages() -> TestResult {
         undo: &|a| drop(vmalloc::vunmap(VirtAddr::new(a)).expect("vunmap of an area just made")),
         range: &|a| Some((VirtAddr::new(a), 3)),
     };
-    let result = every_failure(&case).and_then(|_| in_fresh_pte_table(&case, 4 * PAGE_SIZE));
+    let result = every_failure(&case).and_then(|_| in_fresh_pte_table(&case, 4 * PAGE_SIZE, 1));
     let still_ours = frames.iter().all(|f| with_pages(|p| p.allocated_order(f.start_address())) == Some(0));
     for f in &frames {
         free_pages(f.start_address(), 0).expect("the test's own pages");
@@ -221,6 +222,33 @@ fn vmap_3_pages() -> TestResult {
     result?;
     kassert!(still_ours, "vmap freed or lost the caller's pages");
     Ok(())
+}
+
+/// vm_map_ram from a vmap block: the block's area and bookkeeping, and
+/// page tables, are the allocations that can fail. The undo flushes and
+/// gives the block back (vm_unmap_aliases), so that the areas are as before.
+fn vm_map_ram_3_pages() -> TestResult {
+    let mut frames: Vec<PhysFrame> = Vec::new();
+    for _ in 0..3 {
+        frames.push(alloc_pages(0, ZoneType::Normal).expect("three pages"));
+    }
+    let case = Case {
+        name: "vm_map_ram 3 pages",
+        run: &|| vm(vmalloc::vm_map_ram(&frames)),
+        undo: &|a| {
+            vmalloc::vm_unmap_ram(VirtAddr::new(a), 3).expect("vm_unmap_ram of a mapping just made");
+            vmalloc::vm_unmap_aliases();
+        },
+        range: &|a| Some((VirtAddr::new(a), 3)),
+    };
+    // Where the block needs a new PTE table, so that there is something
+    // to fail besides the bookkeeping.
+    let block = crate::mm::vmap_block::VMAP_BLOCK_SIZE + PAGE_SIZE;
+    let result = every_failure(&case).and_then(|_| in_fresh_pte_table(&case, block, block - PAGE_SIZE));
+    for f in &frames {
+        free_pages(f.start_address(), 0).expect("the test's own pages");
+    }
+    result
 }
 
 /// The HPET's registers. An ioremap allocates nothing but page tables and
@@ -234,7 +262,7 @@ fn ioremap_hpet() -> TestResult {
         range: &|a| Some((VirtAddr::new(a), 1)),
     };
     every_failure(&case)?;
-    in_fresh_pte_table(&case, 2 * PAGE_SIZE)
+    in_fresh_pte_table(&case, 2 * PAGE_SIZE, 1)
 }
 
 fn aspace_create() -> TestResult {
@@ -423,9 +451,10 @@ fn fail_in_fresh_tables(case: &Case, place: &mut dyn FnMut() -> Result<u64, Fail
 /// Fills the lowest holes of the vmalloc area with vmalloc areas, kept in
 /// `fillers`, until the next area of `len` bytes (guard page included)
 /// goes to a 2 MiB boundary whose PTE table does not exist yet (its PMD
-/// table does); returns that address. Holes of one page hold nothing.
-fn fresh_pte_table(fillers: &mut Vec<u64>, len: u64) -> Result<u64, Failed> {
-    const SPAN: u64 = 1 << 21;
+/// table does), at a multiple of `align` (vmap blocks ask for 4 MiB);
+/// returns that address. Holes of one page hold nothing.
+fn fresh_pte_table(fillers: &mut Vec<u64>, len: u64, align: u64) -> Result<u64, Failed> {
+    let span: u64 = (1 << 21u64).max(align);
     loop {
         let hole = next_fit(PAGE_SIZE, 2 * PAGE_SIZE);
         kassert!(hole.is_some(), "the vmalloc area is full");
@@ -437,7 +466,7 @@ fn fresh_pte_table(fillers: &mut Vec<u64>, len: u64) -> Result<u64, Failed> {
             .find(|&s| s > hole)
             .unwrap_or(VMALLOC_END);
         let fits = |b: u64| missing_tables(b) == 1 && b + len <= end && (b == hole || b - hole >= 2 * PAGE_SIZE);
-        let target = (hole.next_multiple_of(SPAN)..end).step_by(SPAN as usize).find(|&b| fits(b));
+        let target = (hole.next_multiple_of(span)..end).step_by(span as usize).find(|&b| fits(b));
         if target == Some(hole) {
             return Ok(hole);
         }
@@ -451,9 +480,9 @@ fn fresh_pte_table(fillers: &mut Vec<u64>, len: u64) -> Result<u64, Failed> {
 
 /// `case` placed in new PTE tables by fillers; `len` is its size with the
 /// guard page.
-fn in_fresh_pte_table(case: &Case, len: u64) -> TestResult {
+fn in_fresh_pte_table(case: &Case, len: u64, align: u64) -> TestResult {
     let mut fillers = Vec::new();
-    let result = fail_in_fresh_tables(case, &mut || fresh_pte_table(&mut fillers, len));
+    let result = fail_in_fresh_tables(case, &mut || fresh_pte_table(&mut fillers, len, align));
     for f in fillers {
         vfree(f);
     }

@@ -429,6 +429,14 @@ pub fn flush_cache_vmap(_start: VirtAddr, _end: VirtAddr) {}
 /// be undone with it. Walks down once per PTE table, not once per page.
 /// The page tables stay, as in Linux: only the PTEs are cleared.
 pub fn vunmap_range(start: VirtAddr, pages: u64) {
+    vunmap_range_noflush(start, pages);
+    flush_tlb_kernel_range(start, pages);
+}
+
+/// `vunmap_range` without the TLB flush (Linux's `vunmap_range_noflush`):
+/// for the lazy flush of vmap blocks, whose freed ranges are not handed
+/// out again before a flush (vmalloc/vm_map_ram.rs).
+pub fn vunmap_range_noflush(start: VirtAddr, pages: u64) {
     let (mut addr, end) = (start.as_u64(), start.as_u64() + pages * PAGE_SIZE);
     while addr < end {
         let next = pmd_addr_end(addr, end);
@@ -439,7 +447,6 @@ pub fn vunmap_range(start: VirtAddr, pages: u64) {
         }
         addr = next;
     }
-    flush_tlb_kernel_range(start, pages);
 }
 
 /// Above this many pages one full flush is cheaper than an `invlpg` per

@@ -16,7 +16,7 @@ use x86_64::structures::idt::PageFaultErrorCode;
 use x86_64::structures::paging::PageTableFlags as Flags;
 use x86_64::VirtAddr;
 
-fn parse_vaddr(s: &str) -> Result<VirtAddr, CmdError> {
+pub(super) fn parse_vaddr(s: &str) -> Result<VirtAddr, CmdError> {
     let value = parse_u64(s)?;
     VirtAddr::try_new(value).map_err(|_| CmdError::new(format_args!("{value:#x} is not a canonical address")))
 }

@@ -27,9 +27,11 @@ use super::pgtable::{self, MapError};
 use super::redzone;
 use super::vmap_area::{Area, AreaAllocator, AreaError, ListAllocator, TreeAllocator};
 mod query;
+mod vm_map_ram;
 mod vmap;
 
 pub use query::*;
+pub use vm_map_ram::*;
 pub use vmap::*;
 
 use alloc::boxed::Box;
@@ -46,6 +48,10 @@ pub const VM_ALLOC: u32 = 0x2;
 pub const VM_MAP: u32 = 0x4;
 /// vunmap also frees the pages (Linux 5.9's VM_MAP_PUT_PAGES).
 pub const VM_MAP_PUT_PAGES: u32 = 0x200;
+/// A 4 MiB block that `vm_map_ram` carves small mappings from
+/// (vm_map_ram.rs). Linux's blocks have no `vm_struct` at all; Mosaic
+/// lists them so that `vmallocinfo` shows where they are.
+pub const VM_VMAP_BLOCK: u32 = 0x1000;
 
 /// Linux's `struct vm_struct`: one area of the vmalloc space.
 pub struct VmStruct {
@@ -70,6 +76,7 @@ impl VmStruct {
         match self.flags {
             f if f & VM_ALLOC != 0 => "vmalloc",
             f if f & VM_IOREMAP != 0 => "ioremap",
+            f if f & VM_VMAP_BLOCK != 0 => "vmap_block",
             _ => "vmap",
         }
     }
@@ -101,6 +108,11 @@ pub enum VmError {
     /// A page of the new area was already mapped: a double mapping, so
     /// the area bookkeeping or an unmap walk is broken.
     AlreadyMapped(u64),
+    /// No `vm_map_ram` mapping of this many pages starts there.
+    NotMapRam {
+        addr: u64,
+        pages: u64,
+    },
 }
 
 impl fmt::Display for VmError {
@@ -119,6 +131,9 @@ impl fmt::Display for VmError {
             VmError::BadPhys(p) => write!(f, "physical range at {p:#x} is invalid or wraps around"),
             VmError::IsRam(p) => write!(f, "{p:#x} is ordinary RAM, not device memory"),
             VmError::AlreadyMapped(a) => write!(f, "{a:#x} is already mapped (double mapping)"),
+            VmError::NotMapRam { addr, pages } => {
+                write!(f, "no vm_map_ram mapping of {pages} pages starts at {addr:#x}")
+            }
         }
     }
 }
