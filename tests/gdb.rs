@@ -85,7 +85,10 @@ fn gdb_breaks_in_get_vm_area_reads_the_records_and_detaches() -> anyhow::Result<
     s.command_expect("vmalloc 8192", "^0xffffc90000006000 \\(2 pages mapped")?;
     let out = first.join().expect("the gdb thread panicked");
 
-    assert!(out.contains("mosaic-break: mosaic_kernel::mm::vmalloc::get_vm_area at kernel/src/mm/vmalloc.rs:"), "{out}");
+    assert!(
+        out.contains("mosaic-break: mosaic_kernel::mm::vmalloc::get_vm_area at kernel/src/mm/vmalloc.rs:"),
+        "{out}"
+    );
     assert!(contains_line(&out, "^Breakpoint 1, mosaic_kernel::mm::vmalloc::get_vm_area \\(.*size=0x4e20"), "{out}");
     assert!(out.contains("$1 = 20000\n") && out.contains("$2 = 0x2000\n"), "locals not printed:\n{out}");
     assert!(out.contains("caller = kernel/src/shell/vm_commands.rs:"), "&Location not pretty-printed:\n{out}");
@@ -112,7 +115,13 @@ fn gdb_breaks_in_get_vm_area_reads_the_records_and_detaches() -> anyhow::Result<
     // A second attach to the same stub, after the first gdb quit.
     let out = finish(&mut gdb(port, &["mosaic-vmallocinfo", "mosaic-break alloc_area_pte", "detach"]));
     assert!(out.contains("2 areas (tree allocator), 7 pages held by vmalloc"), "{out}");
-    assert!(contains_line(&out, "^mosaic-break: mosaic_kernel::mm::pgtable::alloc_area_pte at .* \\(generic: [2-9] copies\\)$"), "{out}");
+    assert!(
+        contains_line(
+            &out,
+            "^mosaic-break: mosaic_kernel::mm::pgtable::alloc_area_pte at .* \\(generic: [2-9] copies\\)$"
+        ),
+        "{out}"
+    );
     assert!(out.contains("[Inferior 1 (process 1) detached]"), "{out}");
     // The guest runs on after gdb left.
     s.command_expect("num 64K", "^65536 = 0x10000 = 64 KiB$")?;

@@ -67,7 +67,9 @@ pub fn run() -> Result<ExitCode> {
                 &format!("Mosaic's QEMU options need it: {}", hint(&["qemu-system-x86"])),
             ),
             Some(_) => r.ok("QEMU", &v),
-            None => r.note("QEMU", &format!("{v} (version not understood; {}.{} or newer needed)", QEMU_MIN.0, QEMU_MIN.1)),
+            None => {
+                r.note("QEMU", &format!("{v} (version not understood; {}.{} or newer needed)", QEMU_MIN.0, QEMU_MIN.1))
+            }
         },
         None => r.missing("QEMU (qemu-system-x86_64)", &hint(&["qemu-system-x86"])),
     }

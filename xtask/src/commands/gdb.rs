@@ -23,7 +23,9 @@ pub fn run(release: bool) -> Result<ExitCode> {
     if !kernel.is_file() {
         bail!("no kernel at {}: run `cargo xtask run --gdb` first", kernel.display());
     }
-    eprintln!("xtask: attaching to localhost:1234 with the scripts in gdb/ (start the machine with `cargo xtask run --gdb`)");
+    eprintln!(
+        "xtask: attaching to localhost:1234 with the scripts in gdb/ (start the machine with `cargo xtask run --gdb`)"
+    );
     let mut gdb = gdb::command(&kernel, gdb::DEFAULT_PORT, false);
     // SAFETY: between fork and exec the child only resets one signal's
     // disposition, which is async-signal-safe.
