@@ -29,6 +29,13 @@ fn qemu_version(line: &str) -> Option<(u32, u32)> {
     Some((numbers.next()?.ok()?, numbers.next()?.ok()?))
 }
 
+/// Whether gdb runs Python, which Mosaic's gdb scripts are written in
+/// (distributions build it with Python; minimal builds may not be).
+fn gdb_has_python() -> bool {
+    let out = Command::new("gdb").args(["-nx", "-batch", "-ex", "python import gdb"]).output();
+    out.is_ok_and(|o| o.status.success() && o.stderr.is_empty())
+}
+
 struct Report {
     missing: usize,
 }
@@ -81,7 +88,10 @@ pub fn run() -> Result<ExitCode> {
         ),
     }
     match version("gdb") {
-        Some(v) => r.ok("gdb (for cargo xtask gdb)", &v),
+        Some(v) if gdb_has_python() => r.ok("gdb (for cargo xtask gdb)", &v),
+        Some(v) => {
+            r.missing(&format!("gdb with Python (for Mosaic's scripts in gdb/; found {v} without it)"), &hint(&["gdb"]))
+        }
         None => r.missing("gdb (for cargo xtask gdb)", &hint(&["gdb"])),
     }
     match build::stage_cache() {
