@@ -1,7 +1,8 @@
 //! The debugger, scripted: QEMU waits for gdb (`-S`), gdb attaches in
 //! batch mode with Mosaic's scripts (the command line `cargo xtask gdb`
 //! uses, xtask::gdb), breaks in `get_vm_area` while the shell runs
-//! `vmalloc`, prints locals, runs the mosaic-* commands and detaches. A
+//! `vmalloc`, prints locals (through the pretty-printers), runs the
+//! mosaic-* commands, breaks in the generic `alloc_area_pte` and detaches. A
 //! second gdb then attaches to the same machine, and the shell still
 //! answers. Every wait is bounded: the session's timeout for the serial
 //! side, a deadline (gdb killed) for gdb.
@@ -70,6 +71,10 @@ fn gdb_breaks_in_get_vm_area_reads_the_records_and_detaches() -> anyhow::Result<
             "mosaic-explain 0xffffc90000004e2c",
             "mosaic-buddyinfo",
             "print *v",
+            "finish",
+            "mosaic-break alloc_area_pte",
+            "continue",
+            "print flags",
             "delete",
             "detach",
         ],
@@ -109,6 +114,8 @@ fn gdb_breaks_in_get_vm_area_reads_the_records_and_detaches() -> anyhow::Result<
     assert!(contains_line(&out, "^Node 0, zone    DMA32 "), "{out}");
     assert!(out.contains("free lists consistent with nr_free and mem_map"), "{out}");
     assert!(out.contains("areas: Box<dyn>: mosaic_kernel::mm::vmap_area::tree::TreeAllocator<"), "{out}");
+    assert!(out.contains("::Ok(VirtAddr(0xffffc90000006000))\n"), "finish: no VirtAddr in hex:\n{out}");
+    assert!(out.contains(" = PRESENT | WRITABLE | GLOBAL | NO_EXECUTE (0x8000000000000103)\n"), "{out}");
     assert!(out.contains("[Inferior 1 (process 1) detached]"), "{out}");
     assert!(!out.contains("Traceback") && !out.contains("Python Exception"), "a script failed:\n{out}");
 

@@ -57,6 +57,9 @@ def vmalloc_area(addr):
         mapped, asked = int(vm["nr_pages"]) * layout.PAGE_SIZE, int(vm["requested"])
         where = "%d-byte %s area at %#x (%d pages + guard), allocated at %s" % (
             asked, vmalloc.kind(vm), start, int(vm["nr_pages"]), rust.location(vm["caller"]))
+        phys = rust.unwrap_option(vm["phys_addr"])
+        if phys is not None:
+            where += ", mapping device memory at phys %#x" % int(rust.scalar(phys))
         offset = addr - start
         if offset >= mapped:
             return "the guard page of the " + where

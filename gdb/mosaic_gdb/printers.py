@@ -146,6 +146,18 @@ def mem_map_page(v):
         str(v["state"]).split("::")[-1], int(v["order"]), int(v["zone"]), link(v["prev"]), link(v["next"]))
 
 
+def slab_cache(v):
+    partial = rust.unwrap_option(v["partial"])
+    head = "none" if partial is None else "%#x" % int(rust.scalar(partial))
+    return "Cache(kmalloc-%d: %d slabs, %d objects in use, first partial slab %s)" % (
+        int(v["object_size"]), int(v["slabs"]), int(v["in_use"]), head)
+
+
+def slab_header(v):
+    return "SlabHeader(kmalloc-%d slab: %d in use, %d slots touched)" % (
+        int(v["object_size"]), int(v["in_use"]), int(v["untouched"]))
+
+
 # Type name (generic arguments removed) -> how to show a value of it.
 BY_NAME = {
     "x86_64::addr::VirtAddr": virt_addr,
@@ -162,6 +174,8 @@ BY_NAME = {
     "mosaic_kernel::mm::page_alloc::zone::Zone": zone,
     "mosaic_kernel::mm::page_alloc::zone::FreeArea": free_area,
     "mosaic_kernel::mm::page::Page": mem_map_page,
+    "mosaic_kernel::mm::slab::Cache": slab_cache,
+    "mosaic_kernel::mm::slab::SlabHeader": slab_header,
 }
 
 

@@ -13,6 +13,11 @@ def variant(value):
     """(name, fields) of the variant an enum value holds. gdb has already
     picked the variant from the discriminant: it is the one named field
     (the unnamed one, when there is one, is the discriminant itself)."""
+    if value.address is not None:
+        # Read it again from memory: gdb picks the variant when it reads an
+        # enum, but not always for a field of a value it already holds
+        # (inside a pretty-printer, say).
+        value = value.address.dereference()
     named = [f for f in value.type.fields() if f.name]
     field = named[-1]
     return field.name, value[field]
