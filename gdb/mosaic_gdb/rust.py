@@ -56,7 +56,7 @@ def vec_items(vec):
 
 
 def slice_items(slice_ref):
-    """The elements of a `&[T]` or `&mut [T]` (a pointer and a length)."""
+    """(pointer to the first element, length) of a `&[T]` or `&mut [T]`."""
     pointer, length = slice_ref["data_ptr"], int(slice_ref["length"])
     return pointer, length
 
