@@ -91,7 +91,7 @@ fn gdb_breaks_in_get_vm_area_reads_the_records_and_detaches() -> anyhow::Result<
     let out = first.join().expect("the gdb thread panicked");
 
     assert!(
-        out.contains("mosaic-break: mosaic_kernel::mm::vmalloc::get_vm_area at kernel/src/mm/vmalloc.rs:"),
+        contains_line(&out, "^mosaic-break: mosaic_kernel::mm::vmalloc::get_vm_area at kernel/src/mm/vmalloc/mod.rs:"),
         "{out}"
     );
     assert!(contains_line(&out, "^Breakpoint 1, mosaic_kernel::mm::vmalloc::get_vm_area \\(.*size=0x4e20"), "{out}");

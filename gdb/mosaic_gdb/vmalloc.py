@@ -35,9 +35,13 @@ def busy_areas(state):
     return ("tree" if "TreeAllocator" in name else "list"), areas
 
 
+# VmStruct's flags (mm/vmalloc), in the order VmStruct::kind tests them.
+KINDS = [(0x2, "vmalloc"), (0x1, "ioremap"), (0x1000, "vmap_block")]
+
+
 def kind(vm):
     flags = int(vm["flags"])
-    return "vmalloc" if flags & 0x2 else "ioremap" if flags & 0x1 else "vmap"
+    return next((name for bit, name in KINDS if flags & bit), "vmap")
 
 
 def area_line(area):
