@@ -6,6 +6,7 @@
 //! - `report`: reading the in-kernel and `cargo test` reports
 //! - `build`: kernel ELF and BIOS/UEFI disk images
 //! - `qemu`: QEMU command lines and exit codes
+//! - `gdb`: the gdb command line, with Mosaic's scripts from `gdb/`
 //! - `session`: drive the shell like a person would, prompt by prompt
 //! - `process`: running a child process with a deadline
 //! - `prompt`: the kernel's prompt, told apart from output that quotes it
@@ -17,6 +18,7 @@
 //!   `lab` uses nothing of it)
 
 pub mod build;
+pub mod gdb;
 pub mod grade;
 pub mod host;
 pub mod lab;

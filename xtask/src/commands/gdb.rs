@@ -5,26 +5,28 @@
 //! and gdb alike, so xtask ignores it while gdb runs (and gdb gets the
 //! default back before it starts); otherwise Ctrl-C killed xtask and left
 //! gdb orphaned, holding QEMU's stub so that no second attach worked.
+//!
+//! gdb is a child xtask waits for, so quitting gdb (`quit`, Ctrl-D) ends
+//! both and leaves no process behind. QEMU says it was attached to
+//! (qAttached), so gdb detaches instead of killing it, and QEMU lets the
+//! guest run on; `cargo xtask gdb` can attach again at once.
 
 use anyhow::{bail, Result};
 use nix::sys::signal::{signal, SigHandler, Signal};
 use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
-use xtask::build;
+use xtask::{build, gdb};
 
-/// The kernel is position-independent and loaded at KERNEL_BASE, so gdb
-/// gets the symbols with that offset.
+/// gdb with the kernel's symbols and Mosaic's scripts (xtask::gdb).
 pub fn run(release: bool) -> Result<ExitCode> {
-    const KERNEL_BASE: &str = "0xffffffff80000000";
     let kernel = build::kernel_path(super::profile(release));
     if !kernel.is_file() {
         bail!("no kernel at {}: run `cargo xtask run --gdb` first", kernel.display());
     }
-    eprintln!("xtask: attaching to localhost:1234 (start the machine with `cargo xtask run --gdb`)");
-    let mut gdb = std::process::Command::new("gdb");
-    gdb.args(["-q", "-ex", "set confirm off", "-ex"])
-        .arg(format!("symbol-file -o {KERNEL_BASE} {}", kernel.display()))
-        .args(["-ex", "target remote localhost:1234"]);
+    eprintln!(
+        "xtask: attaching to localhost:1234 with the scripts in gdb/ (start the machine with `cargo xtask run --gdb`)"
+    );
+    let mut gdb = gdb::command(&kernel, gdb::DEFAULT_PORT, false);
     // SAFETY: between fork and exec the child only resets one signal's
     // disposition, which is async-signal-safe.
     unsafe {
