@@ -31,6 +31,7 @@ use x86_64::structures::paging::PhysFrame;
 use x86_64::PhysAddr;
 
 /// Frames kept without the heap. Two fill the space a `Vec` takes anyway.
+/// Tuning, not in the books: see docs/benchmarks.md.
 pub const INLINE: usize = 2;
 
 /// Frames in one chunk: one page of them (Linux's threshold for taking the

@@ -38,7 +38,9 @@
 //! all. Slots from `untouched` on were never handed out and are on no list:
 //! they are handed out in address order once the free list is empty. So a
 //! new slab costs a page and a header, not a pass over all its objects
-//! (which the 16-byte class would make 254 stores long). Since a slab is
+//! (which the 16-byte class would make 254 stores long). (`untouched` is
+//! tuning, not in the books: see docs/benchmarks.md; Gorman's slab threads
+//! every object of a new slab onto its free list at once.) Since a slab is
 //! one page-aligned page, the header of any object is found by rounding its
 //! address down to the page boundary; no lookup table is needed.
 //!
