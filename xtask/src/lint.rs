@@ -6,7 +6,8 @@
 //!   tests, the kernel's host-buildable half and its unit tests);
 //! - clippy with `-D warnings` on the kernel for `x86_64-unknown-none`, the
 //!   pinned nightly's clippy (the bare-metal half: vmalloc, page tables,
-//!   address spaces, heap, the shell's commands);
+//!   address spaces, heap, the shell's commands), and on the fuzz targets
+//!   (their own workspace, `fuzz/`);
 //!
 //! - the kernel's module rules: no import cycle, nothing in `mm` naming
 //!   the shell, the tests or boot (`tests/module_deps.rs`, a host test that
@@ -37,6 +38,8 @@ pub fn checks() -> anyhow::Result<Vec<Check>> {
     toolchain::ensure_host_components(&["rustfmt", "clippy"])?;
     let mut fuzz_fmt = host_cargo(&["fmt", "--check"]);
     fuzz_fmt.current_dir(root().join("fuzz"));
+    let mut fuzz_clippy = host_cargo(&["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"]);
+    fuzz_clippy.current_dir(root().join("fuzz"));
     let mut kernel = toolchain::nightly_cargo();
     kernel.current_dir(root()).args(["clippy", "--quiet", "--package", "mosaic-kernel"]);
     kernel.args(["--target", "x86_64-unknown-none", "--target-dir"]).arg(nightly_target_dir());
@@ -76,6 +79,7 @@ pub fn checks() -> anyhow::Result<Vec<Check>> {
             ]),
         },
         Check { name: "clippy (kernel bare-metal)", command: kernel },
+        Check { name: "clippy (fuzz targets)", command: fuzz_clippy },
         Check {
             name: "module rules (no import cycle)",
             command: host_cargo(&["test", "--quiet", "--package", "mosaic-tests", "--test", "module_deps"]),
