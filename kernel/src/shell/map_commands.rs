@@ -36,21 +36,22 @@ struct MapArgs<'a> {
     rest_len: usize,
 }
 
-/// Splits `[json] ... [width=N|cells=N]`; every word left over goes to
-/// `rest` (at most two).
-fn split_args<'a>(args: &[&'a str]) -> Result<MapArgs<'a>, CmdError> {
+/// Splits `[json] ... [width=N|cells=N]` (`cells=` only where
+/// `json_cells`); every word left over goes to `rest` (at most two).
+fn split_args<'a>(args: &[&'a str], json_cells: bool) -> Result<MapArgs<'a>, CmdError> {
     let json = args.first() == Some(&"json");
     let mut m = MapArgs { json, size: None, rest: [""; 2], rest_len: 0 };
     let (key, range) = if json { ("cells", CELLS) } else { ("width", WIDTHS) };
+    let key_ok = !json || json_cells;
     for &word in &args[json as usize..] {
-        if let Some(value) = word.strip_prefix(key).and_then(|v| v.strip_prefix('=')) {
+        if let Some(value) = word.strip_prefix(key).and_then(|v| v.strip_prefix('=')).filter(|_| key_ok) {
             let n = parse_u64(value)?;
             if !range.contains(&n) || m.size.is_some() {
                 bail!("{key}={} is out of range ({}..={}, once)", Shown(value), range.start(), range.end());
             }
             m.size = Some(n);
         } else if word.contains('=') || word == "json" {
-            bail!("'{}' does not go here (text: width=N; json first: json ... cells=N)", Shown(word));
+            bail!("'{}' does not go here (see 'help {}')", Shown(word), if json_cells { "memmap" } else { "vmmap" });
         } else {
             if m.rest_len == m.rest.len() {
                 bail!("too many arguments at '{}'", Shown(word));
@@ -69,7 +70,7 @@ fn console() -> Buffered<impl FnMut(&str)> {
 
 /// `memmap [json] [dma|dma32|normal] [width=N|cells=N]`
 pub fn memmap(args: &[&str]) -> Result<(), CmdError> {
-    let m = split_args(args)?;
+    let m = split_args(args, true)?;
     if m.rest_len > 1 {
         bail!("one zone at most (dma, dma32 or normal)");
     }
@@ -162,7 +163,7 @@ const FREE: u8 = 5;
 
 /// `vmmap [json] [<start> <end>] [width=N]`
 pub fn vmmap(args: &[&str]) -> Result<(), CmdError> {
-    let m = split_args(args)?;
+    let m = split_args(args, false)?;
     let range = match m.rest[..m.rest_len] {
         [] => None,
         [start, end] => Some(vm_range(start, end)?),
