@@ -171,7 +171,7 @@ impl<const K: usize> Grid<K> {
 }
 
 /// Most rows a text map draws (at the scale `text_scale` picks).
-pub const MAX_ROWS: u64 = 32;
+pub const MAX_ROWS: u64 = 16;
 
 /// Pages per cell for a text map of `total` pages, `width` cells a row:
 /// the smallest power of two (so cells line up with buddy blocks) that
@@ -260,11 +260,11 @@ mod tests {
 
     #[test]
     fn scales() {
-        assert_eq!(text_scale(32768, 64), 16);
-        assert_eq!(text_scale(4096, 64), 2);
+        assert_eq!(text_scale(32768, 64), 32);
+        assert_eq!(text_scale(4096, 64), 4);
         assert_eq!(text_scale(100, 64), 1);
         assert_eq!(text_scale(0, 64), 1);
-        assert_eq!(text_scale(4 << 20, 64), 2048);
+        assert_eq!(text_scale(4 << 20, 64), 4096);
         assert_eq!(json_scale(32768, 4096), 8);
         assert_eq!(json_scale(32768, 1 << 20), 1);
         assert_eq!(json_scale(10, 3), 4);

@@ -89,6 +89,16 @@ pub fn memmap(args: &[&str]) -> Result<(), CmdError> {
     out.write_str("\n").and(result).map_err(|_| CmdError::new(format_args!("the console refused output")))
 }
 
+/// "1 page per cell" or "N pages per cell".
+struct PerCell(u64);
+
+impl fmt::Display for PerCell {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let pages = if self.0 == 1 { "page" } else { "pages" };
+        write!(f, "{} {pages} per cell", self.0)
+    }
+}
+
 /// Writes cells in rows of `width`, each row led by the number (a PFN
 /// or an address) of its first cell.
 struct Rows<'a, W: Write> {
@@ -127,7 +137,7 @@ fn memmap_text(out: &mut impl Write, p: &PageAllocator, zone: Option<ZoneType>, 
     let total = range.end - range.start;
     let per_cell = memmap::text_scale(total, width);
     writeln!(out, "memmap: pfn {:#x}-{:#x}, {total} pages ({} MiB)", range.start, range.end, total * PAGE_SIZE >> 20)?;
-    writeln!(out, "scale: {per_cell} pages per cell, {width} cells per row")?;
+    writeln!(out, "scale: {}, {width} cells per row", PerCell(per_cell))?;
     writeln!(out, "legend: 0-9 a = free block of order 0-9, 10 | p per-CPU list | K kernel image/boot")?;
     writeln!(out, "        M mem_map | T page table | S slab/heap | V vmalloc/vmap | U shell alloc_pages")?;
     writeln!(out, "        X other | R reserved (firmware) | . hole; a mixed cell shows its most pages")?;
@@ -208,7 +218,7 @@ fn vmmap_text(
     let per_cell = memmap::text_scale(pages, width);
     let largest = largest_free(areas);
     writeln!(out, "vmmap: {:#x}-{:#x}, {pages} pages, allocator {}", shown.start, shown.end, areas.name())?;
-    writeln!(out, "scale: {per_cell} pages per cell, {width} cells per row")?;
+    writeln!(out, "scale: {}, {width} cells per row", PerCell(per_cell))?;
     writeln!(out, "legend: V vmalloc | M vmap | I ioremap | g guard page | - free | = the largest free range")?;
     writeln!(out, "        (a mixed cell shows its most pages)")?;
     let mut rows = Rows { out: &mut *out, width, col: 0, at: shown.start, step: per_cell * PAGE_SIZE };
