@@ -136,7 +136,13 @@ fn memmap_text(out: &mut impl Write, p: &PageAllocator, zone: Option<ZoneType>, 
     let range = map_json::pfn_range(p, zone);
     let total = range.end - range.start;
     let per_cell = memmap::text_scale(total, width);
-    writeln!(out, "memmap: pfn {:#x}-{:#x}, {total} pages ({} MiB)", range.start, range.end, total * PAGE_SIZE >> 20)?;
+    writeln!(
+        out,
+        "memmap: pfn {:#x}-{:#x}, {total} pages ({} MiB)",
+        range.start,
+        range.end,
+        (total * PAGE_SIZE) >> 20
+    )?;
     writeln!(out, "scale: {}, {width} cells per row", PerCell(per_cell))?;
     writeln!(out, "legend: 0-9 a = free block of order 0-9, 10 | p per-CPU list | K kernel image/boot")?;
     writeln!(out, "        M mem_map | T page table | S slab/heap | V vmalloc/vmap | U shell alloc_pages")?;
