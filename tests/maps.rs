@@ -250,6 +250,7 @@ fn maps_view_on_writes_a_state_line_to_com2_after_every_command() -> Result<()> 
     s.expect("^Mosaic teaching kernel")?;
     s.wait_prompt()?;
     let area = first_addr(&s.command_expect("vmalloc 20000", "^0x")?);
+    s.command("")?; // an empty line: no state line
     s.command_expect("echo done", "^done$")?;
     assert!(!s.transcript().contains("mosaic-state"), "the state line reached the console");
 

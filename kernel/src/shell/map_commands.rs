@@ -10,9 +10,9 @@ use super::parse::{parse_u64, Shown};
 use super::CmdError;
 use crate::drivers::serial;
 use crate::mm::layout::{VMALLOC_END, VMALLOC_START};
-use crate::mm::memmap::{self, Grid, CODES, KINDS};
+use crate::mm::memmap::{self, Grid, CODES};
 use crate::mm::page::PAGE_SIZE;
-use crate::mm::page_alloc::{PageAllocator, ZoneType};
+use crate::mm::page_alloc::ZoneType;
 use crate::mm::vmalloc::{self, VmStruct};
 use crate::mm::vmap_area::AreaAllocator;
 use crate::{bail, mm};
@@ -82,10 +82,10 @@ pub fn memmap(args: &[&str]) -> Result<(), CmdError> {
         },
     };
     let mut out = console();
-    let result = mm::with_pages(|p| match m.json {
-        true => map_json::memmap(&mut out, p, zone, m.size.unwrap_or(DEFAULT_CELLS)),
-        false => memmap_text(&mut out, p, zone, m.size.unwrap_or(DEFAULT_WIDTH)),
-    });
+    let result = match m.json {
+        true => map_json::memmap(&mut out, zone, m.size.unwrap_or(DEFAULT_CELLS)),
+        false => memmap_text(&mut out, zone, m.size.unwrap_or(DEFAULT_WIDTH)),
+    };
     out.write_str("\n").and(result).map_err(|_| CmdError::new(format_args!("the console refused output")))
 }
 
@@ -132,8 +132,12 @@ impl<W: Write> Rows<'_, W> {
     }
 }
 
-fn memmap_text(out: &mut impl Write, p: &PageAllocator, zone: Option<ZoneType>, width: u64) -> fmt::Result {
-    let range = map_json::pfn_range(p, zone);
+fn memmap_text(out: &mut impl Write, zone: Option<ZoneType>, width: u64) -> fmt::Result {
+    // The zones' spans, copied out of the lock.
+    let (range, spans) = mm::with_pages(|p| {
+        let span = |k: ZoneType| (k, p.zone(k).start_pfn..p.zone(k).end_pfn);
+        (map_json::pfn_range(p, zone), ZoneType::ALL.map(span))
+    });
     let total = range.end - range.start;
     let per_cell = memmap::text_scale(total, width);
     writeln!(
@@ -147,21 +151,22 @@ fn memmap_text(out: &mut impl Write, p: &PageAllocator, zone: Option<ZoneType>, 
     writeln!(out, "legend: 0-9 a = free block of order 0-9, 10 | p per-CPU list | K kernel image/boot")?;
     writeln!(out, "        M mem_map | T page table | S slab/heap | V vmalloc/vmap | U shell alloc_pages")?;
     writeln!(out, "        X other | R reserved (firmware) | . hole; a mixed cell shows its most pages")?;
-    for kind in ZoneType::ALL.into_iter().filter(|k| zone.is_none_or(|z| z == *k)) {
-        let z = p.zone(kind);
-        if z.spanned() == 0 {
+    for (kind, span) in spans.into_iter().filter(|(k, _)| zone.is_none_or(|z| z == *k)) {
+        let pages = span.end - span.start;
+        if pages == 0 {
             writeln!(out, "-- zone {} is empty --", kind.name())?;
             continue;
         }
-        writeln!(out, "-- zone {} from pfn {:#x} ({} pages) --", kind.name(), z.start_pfn, z.spanned())?;
-        let mut rows = Rows { out: &mut *out, width, col: 0, at: z.start_pfn, step: per_cell };
-        let mut grid = Grid::<KINDS>::new(per_cell);
-        let mut emit = |k: u8| rows.cell(CODES[k as usize]);
-        memmap::runs(p.mem_map(), z.start_pfn..z.end_pfn).for_each(|(k, n)| grid.feed(k, n, &mut emit));
-        grid.finish(&mut emit);
-        rows.end();
+        writeln!(out, "-- zone {} from pfn {:#x} ({pages} pages) --", kind.name(), span.start)?;
+        let mut at = span.start;
+        let mut result = Ok(());
+        map_json::cells(span, per_cell, width, |row| {
+            result = result.and_then(|_| writeln!(out, "{at:#08x} {row}"));
+            at += per_cell * width;
+        });
+        result?;
     }
-    let sums = memmap::totals(p.mem_map(), range);
+    let sums = map_json::totals(range);
     let free: u64 = sums[..11].iter().sum();
     write!(out, "pages: free {free}")?;
     for (code, n) in CODES[11..].iter().zip(&sums[11..]) {

@@ -7,9 +7,9 @@
 use crate::mm::memmap::{self, Grid, CODES, KINDS};
 use crate::mm::page::{NR_ORDERS, PAGE_SIZE};
 use crate::mm::page_alloc::{PageAllocator, ZoneType};
-use crate::mm::pgtable;
 use crate::mm::vmalloc::VmStruct;
 use crate::mm::vmap_area::{Area, AreaAllocator};
+use crate::mm::{self, pgtable};
 use core::fmt::{self, Write};
 use core::ops::Range;
 use x86_64::structures::paging::PageTableFlags as Flags;
@@ -71,9 +71,83 @@ pub fn pfn_range(p: &PageAllocator, zone: Option<ZoneType>) -> Range<u64> {
     }
 }
 
+/// Most cells computed under one hold of the page-allocator lock.
+pub const CHUNK_CELLS: u64 = 256;
+
+/// Calls `f` on the PFNs of `range` in pieces of `chunk` frames, each
+/// under its own hold of the page-allocator lock: the lock (and with it
+/// interrupts) is never held for a whole 16 GiB walk, nor while output
+/// is printed. Nothing allocates pages between two pieces (the shell
+/// runs alone, and interrupt handlers do not allocate), so the pieces
+/// add up to one consistent picture.
+fn in_chunks(range: Range<u64>, chunk: u64, mut f: impl FnMut(&PageAllocator, Range<u64>)) {
+    let mut pfn = range.start;
+    while pfn < range.end {
+        let end = pfn.saturating_add(chunk.max(1)).min(range.end);
+        mm::with_pages(|p| f(p, pfn..end));
+        pfn = end;
+    }
+}
+
+/// Pages of each kind in `range`, counted chunk by chunk.
+pub fn totals(range: Range<u64>) -> [u64; KINDS] {
+    let mut sums = [0; KINDS];
+    in_chunks(range, CHUNK_CELLS << 12, |p, piece| {
+        for (sum, n) in sums.iter_mut().zip(memmap::totals(p.mem_map(), piece)) {
+            *sum += n;
+        }
+    });
+    sums
+}
+
+/// The cells of `range` at `per_cell` pages each, handed to `row` as
+/// text, `per_row` cells (at most `CHUNK_CELLS`) at a time, each row
+/// computed under the lock and handed over after it is released.
+pub fn cells(range: Range<u64>, per_cell: u64, per_row: u64, mut row: impl FnMut(&str)) {
+    let per_row = per_row.clamp(1, CHUNK_CELLS);
+    let mut grid = Grid::<KINDS>::new(per_cell);
+    let end = range.end;
+    in_chunks(range, per_cell.saturating_mul(per_row), |p, piece| {
+        let mut buf = [0u8; CHUNK_CELLS as usize + 1];
+        let mut n = 0;
+        let last = piece.end == end;
+        let mut emit = |k: u8| {
+            buf[n] = CODES[k as usize];
+            n += 1;
+        };
+        memmap::runs(p.mem_map(), piece).for_each(|(k, pages)| grid.feed(k, pages, &mut emit));
+        if last {
+            grid.finish(&mut emit);
+        }
+        // Cell codes are ASCII.
+        row(core::str::from_utf8(&buf[..n]).unwrap_or(""));
+    });
+}
+
 /// `memmap json`: the physical map at `cells` cells at most.
-pub fn memmap(out: &mut impl Write, p: &PageAllocator, zone: Option<ZoneType>, cells: u64) -> fmt::Result {
-    let range = pfn_range(p, zone);
+pub fn memmap(out: &mut impl Write, zone: Option<ZoneType>, cells_wanted: u64) -> fmt::Result {
+    let range = mm::with_pages(|p| {
+        let range = pfn_range(p, zone);
+        header(out, p, zone, range.clone(), cells_wanted).map(|_| range)
+    })?;
+    out.write_str("],\"counts\":")?;
+    counts(out, &totals(range.clone()))?;
+    out.write_str(",\"cells\":\"")?;
+    let mut result = Ok(());
+    let per_cell = memmap::json_scale(range.end - range.start, cells_wanted);
+    cells(range, per_cell, CHUNK_CELLS, |s| result = result.and_then(|_| out.write_str(s)));
+    result?;
+    out.write_str("\"}")
+}
+
+/// The fields of `memmap json` before "counts", the zones' array open.
+fn header(
+    out: &mut impl Write,
+    p: &PageAllocator,
+    zone: Option<ZoneType>,
+    range: Range<u64>,
+    cells: u64,
+) -> fmt::Result {
     let total = range.end - range.start;
     let per_cell = memmap::json_scale(total, cells);
     write!(out, "{{\"schema\":\"mosaic-memmap\",\"version\":{VERSION},\"page_size\":{PAGE_SIZE},")?;
@@ -88,16 +162,7 @@ pub fn memmap(out: &mut impl Write, p: &PageAllocator, zone: Option<ZoneType>, c
         numbers(out, &z.nr_free())?;
         out.write_str("}")?;
     }
-    out.write_str("],\"counts\":")?;
-    counts(out, &memmap::totals(p.mem_map(), range.clone()))?;
-    out.write_str(",\"cells\":\"")?;
-    let mut grid = Grid::<KINDS>::new(per_cell);
-    let mut emit = |k: u8| {
-        let _ = out.write_char(CODES[k as usize] as char);
-    };
-    memmap::runs(p.mem_map(), range).for_each(|(k, n)| grid.feed(k, n, &mut emit));
-    grid.finish(&mut emit);
-    out.write_str("\"}")
+    Ok(())
 }
 
 fn numbers(out: &mut impl Write, values: &[u64; NR_ORDERS]) -> fmt::Result {

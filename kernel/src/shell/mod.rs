@@ -131,7 +131,11 @@ pub fn run() -> ! {
             if let Err(e) = result {
                 println!("error: {e}");
             }
-            view::publish(editor.line().unwrap_or(""));
+            // An empty line changes nothing: no new state line for it.
+            match editor.line() {
+                Ok(line) if line.trim().is_empty() => {}
+                line => view::publish(line.unwrap_or("")),
+            }
         }
     }
 }

@@ -41,7 +41,7 @@ fn state(out: &mut impl Write, command: &str) -> fmt::Result {
     write!(out, "{{\"schema\":\"mosaic-state\",\"version\":{},\"seq\":{seq},\"command\":", map_json::VERSION)?;
     json_string(out, command)?;
     out.write_str(",\"memmap\":")?;
-    crate::mm::with_pages(|p| map_json::memmap(out, p, None, CELLS))?;
+    map_json::memmap(out, None, CELLS)?;
     out.write_str(",\"vmmap\":")?;
     let pt_at = vmalloc::with_areas(|areas| {
         map_json::vmmap(out, areas, VMALLOC_START..VMALLOC_END).map(|_| walked_area(areas))
