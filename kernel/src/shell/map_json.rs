@@ -272,7 +272,9 @@ fn area_json(out: &mut impl Write, sep: &str, a: &Area<VmStruct>) -> fmt::Result
     let guard = a.size >= (d.nr_pages + 1) * PAGE_SIZE;
     write!(out, "{sep}{{\"start\":\"{:#x}\",\"end\":\"{:#x}\",\"kind\":\"{}\",", a.start, a.end(), d.kind())?;
     write!(out, "\"pages\":{},\"guard\":{guard},\"requested\":{},", d.nr_pages, d.requested)?;
-    write!(out, "\"caller\":\"{}:{}\"", d.caller.file(), d.caller.line())?;
+    out.write_str("\"caller\":\"")?;
+    json_chars(out, d.caller.file())?;
+    write!(out, ":{}\"", d.caller.line())?;
     if let Some(phys) = d.phys_addr {
         write!(out, ",\"phys\":\"{:#x}\"", phys.as_u64())?;
     }
@@ -308,4 +310,25 @@ pub fn pt(out: &mut impl Write, addr: VirtAddr) -> fmt::Result {
         None => out.write_str("null")?,
     }
     write!(out, ",\"huge\":{huge}}}")
+}
+
+/// `s` as a json string, quoted.
+pub fn json_string(out: &mut impl Write, s: &str) -> fmt::Result {
+    out.write_char('"')?;
+    json_chars(out, s)?;
+    out.write_char('"')
+}
+
+/// `s` escaped for the inside of a json string: quotes and backslashes
+/// escaped, control characters as \u escapes (the line editor keeps
+/// none, and file names have none, but be safe).
+fn json_chars(out: &mut impl Write, s: &str) -> fmt::Result {
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => write!(out, "\\{c}")?,
+            c if (c as u32) < 0x20 => write!(out, "\\u{:04x}", c as u32)?,
+            c => out.write_char(c)?,
+        }
+    }
+    Ok(())
 }

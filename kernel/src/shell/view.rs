@@ -39,7 +39,7 @@ pub fn publish(command: &str) {
 fn state(out: &mut impl Write, command: &str) -> fmt::Result {
     let seq = SEQ.fetch_add(1, Relaxed);
     write!(out, "{{\"schema\":\"mosaic-state\",\"version\":{},\"seq\":{seq},\"command\":", map_json::VERSION)?;
-    json_string(out, command)?;
+    map_json::json_string(out, command)?;
     out.write_str(",\"memmap\":")?;
     map_json::memmap(out, None, CELLS)?;
     out.write_str(",\"vmmap\":")?;
@@ -68,18 +68,4 @@ fn walked_area(areas: &dyn crate::mm::vmap_area::AreaAllocator<vmalloc::VmStruct
         }
     });
     highest
-}
-
-/// `s` as a json string: quotes and backslashes escaped, control
-/// characters as \u escapes (the line editor keeps none, but be safe).
-fn json_string(out: &mut impl Write, s: &str) -> fmt::Result {
-    out.write_char('"')?;
-    for c in s.chars() {
-        match c {
-            '"' | '\\' => write!(out, "\\{c}")?,
-            c if (c as u32) < 0x20 => write!(out, "\\u{:04x}", c as u32)?,
-            c => out.write_char(c)?,
-        }
-    }
-    out.write_char('"')
 }
