@@ -15,6 +15,9 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
     }
     let args = cmdline::parse(line.as_str(), |c| println!("cmdline: {c}"));
     drivers::qemu::set_exit_on_panic(args.panic_exit || args.ktest.is_some());
+    if args.view && !drivers::serial::init_view_port() {
+        println!("view=on: no second serial port (COM2) answers; no view lines");
+    }
     arch::exceptions::set_fatal_hook(ktest::on_fatal);
     arch::gdt::init();
     arch::idt::init();

@@ -12,6 +12,7 @@
 //! | `vmalloc=list`     | the vmalloc area allocator is 2.4's list (lab 2)   |
 //! | `vmalloc=tree`     | ... or the tree (the default)                      |
 //! | `redzone=on\|off`  | the vmalloc overrun check (default: on in debug)   |
+//! | `view=on\|off`     | the state line on COM2 after every command (docs/visual.md) |
 //!
 //! Linux ignores what it does not know and passes it to init; Mosaic has no
 //! init, so an unknown option or value is a typo, and it is said so on the
@@ -28,6 +29,8 @@ pub struct Options<'a> {
     pub vmalloc_list: bool,
     /// `redzone=on|off`; None leaves the build's default (mm::redzone).
     pub redzone: Option<bool>,
+    /// `view=on`: write the memory state to COM2 after every command.
+    pub view: bool,
 }
 
 /// A word of the command line that means nothing to the kernel.
@@ -41,7 +44,7 @@ impl fmt::Display for Complaint<'_> {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
             Complaint::Unknown(word) => {
-                write!(f, "unknown option `{word}`, ignored (known: ktest[=<filter>] panic=exit vmalloc=list|tree redzone=on|off)")
+                write!(f, "unknown option `{word}`, ignored (known: ktest[=<filter>] panic=exit vmalloc=list|tree redzone=on|off view=on|off)")
             }
             Complaint::BadValue { option, value, expected } => {
                 write!(f, "`{option}={value}`: the value must be {expected}; option ignored")
@@ -73,6 +76,9 @@ pub fn parse<'a>(line: &'a str, mut complain: impl FnMut(Complaint<'a>)) -> Opti
             ("redzone", Some(v)) => {
                 complain(Complaint::BadValue { option: "redzone", value: v, expected: "`on` or `off`" })
             }
+            ("view", Some("on")) => options.view = true,
+            ("view", Some("off")) => options.view = false,
+            ("view", Some(v)) => complain(Complaint::BadValue { option: "view", value: v, expected: "`on` or `off`" }),
             _ => complain(Complaint::Unknown(word)),
         }
     }
@@ -94,7 +100,11 @@ mod tests {
     #[test]
     fn known_options_are_read() {
         let (o, said) = parsed("ktest=buddy  panic=exit vmalloc=list");
-        assert_eq!(o, Options { ktest: Some("buddy"), panic_exit: true, vmalloc_list: true, redzone: None });
+        assert_eq!(
+            o,
+            Options { ktest: Some("buddy"), panic_exit: true, vmalloc_list: true, redzone: None, view: false }
+        );
+        assert!(parsed("view=on").0.view && !parsed("view=on view=off").0.view);
         assert_eq!(parsed("redzone=off redzone=on").0.redzone, Some(true));
         assert_eq!(parsed("redzone=off").0.redzone, Some(false));
         assert!(said.is_empty(), "{said:?}");
@@ -105,9 +115,10 @@ mod tests {
 
     #[test]
     fn unknown_options_and_values_are_reported_not_guessed() {
-        let (o, said) = parsed("vmalloc=lst verbose panic=reboot vmalloc redzone=yes");
-        assert!(!o.vmalloc_list && !o.panic_exit && o.redzone.is_none());
-        assert_eq!(said.len(), 5, "{said:?}");
+        let (o, said) = parsed("vmalloc=lst verbose panic=reboot vmalloc redzone=yes view=yes");
+        assert!(!o.vmalloc_list && !o.panic_exit && o.redzone.is_none() && !o.view);
+        assert_eq!(said.len(), 6, "{said:?}");
+        assert!(said[5].contains("`view=yes`"), "{}", said[5]);
         assert!(said[4].contains("`redzone=yes`") && said[4].contains("`on` or `off`"), "{}", said[4]);
         assert!(said[0].contains("`vmalloc=lst`") && said[0].contains("`list` or `tree`"), "{}", said[0]);
         assert!(said[1].contains("unknown option `verbose`"), "{}", said[1]);

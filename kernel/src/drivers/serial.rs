@@ -10,6 +10,10 @@
 //! ring: it sets a flag that long-running commands poll (`take_interrupt`)
 //! to stop early and clean up, as a terminal's SIGINT would. At the prompt
 //! it goes to the line editor like any other key.
+//!
+//! COM2 (`view=on` only) carries no console: the shell writes one line of
+//! machine-readable memory state there after every command, for the live
+//! view on the host (docs/visual.md). Output only, no interrupts.
 
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -19,10 +23,13 @@ use uart_16550::{spec::registers::IER, Config, Uart16550};
 use x86_64::instructions::interrupts;
 
 const COM1: u16 = 0x3f8;
+const COM2: u16 = 0x2f8;
 const RING_SIZE: usize = 1024;
 
 static UART: Mutex<Option<Uart16550<PioBackend>>> = Mutex::new(None);
 static INPUT: Mutex<Ring> = Mutex::new(Ring::new());
+/// COM2, once `init_view_port` has set it up.
+static VIEW: Mutex<Option<Uart16550<PioBackend>>> = Mutex::new(None);
 /// A shell command is running: Ctrl-C interrupts it instead of being input.
 static COMMAND_RUNNING: AtomicBool = AtomicBool::new(false);
 /// Ctrl-C arrived while a command ran, and nobody has acted on it yet.
@@ -53,6 +60,40 @@ pub fn init() {
     if uart.init(config).is_ok() {
         *UART.lock() = Some(uart);
     }
+}
+
+/// Initialises COM2 (115200 8N1, no interrupts) for the view line; true
+/// if the UART answered.
+pub fn init_view_port() -> bool {
+    // SAFETY: COM2 at 0x2f8 is the standard second PC serial port; only
+    // this driver touches it, and only when `view=on`.
+    let Ok(mut uart) = (unsafe { Uart16550::new_port(COM2) }) else { return false };
+    let config = Config { baud_rate: uart_16550::BaudRate::Baud115200, interrupts: IER::empty(), ..Config::default() };
+    let ok = uart.init(config).is_ok();
+    if ok {
+        *VIEW.lock() = Some(uart);
+    }
+    ok
+}
+
+/// True if COM2 carries the view line (`view=on`).
+pub fn view_port_on() -> bool {
+    VIEW.lock().is_some()
+}
+
+/// Writes raw bytes to COM2, if it is on; nothing otherwise.
+pub fn write_view_bytes(bytes: &[u8]) {
+    interrupts::without_interrupts(|| {
+        if let Some(uart) = VIEW.lock().as_mut() {
+            uart.send_bytes_exact(bytes);
+        }
+    });
+}
+
+/// Writes a string to the console, `\n` as `\r\n` (for callers that
+/// stream text through their own buffer).
+pub fn write_str(s: &str) {
+    _print(format_args!("{s}"));
 }
 
 /// Writes raw bytes, with no newline translation.

@@ -21,7 +21,7 @@
 //! handler can read it without taking a lock.
 
 use super::layout::phys_to_virt;
-use super::page::PAGE_SIZE;
+use super::page::{PageOwner, PAGE_SIZE};
 use super::page_alloc::ZoneType;
 use super::pgtable::{current_pgd, master_pgd};
 use core::fmt;
@@ -121,7 +121,7 @@ unsafe fn table(pgd: u64) -> &'static mut PageTable {
 /// they are copied, and from then on kept in step.
 pub fn create() -> Result<usize, AsError> {
     let id = (1..MAX_SPACES).find(|&i| SLOTS[i].pgd.load(Relaxed) == 0).ok_or(AsError::TooMany)?;
-    let frame = super::alloc_pages(0, ZoneType::Normal).map_err(|_| AsError::NoMemory)?;
+    let frame = super::alloc_pages_for(PageOwner::PageTable, 0, ZoneType::Normal).map_err(|_| AsError::NoMemory)?;
     let pgd = frame.start_address().as_u64();
     let with_vmalloc = strategy() != Strategy::Lazy;
     // SAFETY: a fresh page of ours, and the live master.

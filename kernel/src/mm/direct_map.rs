@@ -31,7 +31,7 @@
 
 use super::layout::{PAGE_OFFSET, PGDIR_SIZE, VMALLOC_START};
 use super::memblock::ram_bytes_in;
-use super::page::PAGE_SIZE;
+use super::page::{PageOwner, PAGE_SIZE};
 use super::page_alloc::ZoneType;
 use super::pgtable::{self, table};
 use alloc::vec::Vec;
@@ -181,7 +181,7 @@ fn prune(t: &mut PageTable, level: usize, phys: u64, readonly: &[Range<u64>], re
 /// entries of the next size, mapping the same frames with the same flags
 /// (Linux's `split_large_page`). False if no page is free for the table.
 fn split_large_page(entry: &mut PageTableEntry, level: usize, report: &mut Report) -> bool {
-    let Ok(frame) = super::alloc_pages(0, ZoneType::Normal) else { return false };
+    let Ok(frame) = super::alloc_pages_for(PageOwner::PageTable, 0, ZoneType::Normal) else { return false };
     let (flags, base) = (entry.flags(), entry.addr().as_u64());
     let child = entry_size(level + 1);
     let child_flags = if level + 1 == 3 { flags - Flags::HUGE_PAGE } else { flags };

@@ -9,7 +9,7 @@
 //! DMA32 and DMA.
 
 use super::layout::{phys_to_virt, virt_to_phys};
-use super::page::{order_for, pages, PAGE_SIZE};
+use super::page::{order_for, pages, PageOwner, PAGE_SIZE};
 use super::page_alloc::ZoneType;
 use super::slab::{CacheStats, PageSource, SlabAllocator, SIZE_CLASSES};
 use core::alloc::{GlobalAlloc, Layout};
@@ -34,7 +34,7 @@ struct BuddyPages;
 
 impl PageSource for BuddyPages {
     fn alloc_page(&mut self) -> Option<NonNull<u8>> {
-        let frame = super::alloc_pages(0, ZoneType::Normal).ok()?;
+        let frame = super::alloc_pages_for(PageOwner::Slab, 0, ZoneType::Normal).ok()?;
         NonNull::new(phys_to_virt(frame.start_address()).as_mut_ptr())
     }
 
@@ -61,7 +61,7 @@ unsafe impl GlobalAlloc for KernelHeap {
                 return SLABS.lock().alloc(layout, &mut BuddyPages).map_or(null_mut(), NonNull::as_ptr);
             }
             let order = large_order(layout);
-            match super::alloc_pages(order, ZoneType::Normal) {
+            match super::alloc_pages_for(PageOwner::Slab, order, ZoneType::Normal) {
                 Ok(frame) => {
                     LARGE_ALLOCS.fetch_add(1, Ordering::Relaxed);
                     LARGE_PAGES.fetch_add(pages(order), Ordering::Relaxed);

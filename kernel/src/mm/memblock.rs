@@ -13,7 +13,7 @@
 //! memory), `mem_map`, and frame 0 (so physical address 0 is never valid).
 
 use super::layout::phys_to_virt;
-use super::page::{Page, PAGE_SIZE};
+use super::page::{Page, PageOwner, PAGE_SIZE};
 use super::page_alloc::PageAllocator;
 use super::page_alloc::ZoneType;
 use bootloader_api::info::{MemoryRegionKind, MemoryRegions};
@@ -79,11 +79,28 @@ pub fn init(regions: &'static MemoryRegions) -> Option<PageAllocator<'static>> {
             pages.note_reserved(0..1);
         }
     }
-    pages.note_reserved(map_frames);
+    pages.note_reserved(map_frames.clone());
     for r in regions.iter().filter(|r| r.kind == MemoryRegionKind::Bootloader) {
         pages.note_reserved(frames(r.start..r.end));
     }
+    name_reserved(&mut pages, regions, map_frames);
     Some(pages)
+}
+
+/// Tells `mem_map` what each reserved frame is, for `memmap`: frames the
+/// memory map does not list stay holes; whatever it lists but the
+/// allocator does not manage is the kernel's (what the bootloader used),
+/// `mem_map`'s, or firmware's (frame 0 included).
+fn name_reserved(pages: &mut PageAllocator, regions: &MemoryRegions, map_frames: Range<u64>) {
+    for r in regions.iter() {
+        let owner = match r.kind {
+            MemoryRegionKind::Bootloader => PageOwner::Kernel,
+            _ => PageOwner::Firmware,
+        };
+        // Partial frames at a region's edges count as the region's too.
+        pages.set_reserved_owner(r.start / PAGE_SIZE..r.end.div_ceil(PAGE_SIZE), owner);
+    }
+    pages.set_reserved_owner(map_frames, PageOwner::MemMap);
 }
 
 /// The whole frames inside the byte range `bytes`.

@@ -11,6 +11,7 @@
 //! | Gorman 2, Mauerer 3.2: nodes, zones, pages | `page.rs` (mem_map), `page_alloc/zone.rs` (`ZoneType`) |
 //! | Gorman 3, Mauerer 3.3: page tables (Intel SDM vol. 3, 4.5) | `layout.rs`, `pgtable.rs`, `aspace.rs`, `direct_map.rs` (RAM only, W^X) |
 //! | Gorman 5, Mauerer 3.4: boot memory       | `memblock.rs`                          |
+//! | Gorman 2 and 6, pictured: who holds each frame | `memmap.rs` (`page.rs`'s `PageOwner`) |
 //! | Gorman 6, Mauerer 3.5.1-3.5.6: the buddy allocator | `page_alloc/` (zone: split, merge; LAB 1) |
 //! | Gorman 7, Mauerer 3.5.7: vmalloc         | `vmalloc/` (mod: vmalloc, vfree, LAB 2; vmap: vmap, ioremap, LAB 4; query), `page_list.rs`, `vmap_area/` (list: LAB 2, free_tree: LAB 4), `redzone.rs` (the overrun check), `vmap_block/` (Linux 2.6.28+'s vm_map_ram blocks) |
 //! | Gorman 7.2: the vmalloc fault            | `fault/vmalloc_fault.rs` (LAB 3), `aspace.rs` |
@@ -27,7 +28,7 @@
 //!   `tests.rs` (on the host).
 //! - `aspace -> pgtable`, never back: the walk reports the top-level entries
 //!   it creates through a hook that `aspace::init` sets.
-//! - `page`, `page_alloc`, `slab`, `vmap_area`, `vmap_block` and `page_list` touch no
+//! - `page`, `page_alloc`, `memmap`, `slab`, `vmap_area`, `vmap_block` and `page_list` touch no
 //!   hardware: they build and run on the host, for unit tests and fuzzing.
 //!
 //! # Bring-up order (boot.rs calls these, in this order)
@@ -37,6 +38,7 @@
 //! the kernel's alias), `aspace::init`, `vmalloc::init`.
 
 pub mod layout;
+pub mod memmap;
 pub mod page;
 pub mod page_alloc;
 pub mod page_list;

@@ -43,6 +43,35 @@ pub enum PageState {
     Pcp,
 }
 
+/// Who holds a frame, for the pictures of `memmap` (mm/memmap.rs). Set
+/// on the head of an `Allocated` block by the caller that allocates it
+/// (`Other` unless it says), and on `Reserved` frames by memblock at boot
+/// from the memory map. Meaningless on free frames. Linux keeps no such
+/// field (its page_owner debug feature records a stack trace instead);
+/// here it fills a padding byte, so `mem_map` does not grow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum PageOwner {
+    /// Allocated by a caller that did not say who it is.
+    Other,
+    /// A page table (pgtable.rs, aspace.rs, direct_map.rs).
+    PageTable,
+    /// A slab or a large block of the kernel heap (heap.rs).
+    Slab,
+    /// A page of a vmalloc or vmap area (vmalloc.rs).
+    Vmalloc,
+    /// A block the shell's `alloc_pages` command holds.
+    Shell,
+    /// Reserved: the kernel image and what the bootloader built for it.
+    Kernel,
+    /// Reserved: `mem_map` itself.
+    MemMap,
+    /// Reserved: firmware, ACPI, or frame 0.
+    Firmware,
+    /// Reserved: no RAM at all (a hole in the memory map).
+    Hole,
+}
+
 /// One entry of `mem_map` (12 bytes per 4 KiB frame, 0.3% of memory).
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -52,14 +81,18 @@ pub struct Page {
     pub order: u8,
     /// Index of the frame's zone (see `ZoneType`).
     pub zone: u8,
+    /// Who holds the block this frame heads (see `PageOwner`).
+    pub owner: PageOwner,
     /// Free-list neighbours, as PFNs (`NIL` at the ends).
     pub prev: u32,
     pub next: u32,
 }
 
 impl Page {
-    /// The state every frame starts in, before RAM is handed over.
-    pub const RESERVED: Page = Page { state: PageState::Reserved, order: 0, zone: 0, prev: NIL, next: NIL };
+    /// The state every frame starts in, before RAM is handed over: a
+    /// hole until memblock says what the frame is.
+    pub const RESERVED: Page =
+        Page { state: PageState::Reserved, order: 0, zone: 0, owner: PageOwner::Hole, prev: NIL, next: NIL };
 }
 
 impl fmt::Debug for Page {

@@ -43,7 +43,7 @@
 use super::layout::{
     phys_to_virt, PGDIR_SHIFT, PGDIR_SIZE, PMD_SHIFT, PMD_SIZE, PUD_SHIFT, PUD_SIZE, VMALLOC_END, VMALLOC_START,
 };
-use super::page::PAGE_SIZE;
+use super::page::{PageOwner, PAGE_SIZE};
 use super::page_alloc::ZoneType;
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -131,7 +131,8 @@ const NEW_TABLE: Flags = Flags::BIT_9;
 /// and executable: the leaf entry decides.
 fn table_or_alloc(entry: &mut PageTableEntry) -> Result<&'static mut PageTable, MapError> {
     if entry.is_unused() {
-        let frame = super::alloc_pages(0, ZoneType::Normal).map_err(|_| MapError::NoMemory)?;
+        let frame =
+            super::alloc_pages_for(PageOwner::PageTable, 0, ZoneType::Normal).map_err(|_| MapError::NoMemory)?;
         // SAFETY: a fresh page, ours alone; zeroed it is an empty table.
         unsafe { phys_to_virt(frame.start_address()).as_mut_ptr::<PageTable>().write(PageTable::new()) };
         TABLE_PAGES.fetch_add(1, Ordering::Relaxed);

@@ -3,6 +3,7 @@
 //! and argument counting come for free.
 
 use super::as_commands as asp;
+use super::map_commands as maps;
 use super::mm_commands as mm;
 use super::parse::parse_size;
 use super::vm_commands as vm;
@@ -34,8 +35,10 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "vm_unmap_ram", args: "<addr> <npages>", about: "undo vm_map_ram (the TLB flush is deferred) and free its pages", min_args: 2, max_args: 2, run: super::vmblock_commands::vm_unmap_ram },
     Command { name: "vm_unmap_aliases", args: "", about: "flush the lazily freed vmap-block ranges, give back fragmented blocks", min_args: 0, max_args: 0, run: super::vmblock_commands::vm_unmap_aliases },
     Command { name: "vmblocks", args: "", about: "each vmap block's pages: in use, freed, flushed, free", min_args: 0, max_args: 0, run: super::vmblock_commands::vmblocks },
+    Command { name: "memmap", args: "[json] [dma|dma32|normal] [width=N|cells=N]", about: "physical memory as a map of characters, one per block of pages", min_args: 0, max_args: 3, run: maps::memmap },
+    Command { name: "vmmap", args: "[json] [<start> <end>] [width=N]", about: "the vmalloc area as a map: areas, guard pages, free ranges", min_args: 0, max_args: 4, run: maps::vmmap },
     Command { name: "vmallocinfo", args: "", about: "the vmalloc areas (/proc/vmallocinfo)", min_args: 0, max_args: 0, run: vm::vmallocinfo },
-    Command { name: "pt", args: "<vaddr>", about: "walk the page table for an address, level by level", min_args: 1, max_args: 1, run: vm::pt },
+    Command { name: "pt", args: "<vaddr> [json]", about: "walk the page table for an address, level by level", min_args: 1, max_args: 2, run: vm::pt },
     Command { name: "explain", args: "<addr>", about: "say what an address is, from the memory manager's records", min_args: 1, max_args: 1, run: super::explain_command::explain },
     Command { name: "peek", args: "<addr> [8|16|32|64]", about: "read memory (a fault is reported, not fatal)", min_args: 1, max_args: 2, run: vm::peek },
     Command { name: "poke", args: "<addr> <value> [8|16|32|64]", about: "write memory (a fault is reported, not fatal)", min_args: 2, max_args: 3, run: vm::poke },

@@ -17,9 +17,15 @@ mod explain_command;
 #[cfg(target_os = "none")]
 mod inject_commands;
 #[cfg(target_os = "none")]
+mod map_commands;
+#[cfg(target_os = "none")]
+mod map_json;
+#[cfg(target_os = "none")]
 mod mm_commands;
 #[cfg(target_os = "none")]
 pub mod test_vmalloc_command;
+#[cfg(target_os = "none")]
+pub mod view;
 #[cfg(target_os = "none")]
 mod vm_commands;
 #[cfg(target_os = "none")]
@@ -104,6 +110,7 @@ pub fn run() -> ! {
 
     let mut editor = LineEditor::new();
     println!("Mosaic teaching kernel. Type 'help' for the commands.");
+    view::publish("");
     loop {
         crate::print!("{PROMPT_MARK}{PROMPT}");
         let event = loop {
@@ -125,6 +132,11 @@ pub fn run() -> ! {
             };
             if let Err(e) = result {
                 println!("error: {e}");
+            }
+            // An empty line changes nothing: no new state line for it.
+            match editor.line() {
+                Ok(line) if line.trim().is_empty() => {}
+                line => view::publish(line.unwrap_or("")),
             }
         }
     }

@@ -5,7 +5,7 @@ use super::parse::{parse_size, parse_u64, Shown};
 use super::CmdError;
 use crate::message::Message;
 use crate::mm::fault::{self, extable};
-use crate::mm::page::PAGE_SIZE;
+use crate::mm::page::{PageOwner, PAGE_SIZE};
 use crate::mm::page_alloc::ZoneType;
 use crate::mm::page_list::PageList;
 use crate::mm::vmalloc::{self, CacheMode, VM_MAP_PUT_PAGES};
@@ -32,6 +32,7 @@ pub fn vmalloc(args: &[&str]) -> Result<(), CmdError> {
         Some(other) => bail!("unknown variant '{}' (zero, 32 or dma)", Shown(other)),
     };
     let addr = result.map_err(CmdError::from_display)?;
+    super::view::note_vmalloc(addr.as_u64());
     let (pages, guard) = area_as_it_is(addr);
     println!("{:#x} ({pages} pages mapped, {} bytes, {guard})", addr.as_u64(), pages * PAGE_SIZE);
     Ok(())
@@ -78,7 +79,7 @@ pub fn vmap(args: &[&str]) -> Result<(), CmdError> {
         bail!("{count} pages is more than the free memory");
     }
     let Some(mut pages) = PageList::try_with_len(count as usize) else { bail!("out of memory for the page list") };
-    crate::mm::alloc_page_list(ZoneType::Normal, &mut pages).map_err(CmdError::from_display)?;
+    crate::mm::alloc_page_list(PageOwner::Vmalloc, ZoneType::Normal, &mut pages).map_err(CmdError::from_display)?;
     match vmalloc::vmap_list(pages, VM_MAP_PUT_PAGES) {
         Ok(addr) => {
             println!("{:#x} ({count} separate pages mapped together)", addr.as_u64());
@@ -171,9 +172,20 @@ const NAMES: [(Flags, &str); 10] = [
     (Flags::NO_EXECUTE, "NX"),
 ];
 
-/// `pt <vaddr>`: the page-table walk for an address, level by level.
+/// `pt <vaddr> [json]`: the page-table walk for an address, level by
+/// level (json: schema mosaic-pt, docs/visual.md).
 pub fn pt(args: &[&str]) -> Result<(), CmdError> {
     let addr = parse_vaddr(args[0])?;
+    match args.get(1).copied() {
+        None => {}
+        Some("json") => {
+            let mut out = super::map_json::Buffered::new(crate::drivers::serial::write_str);
+            let _ = super::map_json::pt(&mut out, addr);
+            let _ = core::fmt::Write::write_str(&mut out, "\n");
+            return Ok(());
+        }
+        Some(other) => bail!("'{}' is not a form of pt (only json)", Shown(other)),
+    }
     let walk = pgtable::walk(pgtable::current_pgd(), addr);
     for step in walk.steps.iter().flatten() {
         let label = Message::new(format_args!("{}[{}]", step.level, step.index));

@@ -8,7 +8,7 @@
 use super::parse::parse_u64;
 use super::vm_commands::parse_vaddr;
 use super::CmdError;
-use crate::mm::page::PAGE_SIZE;
+use crate::mm::page::{PageOwner, PAGE_SIZE};
 use crate::mm::page_alloc::ZoneType;
 use crate::mm::pgtable;
 use crate::mm::vmalloc;
@@ -37,7 +37,7 @@ pub fn vm_map_ram(args: &[&str]) -> Result<(), CmdError> {
         bail!("out of memory");
     }
     for _ in 0..count {
-        match crate::mm::alloc_pages(0, ZoneType::Normal) {
+        match crate::mm::alloc_pages_for(PageOwner::Vmalloc, 0, ZoneType::Normal) {
             Ok(frame) => pages.push(frame),
             Err(e) => {
                 free_all(&pages);

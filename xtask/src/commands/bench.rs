@@ -17,7 +17,8 @@ pub struct BenchArgs {
     only: Option<Allocator>,
     /// Which benchmarks: test_vmalloc, the PGD-sync strategies, the soak,
     /// the host allocators against the peer crates, the boot time (not in
-    /// `all`), the vmalloc overrun check on against off (not in `all`)
+    /// `all`), the vmalloc overrun check on against off (not in `all`),
+    /// memmap and vmmap on a 16 GiB machine (not in `all`)
     #[arg(long, value_enum, default_value = "all")]
     part: Part,
     /// Operations of the soak
@@ -42,6 +43,7 @@ enum Part {
     Alloc,
     Boot,
     Redzone,
+    Maps,
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
@@ -62,6 +64,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         return Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
     let env = bench::env()?;
+    if args.part == Part::Maps {
+        return Ok(if bench::maps::run(&env)? { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
     if args.part == Part::Redzone {
         let ok = bench::mm::redzone(&env, args.loops.unwrap_or(100_000))?;
         return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });

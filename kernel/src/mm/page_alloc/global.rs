@@ -4,6 +4,7 @@
 //! `PageAllocator` over a `Vec` of pages.
 
 use super::{AllocError, FreeError, PageAllocator, ZoneType};
+use crate::mm::page::PageOwner;
 use crate::mm::page_list::PageList;
 use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
@@ -47,6 +48,12 @@ pub fn alloc_pages(order: usize, zone: ZoneType) -> Result<PhysFrame, AllocError
     with_pages(|p| p.alloc_pages(order, zone))
 }
 
+/// `alloc_pages` for a caller that says who it is, so that `memmap`
+/// can show it (see `PageOwner`).
+pub fn alloc_pages_for(owner: PageOwner, order: usize, zone: ZoneType) -> Result<PhysFrame, AllocError> {
+    with_pages(|p| p.alloc_pages_for(owner, order, zone))
+}
+
 /// Frees a block that `alloc_pages` returned, with the same order.
 pub fn free_pages(addr: PhysAddr, order: usize) -> Result<(), FreeError> {
     with_pages(|p| p.free_pages(addr, order))
@@ -75,13 +82,13 @@ pub fn free_pages_bulk(frames: &[PhysFrame]) -> Result<(), FreeError> {
 
 /// Fills every slot of `list` with a single page from `zone` or below,
 /// all or none, chunk by chunk under one lock (a long `PageList` is not
-/// one slice, see page_list.rs).
-pub fn alloc_page_list(zone: ZoneType, list: &mut PageList) -> Result<(), AllocError> {
+/// one slice, see page_list.rs); each page is recorded as `owner`'s.
+pub fn alloc_page_list(owner: PageOwner, zone: ZoneType, list: &mut PageList) -> Result<(), AllocError> {
     with_pages(|p| {
         let mut filled = 0;
         let mut result = Ok(());
         for chunk in list.chunks_mut() {
-            if let Err(e) = p.alloc_pages_bulk(zone, chunk) {
+            if let Err(e) = p.alloc_pages_bulk_for(owner, zone, chunk) {
                 result = Err(e);
                 break;
             }

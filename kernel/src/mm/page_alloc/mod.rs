@@ -30,7 +30,7 @@ pub use fail::FailPageAlloc;
 pub use pcp::Pcp;
 pub use zone::{FreeArea, Zone, ZoneType};
 
-use super::page::{pages, pfn_to_frame, Page, PageState, MAX_ORDER, NR_ORDERS, PAGE_SIZE};
+use super::page::{pages, pfn_to_frame, Page, PageOwner, PageState, MAX_ORDER, NR_ORDERS, PAGE_SIZE};
 use core::fmt;
 use core::ops::Range;
 use x86_64::structures::paging::PhysFrame;
@@ -143,23 +143,40 @@ impl<'a> PageAllocator<'a> {
         }
     }
 
+    /// Says who holds the reserved frames `pfns` (memblock, at boot, from
+    /// the memory map); frames that are not Reserved keep their owner.
+    pub fn set_reserved_owner(&mut self, pfns: Range<u64>, owner: PageOwner) {
+        let end = pfns.end.min(self.map.len() as u64);
+        for page in &mut self.map[pfns.start.min(end) as usize..end as usize] {
+            if page.state == PageState::Reserved {
+                page.owner = owner;
+            }
+        }
+    }
+
     fn zone_index(&self, pfn: u64) -> usize {
         ZoneType::of(pfn) as usize
     }
 
     /// Allocates 2^order contiguous frames from `zone` or a lower one.
     pub fn alloc_pages(&mut self, order: usize, zone: ZoneType) -> Result<PhysFrame, AllocError> {
-        self.alloc(order, zone, true)
+        self.alloc(order, zone, true, PageOwner::Other)
+    }
+
+    /// `alloc_pages` that records who holds the block (on its head only:
+    /// one store to a line the allocation has just written).
+    pub fn alloc_pages_for(&mut self, owner: PageOwner, order: usize, zone: ZoneType) -> Result<PhysFrame, AllocError> {
+        self.alloc(order, zone, true, owner)
     }
 
     /// Like `alloc_pages`, but a single page too comes straight from the
     /// buddy lists, past the per-CPU lists: for the shell's `alloc_pages`,
     /// so that buddyinfo shows every split it makes.
     pub fn alloc_pages_buddy(&mut self, order: usize, zone: ZoneType) -> Result<PhysFrame, AllocError> {
-        self.alloc(order, zone, false)
+        self.alloc(order, zone, false, PageOwner::Shell)
     }
 
-    fn alloc(&mut self, order: usize, zone: ZoneType, hot: bool) -> Result<PhysFrame, AllocError> {
+    fn alloc(&mut self, order: usize, zone: ZoneType, hot: bool, owner: PageOwner) -> Result<PhysFrame, AllocError> {
         if order > MAX_ORDER {
             return Err(AllocError::BadOrder(order));
         }
@@ -178,6 +195,7 @@ impl<'a> PageAllocator<'a> {
             None => None,
         };
         let pfn = pfn.ok_or(AllocError::OutOfMemory { order, zone })?;
+        self.map[pfn as usize].owner = owner;
         Ok(pfn_to_frame(pfn))
     }
 
@@ -231,17 +249,28 @@ impl<'a> PageAllocator<'a> {
     /// zone `take` would pick, as many as it holds at once; only a refill
     /// goes through `alloc_pages`.
     pub fn alloc_pages_bulk(&mut self, zone: ZoneType, frames: &mut [PhysFrame]) -> Result<(), AllocError> {
+        self.alloc_pages_bulk_for(PageOwner::Other, zone, frames)
+    }
+
+    /// `alloc_pages_bulk` that records who holds the pages (vmalloc).
+    pub fn alloc_pages_bulk_for(
+        &mut self,
+        owner: PageOwner,
+        zone: ZoneType,
+        frames: &mut [PhysFrame],
+    ) -> Result<(), AllocError> {
         let mut i = 0;
         while i < frames.len() {
             if self.fail.pending().is_none() {
                 let taken = self.take_hot_bulk(zone, &mut frames[i..]);
+                self.set_owner(&frames[i..i + taken], owner);
                 self.fail.count_unarmed(taken as u64);
                 i += taken;
                 if i == frames.len() {
                     break;
                 }
             }
-            match self.alloc_pages(0, zone) {
+            match self.alloc_pages_for(owner, 0, zone) {
                 Ok(frame) => frames[i] = frame,
                 Err(e) => {
                     self.free_pages_bulk(&frames[..i]).expect("pages just allocated");
@@ -252,6 +281,14 @@ impl<'a> PageAllocator<'a> {
             i += 1;
         }
         Ok(())
+    }
+
+    /// Records `owner` on single pages just allocated (their cache lines
+    /// are warm: the per-CPU list has just written them).
+    fn set_owner(&mut self, frames: &[PhysFrame], owner: PageOwner) {
+        for frame in frames {
+            self.map[(frame.start_address().as_u64() / PAGE_SIZE) as usize].owner = owner;
+        }
     }
 
     /// Fills the front of `frames` from the per-CPU list of the first zone,
@@ -384,6 +421,11 @@ impl<'a> PageAllocator<'a> {
             }
         }
         total
+    }
+
+    /// `mem_map`, read-only: for the pictures of `memmap` (mm/memmap.rs).
+    pub fn mem_map(&self) -> &[Page] {
+        self.map
     }
 
     /// Number of frames `mem_map` describes (highest PFN + 1).

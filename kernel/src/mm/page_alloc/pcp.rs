@@ -20,7 +20,7 @@
 //!                    state Pcp               state Pcp
 //! ```
 
-use super::super::page::{pfn_to_frame, Page, PageState, NIL};
+use super::super::page::{pfn_to_frame, Page, PageOwner, PageState, NIL};
 use core::ops::Range;
 use x86_64::structures::paging::PhysFrame;
 
@@ -57,7 +57,8 @@ impl Pcp {
     /// Puts the allocated page `pfn` of zone number `zone` on the front.
     #[inline]
     pub fn push(&mut self, pfn: u64, zone: u8, map: &mut [Page]) {
-        map[pfn as usize] = Page { state: PageState::Pcp, order: 0, zone, prev: NIL, next: self.head };
+        let owner = PageOwner::Other;
+        map[pfn as usize] = Page { state: PageState::Pcp, order: 0, zone, owner, prev: NIL, next: self.head };
         self.head = pfn as u32;
         self.count += 1;
     }
@@ -72,7 +73,8 @@ impl Pcp {
         let page = &mut map[pfn as usize];
         self.head = page.next;
         self.count -= 1;
-        *page = Page { state: PageState::Allocated, order: 0, zone: page.zone, prev: NIL, next: NIL };
+        let (zone, owner) = (page.zone, PageOwner::Other);
+        *page = Page { state: PageState::Allocated, order: 0, zone, owner, prev: NIL, next: NIL };
         Some(pfn)
     }
 

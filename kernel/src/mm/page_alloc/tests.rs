@@ -42,6 +42,44 @@ fn allocation_splits_and_free_merges_back() {
 }
 
 #[test]
+fn allocations_record_their_owner_on_the_head() {
+    let mut m = map(2 * DMA_PAGES);
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(DMA_PAGES..2 * DMA_PAGES);
+    a.enable_pcp();
+    let owner = |a: &PageAllocator, f: PhysFrame| a.mem_map()[(addr(f).as_u64() / PAGE_SIZE) as usize].owner;
+    let table = a.alloc_pages_for(PageOwner::PageTable, 0, ZoneType::Dma32).unwrap();
+    let shell = a.alloc_pages_buddy(2, ZoneType::Dma32).unwrap();
+    let plain = a.alloc_pages(1, ZoneType::Dma32).unwrap();
+    assert_eq!(
+        [owner(&a, table), owner(&a, shell), owner(&a, plain)],
+        [PageOwner::PageTable, PageOwner::Shell, PageOwner::Other]
+    );
+    // The bulk path: from the per-CPU list and through its refills alike.
+    let mut frames = [PhysFrame::containing_address(PhysAddr::zero()); 40];
+    a.alloc_pages_bulk_for(PageOwner::Vmalloc, ZoneType::Dma32, &mut frames).unwrap();
+    assert!(frames.iter().all(|&f| owner(&a, f) == PageOwner::Vmalloc));
+    // A freed and reallocated page forgets its old owner.
+    a.free_pages(addr(table), 0).unwrap();
+    let again = a.alloc_pages(0, ZoneType::Dma32).unwrap();
+    assert_eq!(owner(&a, again), PageOwner::Other);
+    a.check().unwrap();
+}
+
+#[test]
+fn reserved_frames_are_named_and_free_ones_are_left_alone() {
+    let mut m = map(2 * DMA_PAGES);
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(DMA_PAGES..2 * DMA_PAGES);
+    assert_eq!(a.mem_map()[5].owner, PageOwner::Hole, "a frame nobody named is a hole");
+    a.set_reserved_owner(0..DMA_PAGES + 10, PageOwner::Kernel);
+    assert_eq!(a.mem_map()[5].owner, PageOwner::Kernel);
+    assert_eq!(a.mem_map()[DMA_PAGES as usize].state, PageState::Free);
+    a.set_reserved_owner(4 * DMA_PAGES..5 * DMA_PAGES, PageOwner::Firmware); // beyond mem_map: ignored
+    a.check().unwrap();
+}
+
+#[test]
 fn block_of_finds_the_head_of_any_frame() {
     let mut m = map(2 * DMA_PAGES);
     let mut a = PageAllocator::new(&mut m);

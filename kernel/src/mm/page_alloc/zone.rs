@@ -25,7 +25,7 @@
 //!
 //! Lab 1 is the two methods `alloc` (split) and `free` (merge).
 
-use super::super::page::{pages, Page, PageState, MAX_ORDER, NIL, NR_ORDERS};
+use super::super::page::{pages, Page, PageOwner, PageState, MAX_ORDER, NIL, NR_ORDERS};
 use super::pcp::Pcp;
 use core::fmt;
 use x86_64::structures::paging::PhysFrame;
@@ -249,8 +249,15 @@ impl Zone {
     fn push(&mut self, pfn: u64, order: usize, map: &mut [Page]) {
         let area = &mut self.free_area[order];
         let old_head = area.head;
-        map[pfn as usize] =
-            Page { state: PageState::Free, order: order as u8, zone: self.kind as u8, prev: NIL, next: old_head };
+        let zone = self.kind as u8;
+        map[pfn as usize] = Page {
+            state: PageState::Free,
+            order: order as u8,
+            zone,
+            owner: PageOwner::Other,
+            prev: NIL,
+            next: old_head,
+        };
         if old_head != NIL {
             map[old_head as usize].prev = pfn as u32;
         }

@@ -20,7 +20,7 @@
 //! vmalloc, then the heap, then the page allocator.
 
 use super::layout::{phys_to_virt, VMALLOC_END, VMALLOC_START};
-use super::page::PAGE_SIZE;
+use super::page::{PageOwner, PAGE_SIZE};
 use super::page_alloc::ZoneType;
 use super::page_list::PageList;
 use super::pgtable::{self, MapError};
@@ -249,7 +249,7 @@ fn get_vm_area(
 /// in bulk; Gorman's 2.4 took one `alloc_page` per PTE in `alloc_area_pte`.
 fn vm_area_alloc_pages(count: u64, zone: ZoneType, zero: bool) -> Result<PageList, VmError> {
     let mut pages = PageList::try_with_len(count as usize).ok_or(VmError::NoMemory)?;
-    super::alloc_page_list(zone, &mut pages).map_err(|_| VmError::NoMemory)?;
+    super::alloc_page_list(PageOwner::Vmalloc, zone, &mut pages).map_err(|_| VmError::NoMemory)?;
     if zero {
         for frame in pages.iter() {
             // SAFETY: a fresh page, ours alone, reached through the direct map.

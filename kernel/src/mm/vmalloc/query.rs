@@ -4,7 +4,8 @@
 //! frame (for `poke`'s checks), and the soak test's audit of the books
 //! against the page tables. Nothing here changes the state.
 
-use super::{is_vmalloc_addr, redzone_overwrite, with, Freed, VmError, Vmalloc, VMALLOC};
+use super::{is_vmalloc_addr, redzone_overwrite, with, Freed, VmError, VmStruct, Vmalloc, VMALLOC};
+use crate::mm::vmap_area::AreaAllocator;
 use crate::mm::page::PAGE_SIZE;
 use crate::mm::pgtable;
 use crate::mm::redzone;
@@ -63,6 +64,12 @@ pub fn areas() -> Result<Vec<AreaInfo>, VmError> {
         });
         Ok(out)
     })
+}
+
+/// Runs `f` on the area allocator under the vmalloc lock (no heap), for
+/// the pictures of `vmmap`. `f` must not call into vmalloc again.
+pub fn with_areas<R>(f: impl FnOnce(&dyn AreaAllocator<VmStruct>) -> R) -> R {
+    with(|v| f(&*v.areas))
 }
 
 /// Totals for meminfo.
