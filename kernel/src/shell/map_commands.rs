@@ -230,7 +230,7 @@ fn vmmap_text(
     let largest = largest_free(areas);
     writeln!(out, "vmmap: {:#x}-{:#x}, {pages} pages, allocator {}", shown.start, shown.end, areas.name())?;
     writeln!(out, "scale: {}, {width} cells per row", PerCell(per_cell))?;
-    writeln!(out, "legend: V vmalloc | M vmap | I ioremap | g guard page | - free | = the largest free range")?;
+    writeln!(out, "legend: V vmalloc | M vmap (and vm_map_ram blocks) | I ioremap | g guard page | - free | = the largest free range")?;
     writeln!(out, "        (a mixed cell shows its most pages)")?;
     let mut rows = Rows { out: &mut *out, width, col: 0, at: shown.start, step: per_cell * PAGE_SIZE };
     let mut grid = Grid::<VM_KINDS>::new(per_cell);
@@ -246,7 +246,7 @@ fn vmmap_text(
         Piece::Busy(a) => {
             let kind = match a.data.kind() {
                 "vmalloc" => 0,
-                "vmap" => 1,
+                "vmap" | "vmap_block" => 1,
                 _ => 2,
             };
             let mapped_end = a.start + a.data.nr_pages * PAGE_SIZE;
