@@ -11,6 +11,7 @@
 //! - `prompt`: the kernel's prompt, told apart from output that quotes it
 //! - `lint`: the formatting and clippy checks that `cargo xtask test` runs
 //! - `lab`: course labs, their `LAB n` regions and skeleton export
+//! - `viz`: pictures of the kernel's memory as SVG, and the live view's server
 //! - `grade`: the grader, the labs' selftest and submissions (uses `lab`;
 //!   `lab` uses nothing of it)
 
@@ -25,6 +26,7 @@ pub mod qemu;
 pub mod report;
 pub mod session;
 pub mod toolchain;
+pub mod viz;
 
 use std::path::PathBuf;
 
