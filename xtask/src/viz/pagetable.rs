@@ -14,6 +14,8 @@ const COLUMN_W: u32 = 14;
 const COLUMN_H: u32 = 220;
 const BOX_W: u32 = 196;
 const STEP: u32 = COLUMN_W + BOX_W + 30;
+/// The physical-address bits of an x86-64 page-table entry (12 to 51).
+const ADDRESS_BITS: u64 = 0x000f_ffff_ffff_f000;
 
 pub fn render(walk: Option<&PageWalk>) -> Document {
     let Some(walk) = walk else {
@@ -78,10 +80,12 @@ fn draw_level(level: &Level, x: u32) -> Group {
     g = g.add(rect(bx, TOP, BOX_W, COLUMN_H, "#ffffff").set("stroke", style::INK));
     let mut lines = vec![format!("{}[{}]", level.level, level.index), format!("entry {:#018x}", level.entry.0)];
     lines.extend(level.flags.iter().map(|f| format!("  {f}")));
+    let present = level.flags.iter().any(|f| f == "PRESENT");
     lines.push(match level.next {
-        Some(next) if level.level == "PTE" => format!("page {next}"),
         Some(next) => format!("next table {next}"),
-        None => "no next level".to_string(),
+        // A leaf: the entry's address bits are the page (or huge page).
+        None if present => format!("page {:#x}", level.entry.0 & ADDRESS_BITS),
+        None => "not present: the walk stops".to_string(),
     });
     for (i, line) in lines.iter().enumerate().take(COLUMN_H as usize / 16) {
         let t = text(bx + 6, TOP + 18 + i as u32 * 16, line.as_str());
