@@ -8,7 +8,7 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use xtask::qemu::Firmware;
-use xtask::session::Session;
+use xtask::session::{Session, TestEnv};
 use xtask::viz::{self, capture, model::State};
 
 #[derive(Args)]
@@ -25,6 +25,9 @@ pub struct VizArgs {
     /// Also write the state that was drawn to FILE (a line for --dump)
     #[arg(long, value_name = "FILE")]
     save_dump: Option<PathBuf>,
+    /// Guest memory of the machine booted, e.g. 64M or 5G
+    #[arg(long, short = 'm', default_value = "512M")]
+    memory: String,
     /// Where the SVGs and index.html go
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -51,7 +54,7 @@ pub fn run(args: VizArgs) -> Result<ExitCode> {
             let state = State::parse_last(&text).with_context(|| format!("{}", file.display()))?;
             (state, text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_string())
         }
-        None => boot_and_capture("viz", &capture::split_commands(&args.commands), args.addr)?,
+        None => boot_and_capture("viz", &args.memory, &capture::split_commands(&args.commands), args.addr)?,
     };
     if let Some(file) = &args.save_dump {
         std::fs::write(file, format!("{line}\n")).with_context(|| format!("cannot write {}", file.display()))?;
@@ -64,9 +67,12 @@ pub fn run(args: VizArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Boots the debug kernel (BIOS, 512 MiB), runs `commands`, takes the state.
-fn boot_and_capture(name: &str, commands: &[String], addr: Option<u64>) -> Result<(State, String)> {
-    let mut session = Session::boot(name, Firmware::Bios)?;
+/// Boots the debug kernel (BIOS, `memory`), runs `commands`, takes the state.
+fn boot_and_capture(name: &str, memory: &str, commands: &[String], addr: Option<u64>) -> Result<(State, String)> {
+    let env = TestEnv::get()?;
+    let mut machine = env.machine(Firmware::Bios);
+    machine.memory = memory.to_string();
+    let mut session = Session::start(name, &machine, env)?;
     session.expect("^Mosaic teaching kernel")?;
     session.wait_prompt()?;
     capture::capture(&mut session, commands, addr)
@@ -74,6 +80,9 @@ fn boot_and_capture(name: &str, commands: &[String], addr: Option<u64>) -> Resul
 
 /// The documentation's pictures: a file stem, the commands of its session,
 /// and which pictures it keeps. docs/visual.md lists where each is shown.
+/// The sessions boot 64 MiB machines: 4 pages a cell, so one page of
+/// difference can still show in the physical-memory picture.
+const DOCS_MEMORY: &str = "64M";
 const DOC_SETS: [(&str, &str, &[&str]); 3] = [
     ("boot", "", &["memmap", "buddyinfo"]),
     ("vmalloc", "vmalloc 20000", &["memmap", "vmalloc", "pagetable"]),
@@ -90,7 +99,7 @@ fn docs(fixtures: bool) -> Result<ExitCode> {
         let state = if fixtures {
             State::parse(fixture(set)).with_context(|| format!("fixture {set}"))?
         } else {
-            boot_and_capture(&format!("viz-docs-{set}"), &capture::split_commands(commands), None)?.0
+            boot_and_capture(&format!("viz-docs-{set}"), DOCS_MEMORY, &capture::split_commands(commands), None)?.0
         };
         write_set(&dir, set, keep, &state)?;
     }
