@@ -16,7 +16,7 @@ pub fn render(zones: &[Zone]) -> Document {
     let max = zones.iter().flat_map(|z| z.buddyinfo.iter().copied()).max().unwrap_or(0).max(1);
     let width = (8 + ZONE_W * zones.len() as u32).max(420);
     let mut doc = style::document("buddyinfo", width, TOP + CHART_H + 56)
-        .add(text(8, 20, "Free blocks per order and zone (buddyinfo)").set("font-size", 14));
+        .add(text(8, 20, "Free blocks per order (below each bar) and zone (buddyinfo)").set("font-size", 14));
     for (i, zone) in zones.iter().enumerate() {
         doc = doc.add(chart(zone, 8 + i as u32 * ZONE_W, max));
     }
@@ -38,6 +38,6 @@ fn chart(zone: &Zone, x: u32, max: u64) -> Group {
         g = g.add(bar).add(text(bx + 4, base - h - 3, count.to_string()).set("font-size", 10));
         g = g.add(text(bx + 9, base + 14, order.to_string()).set("font-size", 10));
     }
-    let words = format!("{}: {} free pages (order below each bar)", zone.name, zone.free_pages);
+    let words = format!("{}: {} free pages", zone.name, zone.free_pages);
     g.add(text(x, base + 34, words))
 }

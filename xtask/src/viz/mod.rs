@@ -127,6 +127,20 @@ mod tests {
         assert!(a[2].svg.contains("data-level=\"PTE\"") && b[2].svg.contains("No page-table walk"));
     }
 
+    /// A line the kernel itself printed (wt-viz-kernel, 512 MiB, after
+    /// `vmalloc 20000; alloc_pages 3`): the renderer reads what the kernel
+    /// writes, not only what the fixtures say it writes.
+    #[test]
+    fn a_real_kernel_state_draws() {
+        let state = State::parse_last(include_str!("testdata/kernel-512m.json")).unwrap();
+        assert_eq!((state.memmap.cells_count, state.memmap.pages_per_cell), (4095, 32));
+        let pictures = render(&state);
+        assert_eq!(pictures[1].svg.matches("class=\"area\"").count(), 1);
+        assert!(pictures[1].svg.contains("data-caller=\"kernel/src/shell/vm_commands.rs:"));
+        assert_eq!(pictures[2].svg.matches("class=\"level\"").count(), 4);
+        assert!(pictures[3].svg.contains("data-zone=\"DMA32\""));
+    }
+
     #[test]
     fn write_makes_the_files_and_the_index() {
         let dir = std::env::temp_dir().join(format!("mosaic-viz-test-{}", std::process::id()));

@@ -48,7 +48,9 @@ pub fn render(map: &VmMap) -> Document {
         map.areas.len(),
         if map.areas.len() == 1 { "" } else { "s" }
     );
-    let mut doc = style::document("vmmap", WIDTH, height)
+    // Wide enough for the longest line of the list (monospace, 12 px).
+    let longest = list_lines(map).iter().map(|l| l.chars().count()).max().unwrap_or(0) as u32;
+    let mut doc = style::document("vmmap", WIDTH.max(40 + longest * 15 / 2), height)
         .set("data-areas", map.areas.len())
         .add(text(8, 20, heading).set("font-size", 14))
         .add(text(8, TRACK_Y - 10, "address order; widths grow with the logarithm of the size, not the size"));
@@ -133,23 +135,26 @@ fn free(map: &VmMap, r: Range, x: u32, w: u32) -> Group {
     Group::new().add(piece.add(title(words)))
 }
 
+/// The words of the list's line for each of the first MAX_LINES areas.
+fn list_lines(map: &VmMap) -> Vec<String> {
+    let line = |area: &Area| {
+        let guard = if area.guard { " + guard" } else { "" };
+        let asked = if area.requested > 0 { format!(", {} bytes asked", area.requested) } else { String::new() };
+        let phys = area.phys.map(|p| format!(" phys {p}")).unwrap_or_default();
+        let plural = if area.pages == 1 { "" } else { "s" };
+        format!(
+            "{}-{} {:<7} {} page{plural}{guard}{asked}{phys}  {}",
+            area.start, area.end, area.kind, area.pages, area.caller
+        )
+    };
+    map.areas.iter().take(MAX_LINES).map(line).collect()
+}
+
 /// One line per area (the first MAX_LINES), then the largest free range.
 fn list(map: &VmMap) -> Group {
     let mut g = Group::new().set("class", "list");
     let mut y = LIST_Y;
-    for area in map.areas.iter().take(MAX_LINES) {
-        let guard = if area.guard { " + guard" } else { "" };
-        let asked = if area.requested > 0 { format!(", {} bytes asked", area.requested) } else { String::new() };
-        let phys = area.phys.map(|p| format!(" phys {p}")).unwrap_or_default();
-        let words = format!(
-            "{}-{} {:<7} {} page{}{guard}{asked}{phys}  {}",
-            area.start,
-            area.end,
-            area.kind,
-            area.pages,
-            if area.pages == 1 { "" } else { "s" },
-            area.caller
-        );
+    for (area, words) in map.areas.iter().zip(list_lines(map)) {
         g = g.add(style::legend_line(8, y - 10, style::area_kind(&area.kind), words).set("class", "area-line"));
         y += LINE;
     }
