@@ -6,6 +6,8 @@ pub use xtask::session::{Session, TestEnv};
 
 use anyhow::Result;
 
+pub mod cdp;
+
 /// Boots `firmware` and waits for the first prompt.
 pub fn booted(name: &str, firmware: Firmware) -> Result<Session> {
     let mut s = Session::boot(name, firmware)?;

@@ -44,6 +44,16 @@ pub fn find_qemu() -> Option<PathBuf> {
     std::env::split_paths(&path).map(|dir| dir.join(QEMU)).find(|p| p.is_file())
 }
 
+/// Finds Chromium (Debian's `chromium`, or `chromium-browser` elsewhere) on
+/// the PATH: the live view's browser test drives it headless. Nothing
+/// else needs it; a student opens the live view in any browser.
+pub fn find_chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| ["chromium", "chromium-browser"].map(|name| dir.join(name)))
+        .find(|p| p.is_file())
+}
+
 /// Makes sure QEMU and OVMF are present, installing them if possible.
 pub fn ensure() -> Result<(PathBuf, Ovmf)> {
     if let (Some(qemu), Some(ovmf)) = (find_qemu(), find_ovmf()) {

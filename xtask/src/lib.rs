@@ -14,6 +14,7 @@
 //!   packages (for `cargo xtask bench --linux`)
 //! - `lint`: the formatting and clippy checks that `cargo xtask test` runs
 //! - `lab`: course labs, their `LAB n` regions and skeleton export
+//! - `viz`: pictures of the kernel's memory as SVG, and the live view's server
 //! - `grade`: the grader, the labs' selftest and submissions (uses `lab`;
 //!   `lab` uses nothing of it)
 
@@ -30,6 +31,7 @@ pub mod qemu;
 pub mod report;
 pub mod session;
 pub mod toolchain;
+pub mod viz;
 
 use std::path::PathBuf;
 

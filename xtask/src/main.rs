@@ -49,6 +49,12 @@ enum Cli {
     /// --list` names them. Exits non-zero if a target crashed; the input is
     /// then in fuzz/artifacts/<target>/. See docs/testing.md.
     Fuzz(commands::fuzz::FuzzArgs),
+    /// Pictures of the kernel's memory as SVG under target/viz/ (docs/visual.md)
+    ///
+    /// Boots the kernel, runs `--commands`, asks for `memmap json`, `vmmap
+    /// json` and `pt <addr> json`, and draws them; or draws a saved state
+    /// (`--dump FILE`). `--docs` regenerates docs/pictures/.
+    Viz(commands::viz::VizArgs),
     /// Check what this machine needs for Mosaic, one line each, with the fix
     Doctor,
 }
@@ -63,6 +69,7 @@ fn main() -> ExitCode {
         Cli::Grade(args) => commands::grade::run(args),
         Cli::Bench(args) => commands::bench::run(args),
         Cli::Fuzz(args) => commands::fuzz::run(args),
+        Cli::Viz(args) => commands::viz::run(args),
         Cli::Doctor => commands::doctor::run(),
     };
     match result {

@@ -94,6 +94,13 @@ pub fn run() -> Result<ExitCode> {
         }
         None => r.missing("gdb (for cargo xtask gdb)", &hint(&["gdb"])),
     }
+    match host::find_chromium().and_then(|c| version(&c.to_string_lossy())) {
+        Some(v) => r.ok("Chromium (for the live view's browser test)", &v),
+        None => r.note(
+            "Chromium (for the live view's browser test)",
+            &format!("not found; that test is skipped without it: {}", hint(&["chromium"])),
+        ),
+    }
     match build::stage_cache() {
         Some((dir, true)) => r.ok("bootloader stages", &format!("built, shared from {}", dir.display())),
         Some((dir, false)) => r.note(

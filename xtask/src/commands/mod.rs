@@ -12,6 +12,7 @@ pub mod image;
 pub mod lab;
 pub mod run;
 pub mod test;
+pub mod viz;
 
 use xtask::build::Profile;
 

@@ -1,13 +1,15 @@
 //! `cargo xtask run`: build the kernel and boot it in QEMU, with the serial
-//! console on this terminal (see `console.rs`).
+//! console on this terminal (see `console.rs`); with `--view`, also the
+//! live view of memory in a browser (xtask::viz::live).
 
 use crate::console;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use std::process::ExitCode;
 use xtask::build;
 use xtask::host;
 use xtask::qemu::{self, Firmware, Machine};
+use xtask::viz::live;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -29,6 +31,13 @@ pub struct RunArgs {
     /// Kernel options, e.g. "vmalloc=list" (see docs/testing.md)
     #[arg(long, default_value = "")]
     cmdline: String,
+    /// Also serve a live view of memory on 127.0.0.1 (docs/visual.md): the
+    /// kernel gets `view=on` and sends its state on COM2 after every command
+    #[arg(long)]
+    view: bool,
+    /// The live view's port (default: any free port; the URL is printed)
+    #[arg(long, value_name = "PORT", requires = "view")]
+    view_port: Option<u16>,
 }
 
 fn parse_memory(s: &str) -> Result<String, String> {
@@ -64,7 +73,27 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     if args.gdb {
         eprintln!("xtask: QEMU waits for a debugger: run `cargo xtask gdb` in another terminal");
     }
-    console::run(&machine, &qemu, &ovmf)
+    if !args.view {
+        return console::run(&machine, &qemu, &ovmf);
+    }
+    let dir = std::env::temp_dir().join(format!("mosaic-view-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let result =
+        with_view(&mut machine, &dir, args.view_port.unwrap_or(0)).and_then(|()| console::run(&machine, &qemu, &ovmf));
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Starts the live view's server and COM2 socket (in `dir`), and gives
+/// the machine the second serial port and `view=on`.
+fn with_view(machine: &mut Machine, dir: &std::path::Path, port: u16) -> Result<()> {
+    let view = live::serve(port)?;
+    let (listener, qemu_args) = live::com2_socket(dir)?;
+    machine.extra.extend(qemu_args);
+    machine.cmdline = format!("{} view=on", machine.cmdline).trim_start().to_string();
+    live::feed_com2(view.hub, listener);
+    eprintln!("xtask: live view of memory at {} (it redraws after every command)", view.url);
+    Ok(())
 }
 
 /// True unless /proc/cpuinfo says the CPU lacks the `nx` flag.
