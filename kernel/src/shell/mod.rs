@@ -23,6 +23,8 @@ pub mod test_vmalloc_command;
 #[cfg(target_os = "none")]
 mod vm_commands;
 #[cfg(target_os = "none")]
+mod vrealloc_command;
+#[cfg(target_os = "none")]
 pub use commands::COMMANDS;
 
 use crate::bail;

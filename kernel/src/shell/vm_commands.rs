@@ -16,7 +16,7 @@ use x86_64::structures::idt::PageFaultErrorCode;
 use x86_64::structures::paging::PageTableFlags as Flags;
 use x86_64::VirtAddr;
 
-fn parse_vaddr(s: &str) -> Result<VirtAddr, CmdError> {
+pub(super) fn parse_vaddr(s: &str) -> Result<VirtAddr, CmdError> {
     let value = parse_u64(s)?;
     VirtAddr::try_new(value).map_err(|_| CmdError::new(format_args!("{value:#x} is not a canonical address")))
 }
@@ -41,7 +41,7 @@ pub fn vmalloc(args: &[&str]) -> Result<(), CmdError> {
 /// the area: the guard page, none, or more than one unmapped page. Read
 /// from the record, not the request, so a rounding bug or a missing guard
 /// page shows in the shell's answer.
-fn area_as_it_is(addr: VirtAddr) -> (u64, Message) {
+pub(super) fn area_as_it_is(addr: VirtAddr) -> (u64, Message) {
     let Some((_, size, pages)) = vmalloc::area_record(addr) else {
         return (0, Message::new(format_args!("no area record")));
     };

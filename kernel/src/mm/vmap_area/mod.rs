@@ -210,6 +210,18 @@ impl fmt::Display for AreaError {
     }
 }
 
+/// Which area allocator serves the vmalloc area (boot option `vmalloc=`,
+/// read by cmdline.rs; `vmalloc::init` makes it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Areas {
+    /// Linux 2.4's sorted list (`vmalloc=list`, lab 2).
+    List,
+    /// The augmented free tree (the default).
+    Tree,
+    /// Both, compared on every request (`vmalloc=check`, check.rs).
+    Check,
+}
+
 /// What both allocators offer, so that callers and tests can swap them.
 pub trait AreaAllocator<T> {
     /// "list" or "tree".

@@ -58,7 +58,9 @@ impl<T> ListAllocator<T> {
 impl<T> TreeAllocator<T> {
     /// `try_extend` on the tree: the free block that starts where the area
     /// ends, if there is one and it reaches far enough, loses its front.
-    /// No node is added, so the heap is not needed.
+    /// That adds no node; but room is made first for the node that
+    /// shrinking the area back would add, so that a caller whose next step
+    /// fails can undo this without the heap (vrealloc does). No room: false.
     pub(super) fn extend_in_place(&mut self, start: u64, new_size: u64) -> bool {
         let Some(slot) = self.index.get(start) else { return false };
         let Some(area) = self.areas[slot].as_ref() else { return false };
@@ -70,7 +72,7 @@ impl<T> TreeAllocator<T> {
         let Some(block) = self.free.floor(end).filter(|&b| self.free.nodes[b].start == end) else {
             return false;
         };
-        if self.free.nodes[block].end() < new_end {
+        if self.free.nodes[block].end() < new_end || self.free.reserve(self.index.len() + 2).is_err() {
             return false;
         }
         self.free.carve(block, end..new_end);
