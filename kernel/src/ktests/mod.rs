@@ -14,15 +14,17 @@ mod inject;
 mod soak;
 mod test_vmalloc;
 mod vmalloc;
+mod vrealloc;
 
 use crate::ktest::Test;
 
 /// Every suite, in the order they run.
-pub fn suites() -> [&'static [Test]; 9] {
+pub fn suites() -> [&'static [Test]; 10] {
     [
         foundation::TESTS,
         buddy::TESTS,
         vmalloc::TESTS,
+        vrealloc::TESTS,
         explain::TESTS,
         aspace::TESTS,
         soak::TESTS,
