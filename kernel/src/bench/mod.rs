@@ -7,3 +7,4 @@
 pub mod pgd_bench;
 pub mod stress;
 pub mod test_vmalloc;
+mod test_vmalloc_cases;
