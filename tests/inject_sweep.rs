@@ -43,6 +43,8 @@ const CASES: &[Case] = &[
     undone("vmalloc 20000", "vfree {}"),
     undone("vmalloc 9000 zero", "vfree {}"),
     case("vfree 0xffffc90000000000"),
+    undone("vrealloc 0 20000", "vfree {}"),
+    case("vrealloc 0xffffc90000000000 8192"),
     undone("vmap 3", "vunmap {}"),
     case("vunmap 0xffffc90000000000"),
     undone("ioremap 0xfebf0000 8192", "iounmap {}"),

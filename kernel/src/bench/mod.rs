@@ -8,3 +8,4 @@ pub mod pgd_bench;
 pub mod stress;
 pub mod test_vmalloc;
 mod test_vmalloc_cases;
+mod vm_usage;
