@@ -7,5 +7,3 @@
 pub mod pgd_bench;
 pub mod stress;
 pub mod test_vmalloc;
-mod test_vmalloc_cases;
-mod vm_usage;

@@ -75,11 +75,14 @@ use crate::mm::page_alloc::ZoneType;
 use crate::mm::vmalloc::{self, VmError};
 use crate::rand::XorShift64 as XorShift;
 
-pub use super::vm_usage::Usage;
+mod cases;
+mod usage;
+
 use crate::message::Message;
 use crate::{bail, println};
 use alloc::vec::Vec;
 use core::fmt;
+pub use usage::Usage;
 use x86_64::structures::paging::PhysFrame;
 use x86_64::VirtAddr;
 
@@ -261,8 +264,8 @@ const CASES: [Case; 13] = [
     not_applicable("kvfree_rcu_1_arg_vmalloc_test"),
     not_applicable("kvfree_rcu_2_arg_vmalloc_test"),
     case("vm_map_ram_test", vm_map_ram_test),
-    case("no_block_alloc_test", super::test_vmalloc_cases::no_block_alloc_test),
-    case("vrealloc_test", super::test_vmalloc_cases::vrealloc_test),
+    case("no_block_alloc_test", cases::no_block_alloc_test),
+    case("vrealloc_test", cases::vrealloc_test),
 ];
 
 pub const ALIGN_SHIFT: usize = 6;

@@ -1,7 +1,7 @@
 //! The two test_vmalloc cases Linux added after 6.1 (bits 11 and 12 of
-//! `run_test_mask`), reimplemented for bench/test_vmalloc.rs.
+//! `run_test_mask`), reimplemented for the driver in bench/test_vmalloc.rs.
 
-use super::test_vmalloc::{alloc, each_loop, fail, free, touch, Ctx, Failure, Outcome, Step};
+use super::{alloc, each_loop, fail, free, touch, Ctx, Failure, Outcome, Step};
 use crate::mm::page::PAGE_SIZE;
 use crate::mm::vmalloc;
 use x86_64::instructions::interrupts::without_interrupts;
