@@ -13,20 +13,19 @@ pub fn vrealloc(args: &[&str]) -> Result<(), CmdError> {
     let addr = parse_vaddr(args[0])?;
     let size = parse_size(args[1])?;
     let (now, how) = vmalloc::vrealloc(addr, size).map_err(CmdError::from_display)?;
-    if how == Resized::Freed {
-        println!("freed {:#x} (a new size of 0 frees the area, as in Linux)", addr.as_u64());
-        return Ok(());
-    }
-    let (pages, guard) = area_as_it_is(now);
     let said = match how {
+        Resized::Freed => {
+            println!("freed {:#x} (a new size of 0 frees the area, as in Linux)", addr.as_u64());
+            return Ok(());
+        }
         Resized::Allocated => "allocated (a null address means a new area, as in Linux)",
         Resized::SamePages => "same pages: only the requested size changed",
         Resized::ShrunkInPlace { .. } => "shrunk in place",
         Resized::GrownInPlace { .. } => "grown in place",
         Resized::Moved { .. } => "moved",
-        Resized::Freed => unreachable!("answered above"),
     };
-    print_first(now.as_u64(), pages, &guard, said);
+    let (pages, guard) = area_as_it_is(now);
+    println!("{:#x} ({pages} pages mapped, {} bytes, {guard}): {said}", now.as_u64(), pages * PAGE_SIZE);
     match how {
         Resized::ShrunkInPlace { pages_freed } => println!("  {pages_freed} pages unmapped and freed"),
         Resized::GrownInPlace { pages_added } => println!("  {pages_added} pages added in the free range after it"),
@@ -34,8 +33,4 @@ pub fn vrealloc(args: &[&str]) -> Result<(), CmdError> {
         _ => {}
     }
     Ok(())
-}
-
-fn print_first(addr: u64, pages: u64, guard: &dyn core::fmt::Display, said: &str) {
-    println!("{addr:#x} ({pages} pages mapped, {} bytes, {guard}): {said}", pages * PAGE_SIZE);
 }

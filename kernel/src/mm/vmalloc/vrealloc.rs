@@ -141,11 +141,13 @@ fn list_of(frames: impl Iterator<Item = PhysFrame>, len: u64) -> Option<PageList
     Some(list)
 }
 
-fn area_error(e: AreaError) -> VmError {
+/// What a refused `shrink` means here: only running out of memory can
+/// happen (the area and the size were checked just before, under the
+/// same lock); anything else is reported as the area not being there.
+fn area_error(e: AreaError, start: u64) -> VmError {
     match e {
         AreaError::NoMemory => VmError::NoMemory,
-        // The area was found just before, under the same lock.
-        other => panic!("vrealloc: the area allocator refused a valid shrink: {other}"),
+        _ => VmError::NotAnArea(start),
     }
 }
 
@@ -156,7 +158,7 @@ fn shrink(v: &mut Vmalloc, start: u64, old: u64, new: u64) -> Result<Resized, Vm
     let head = list_of(vm.pages.iter().copied(), new).ok_or(VmError::NoMemory)?;
     let tail = list_of(vm.pages.iter().copied().skip(new as usize), old - new).ok_or(VmError::NoMemory)?;
     // Mapped pages plus one guard page, as get_vm_area reserves.
-    v.areas.shrink(start, (new + 1) * PAGE_SIZE).map_err(area_error)?;
+    v.areas.shrink(start, (new + 1) * PAGE_SIZE).map_err(|e| area_error(e, start))?;
     pgtable::vunmap_range(VirtAddr::new(start + new * PAGE_SIZE), old - new);
     free_pages_array(&tail);
     v.vmalloc_pages -= old - new;
@@ -216,6 +218,11 @@ fn move_area(addr: VirtAddr, size: u64, caller: &'static Location<'static>) -> R
     // they are distinct areas so they do not overlap, and nothing else
     // frees them while the command that owns them runs.
     unsafe { core::ptr::copy_nonoverlapping(addr.as_ptr::<u8>(), new.as_mut_ptr::<u8>(), kept as usize) };
-    vfree(addr).expect("the old area was checked above");
+    // It was checked above; should it have gone meanwhile, the new area
+    // goes too and the error is the answer.
+    if let Err(e) = vfree(addr) {
+        vfree(new).expect("the area just made");
+        return Err(e);
+    }
     Ok((new, Resized::Moved { from: addr.as_u64() }))
 }
