@@ -47,7 +47,7 @@ fn unknown_kernel_options_are_reported_at_boot() -> anyhow::Result<()> {
     let mut machine = env.machine(Firmware::Bios);
     machine.cmdline = "vmalloc=lst verbose".into();
     let mut s = Session::start("cmdline-unknown", &machine, env)?;
-    s.expect("^cmdline: `vmalloc=lst`: the value must be `list` or `tree`")?;
+    s.expect("^cmdline: `vmalloc=lst`: the value must be `list`, `tree` or `check`")?;
     s.expect("^cmdline: unknown option `verbose`")?;
     s.expect("^Mosaic teaching kernel")?;
     s.wait_prompt()?;

@@ -44,6 +44,8 @@ const CASES: &[Case] = &[
     undone("vmalloc 20000", "vfree {}"),
     undone("vmalloc 9000 zero", "vfree {}"),
     case("vfree 0xffffc90000000000"),
+    undone("vrealloc 0 20000", "vfree {}"),
+    case("vrealloc 0xffffc90000000000 8192"),
     undone("vmap 3", "vunmap {}"),
     case("vunmap 0xffffc90000000000"),
     undone("vm_map_ram 3", "vm_unmap_ram {} 3; vm_unmap_aliases"),

@@ -46,7 +46,7 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
     if let Some(on) = args.redzone {
         mm::redzone::set_enabled(on);
     }
-    mm::vmalloc::init(args.vmalloc_list);
+    mm::vmalloc::init(args.vmalloc);
     arch::pic::init();
     drivers::pit::init();
     x86_64::instructions::interrupts::enable();

@@ -11,6 +11,7 @@
 //! | `panic=exit`       | a panic exits QEMU with a failure status           |
 //! | `vmalloc=list`     | the vmalloc area allocator is 2.4's list (lab 2)   |
 //! | `vmalloc=tree`     | ... or the tree (the default)                      |
+//! | `vmalloc=check`    | ... or both, compared on every request (oracle)    |
 //! | `redzone=on\|off`  | the vmalloc overrun check (default: on in debug)   |
 //! | `view=on\|off`     | the state line on COM2 after every command (docs/visual.md) |
 //!
@@ -18,19 +19,27 @@
 //! init, so an unknown option or value is a typo, and it is said so on the
 //! console at boot (`vmalloc=lst` would otherwise quietly mean the tree).
 
+use crate::mm::vmap_area::Areas;
 use core::fmt;
 
 /// What the command line asked for.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Options<'a> {
     /// `Some("")` for a bare `ktest`: every test.
     pub ktest: Option<&'a str>,
     pub panic_exit: bool,
-    pub vmalloc_list: bool,
+    /// `vmalloc=list|tree|check`: the area allocator (default: the tree).
+    pub vmalloc: Areas,
     /// `redzone=on|off`; None leaves the build's default (mm::redzone).
     pub redzone: Option<bool>,
     /// `view=on`: write the memory state to COM2 after every command.
     pub view: bool,
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Options { ktest: None, panic_exit: false, vmalloc: Areas::Tree, redzone: None, view: false }
+    }
 }
 
 /// A word of the command line that means nothing to the kernel.
@@ -44,7 +53,7 @@ impl fmt::Display for Complaint<'_> {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
             Complaint::Unknown(word) => {
-                write!(f, "unknown option `{word}`, ignored (known: ktest[=<filter>] panic=exit vmalloc=list|tree redzone=on|off view=on|off)")
+                write!(f, "unknown option `{word}`, ignored (known: ktest[=<filter>] panic=exit vmalloc=list|tree|check redzone=on|off view=on|off)")
             }
             Complaint::BadValue { option, value, expected } => {
                 write!(f, "`{option}={value}`: the value must be {expected}; option ignored")
@@ -66,10 +75,11 @@ pub fn parse<'a>(line: &'a str, mut complain: impl FnMut(Complaint<'a>)) -> Opti
             ("ktest", v) => options.ktest = Some(v.unwrap_or("")),
             ("panic", Some("exit")) => options.panic_exit = true,
             ("panic", Some(v)) => complain(Complaint::BadValue { option: "panic", value: v, expected: "`exit`" }),
-            ("vmalloc", Some("list")) => options.vmalloc_list = true,
-            ("vmalloc", Some("tree")) => options.vmalloc_list = false,
+            ("vmalloc", Some("list")) => options.vmalloc = Areas::List,
+            ("vmalloc", Some("tree")) => options.vmalloc = Areas::Tree,
+            ("vmalloc", Some("check")) => options.vmalloc = Areas::Check,
             ("vmalloc", Some(v)) => {
-                complain(Complaint::BadValue { option: "vmalloc", value: v, expected: "`list` or `tree`" })
+                complain(Complaint::BadValue { option: "vmalloc", value: v, expected: "`list`, `tree` or `check`" })
             }
             ("redzone", Some("on")) => options.redzone = Some(true),
             ("redzone", Some("off")) => options.redzone = Some(false),
@@ -102,25 +112,26 @@ mod tests {
         let (o, said) = parsed("ktest=buddy  panic=exit vmalloc=list");
         assert_eq!(
             o,
-            Options { ktest: Some("buddy"), panic_exit: true, vmalloc_list: true, redzone: None, view: false }
+            Options { ktest: Some("buddy"), panic_exit: true, vmalloc: Areas::List, redzone: None, view: false }
         );
         assert!(parsed("view=on").0.view && !parsed("view=on view=off").0.view);
         assert_eq!(parsed("redzone=off redzone=on").0.redzone, Some(true));
         assert_eq!(parsed("redzone=off").0.redzone, Some(false));
         assert!(said.is_empty(), "{said:?}");
         assert_eq!(parsed("ktest").0.ktest, Some(""));
-        assert!(!parsed("vmalloc=list vmalloc=tree").0.vmalloc_list);
+        assert_eq!(parsed("vmalloc=list vmalloc=tree").0.vmalloc, Areas::Tree);
+        assert_eq!(parsed("vmalloc=check").0.vmalloc, Areas::Check);
         assert_eq!(parsed("").0, Options::default());
     }
 
     #[test]
     fn unknown_options_and_values_are_reported_not_guessed() {
         let (o, said) = parsed("vmalloc=lst verbose panic=reboot vmalloc redzone=yes view=yes");
-        assert!(!o.vmalloc_list && !o.panic_exit && o.redzone.is_none() && !o.view);
+        assert!(o.vmalloc == Areas::Tree && !o.panic_exit && o.redzone.is_none() && !o.view);
         assert_eq!(said.len(), 6, "{said:?}");
         assert!(said[5].contains("`view=yes`"), "{}", said[5]);
         assert!(said[4].contains("`redzone=yes`") && said[4].contains("`on` or `off`"), "{}", said[4]);
-        assert!(said[0].contains("`vmalloc=lst`") && said[0].contains("`list` or `tree`"), "{}", said[0]);
+        assert!(said[0].contains("`vmalloc=lst`") && said[0].contains("`list`, `tree` or `check`"), "{}", said[0]);
         assert!(said[1].contains("unknown option `verbose`"), "{}", said[1]);
         assert!(said[2].contains("`panic=reboot`"), "{}", said[2]);
         assert!(said[3].contains("unknown option `vmalloc`"), "{}", said[3]);

@@ -15,16 +15,18 @@ mod soak;
 mod test_vmalloc;
 mod vmalloc;
 mod vmap_block;
+mod vrealloc;
 
 use crate::ktest::Test;
 
 /// Every suite, in the order they run.
-pub fn suites() -> [&'static [Test]; 10] {
+pub fn suites() -> [&'static [Test]; 11] {
     [
         foundation::TESTS,
         buddy::TESTS,
         vmalloc::TESTS,
         vmap_block::TESTS,
+        vrealloc::TESTS,
         explain::TESTS,
         aspace::TESTS,
         soak::TESTS,

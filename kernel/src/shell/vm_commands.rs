@@ -42,7 +42,7 @@ pub fn vmalloc(args: &[&str]) -> Result<(), CmdError> {
 /// the area: the guard page, none, or more than one unmapped page. Read
 /// from the record, not the request, so a rounding bug or a missing guard
 /// page shows in the shell's answer.
-fn area_as_it_is(addr: VirtAddr) -> (u64, Message) {
+pub(super) fn area_as_it_is(addr: VirtAddr) -> (u64, Message) {
     let Some((_, size, pages)) = vmalloc::area_record(addr) else {
         return (0, Message::new(format_args!("no area record")));
     };

@@ -25,14 +25,17 @@ use super::page_alloc::ZoneType;
 use super::page_list::PageList;
 use super::pgtable::{self, MapError};
 use super::redzone;
-use super::vmap_area::{Area, AreaAllocator, AreaError, ListAllocator, TreeAllocator};
+pub use super::vmap_area::Areas;
+use super::vmap_area::{Area, AreaAllocator, AreaError, CheckAllocator, Disagreement, ListAllocator, TreeAllocator};
 mod query;
 mod vm_map_ram;
 mod vmap;
+mod vrealloc;
 
 pub use query::*;
 pub use vm_map_ram::*;
 pub use vmap::*;
+pub use vrealloc::{vrealloc, Resized};
 
 use alloc::boxed::Box;
 use core::fmt;
@@ -193,13 +196,21 @@ impl Vmalloc {
 
 static VMALLOC: Mutex<Option<Vmalloc>> = Mutex::new(None);
 
-/// Sets up the area allocator: the augmented tree, or the sorted list of
-/// Linux 2.4 when `use_list` is set (boot option `vmalloc=list`).
-pub fn init(use_list: bool) {
+/// Sets up the area allocator the boot options chose.
+pub fn init(choice: Areas) {
     let span = VMALLOC_START..VMALLOC_END;
-    let areas: Box<dyn AreaAllocator<VmStruct> + Send> =
-        if use_list { Box::new(ListAllocator::new(span)) } else { Box::new(TreeAllocator::new(span)) };
+    let areas: Box<dyn AreaAllocator<VmStruct> + Send> = match choice {
+        Areas::List => Box::new(ListAllocator::new(span)),
+        Areas::Tree => Box::new(TreeAllocator::new(span)),
+        Areas::Check => Box::new(CheckAllocator::new(span, oracle_stop)),
+    };
     *VMALLOC.lock() = Some(Vmalloc { areas, vmalloc_pages: 0, freed: [NO_FREED; 16], next_freed: 0, overruns: 0 });
+}
+
+/// What `vmalloc=check` does at the first disagreement: stop the kernel
+/// with the report, before a wrong range is handed out and used.
+fn oracle_stop(report: &Disagreement) {
+    panic!("{report}");
 }
 
 fn with<R>(f: impl FnOnce(&mut Vmalloc) -> R) -> R {

@@ -14,10 +14,10 @@ use super::{assert_span, check_busy, fit_in, for_each_gap, validate, Area, AreaA
 /// bottom of the span. All operations are O(n).
 #[derive(Debug)]
 pub struct ListAllocator<T> {
-    span: Range<u64>,
+    pub(super) span: Range<u64>,
     /// The busy areas sorted by start: `vmlist`.
-    areas: Vec<Area<T>>,
-    busy_bytes: u64,
+    pub(super) areas: Vec<Area<T>>,
+    pub(super) busy_bytes: u64,
 }
 
 impl<T> ListAllocator<T> {
@@ -104,5 +104,13 @@ impl<T> AreaAllocator<T> for ListAllocator<T> {
 
     fn check(&self) -> Result<(), &'static str> {
         check_busy(&self.span, self.areas.iter(), self.busy_bytes)
+    }
+
+    fn try_extend(&mut self, start: u64, new_size: u64) -> bool {
+        self.extend_in_place(start, new_size)
+    }
+
+    fn shrink(&mut self, start: u64, new_size: u64) -> Result<(), AreaError> {
+        self.shrink_in_place(start, new_size)
     }
 }

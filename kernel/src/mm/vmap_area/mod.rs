@@ -129,7 +129,13 @@
 //!   right: rotations, and adding and taking out a node.
 //! - `tree.rs`: `TreeAllocator`, the free tree plus the busy areas.
 //! - `start_index.rs`: the hash of busy areas by start address.
-//! - `tests.rs`: both allocators, side by side with a model.
+//! - `resize.rs`: growing and shrinking a busy area in place, for both
+//!   (`try_extend`, `shrink`: what `vrealloc` asks of them).
+//! - `check.rs`: `CheckAllocator`, the oracle of boot option
+//!   `vmalloc=check`: both allocators answer every request, and the first
+//!   disagreement stops the kernel with a report.
+//! - `tests.rs`: both allocators, side by side with a model;
+//!   `resize_tests.rs` and `check_tests.rs`: the two above.
 //!
 //! This file holds what they share: `Area`, `AreaError`, the
 //! `AreaAllocator` trait, and the helpers both allocators use.
@@ -139,11 +145,14 @@ use core::fmt;
 use core::ops::Range;
 
 mod avl;
+pub mod check;
 mod free_tree;
 mod list;
+mod resize;
 pub mod start_index;
 mod tree;
 
+pub use check::{CheckAllocator, Disagreement};
 pub use list::ListAllocator;
 pub use tree::TreeAllocator;
 
@@ -183,6 +192,8 @@ pub enum AreaError {
     BadAlign,
     /// no free range is large enough
     NoSpace,
+    /// no busy area starts at the address given
+    NotAnArea,
     /// the heap could not grow the bookkeeping (nothing was changed)
     NoMemory,
 }
@@ -193,9 +204,22 @@ impl fmt::Display for AreaError {
             AreaError::BadSize => "size is zero or not a whole number of pages",
             AreaError::BadAlign => "alignment is not a power of two of at least a page",
             AreaError::NoSpace => "no free range is large enough",
+            AreaError::NotAnArea => "no busy area starts there",
             AreaError::NoMemory => "no memory for the bookkeeping",
         })
     }
+}
+
+/// Which area allocator serves the vmalloc area (boot option `vmalloc=`,
+/// read by cmdline.rs; `vmalloc::init` makes it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Areas {
+    /// Linux 2.4's sorted list (`vmalloc=list`, lab 2).
+    List,
+    /// The augmented free tree (the default).
+    Tree,
+    /// Both, compared on every request (`vmalloc=check`, check.rs).
+    Check,
 }
 
 /// What both allocators offer, so that callers and tests can swap them.
@@ -225,6 +249,17 @@ pub trait AreaAllocator<T> {
     fn span(&self) -> Range<u64>;
     /// Verifies the allocator's invariants; the error says which one broke.
     fn check(&self) -> Result<(), &'static str>;
+    /// Grows the busy area that starts at `start` to `new_size` bytes by
+    /// taking the free range right after it, if all of that is free; false,
+    /// and nothing changed, otherwise (also for a `new_size` that is not a
+    /// whole number of pages or not larger). Linux's `vrealloc` (6.12+)
+    /// grows in place only inside pages it already has; this is the step
+    /// past it (resize.rs).
+    fn try_extend(&mut self, start: u64, new_size: u64) -> bool;
+    /// Shrinks the busy area that starts at `start` to `new_size` bytes
+    /// (non-zero, whole pages, smaller) and gives the tail back to the free
+    /// space. On an error nothing changed.
+    fn shrink(&mut self, start: u64, new_size: u64) -> Result<(), AreaError>;
 }
 
 /// Every maximal free range of `a`, in address order (for tests, and for
@@ -377,3 +412,10 @@ fn raw(link: Link) -> Raw {
 // `[a..b]` in the tests is meant: a list holding one range.
 #[allow(clippy::single_range_in_vec_init)]
 mod tests;
+
+#[cfg(test)]
+#[allow(clippy::single_range_in_vec_init)]
+mod resize_tests;
+
+#[cfg(test)]
+mod check_tests;

@@ -31,7 +31,7 @@ pub struct TreeAllocator<T> {
     /// areas in a second red-black tree (`vmap_area_root`); see
     /// `slot_inside` for what the hash costs instead.
     pub(super) index: StartIndex,
-    busy_bytes: u64,
+    pub(super) busy_bytes: u64,
     /// The busy slot last made or found. `vmalloc` reserves an area and
     /// then stores its pages in it; `vfree` finds an area, checks it, and
     /// removes it: each time the second call is for the area the first one
@@ -215,6 +215,14 @@ impl<T> AreaAllocator<T> for TreeAllocator<T> {
 
     fn span(&self) -> Range<u64> {
         self.span.clone()
+    }
+
+    fn try_extend(&mut self, start: u64, new_size: u64) -> bool {
+        self.extend_in_place(start, new_size)
+    }
+
+    fn shrink(&mut self, start: u64, new_size: u64) -> Result<(), AreaError> {
+        self.shrink_in_place(start, new_size)
     }
 
     /// Beyond the busy areas' own invariants: the hash indexes every busy

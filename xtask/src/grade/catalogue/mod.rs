@@ -195,7 +195,7 @@ fn write_and_verify(s: &mut Session, spots: &[(u64, u64)], set: &[&str], clear: 
 fn test_vmalloc(s: &mut Session, args: &str, cases: &[&str], loops: u64) -> Result<Vec<String>> {
     let lines = s.command(&format!("test_vmalloc {args} test_loop_count={loops}"))?;
     for case in cases {
-        let want = format!("Summary: {case} passed: 1 failed: 0 repeat: 1 loops: {loops} avg: ");
+        let want = format!("Summary: {case} passed: 1 failed: 0 xfailed: 0 repeat: 1 loops: {loops} avg: ");
         ensure!(lines.iter().any(|l| l.starts_with(&want)), "expected a line starting `{want}`, got {lines:?}");
     }
     ensure!(!lines.iter().any(|l| l.starts_with("error:")), "test_vmalloc reported an error: {lines:?}");
