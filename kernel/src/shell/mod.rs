@@ -30,6 +30,7 @@ pub mod view;
 mod vm_commands;
 #[cfg(target_os = "none")]
 mod vmblock_commands;
+#[cfg(target_os = "none")]
 mod vrealloc_command;
 #[cfg(target_os = "none")]
 pub use commands::COMMANDS;
