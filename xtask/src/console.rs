@@ -303,7 +303,8 @@ mod tests {
         );
         let reset = verdict(Some(0), &seen(Some("poke 0x1 0"), false, false)).unwrap_err();
         assert!(reset.starts_with("the machine reset while `poke 0x1 0` was running"), "{reset}");
-        let failed = verdict(Some(qemu::EXIT_FAILURE), &seen(None, false, false)).unwrap_err();
+        let booting = Seen { prompts: 0, ..seen(None, false, false) };
+        let failed = verdict(Some(qemu::EXIT_FAILURE), &booting).unwrap_err();
         assert!(failed.contains("before the kernel's first prompt"), "{failed}");
     }
 
