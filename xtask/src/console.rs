@@ -49,6 +49,7 @@ static SAVED_TERMINAL: Mutex<Option<Termios>> = Mutex::new(None);
 pub fn run(machine: &Machine, qemu_path: &Path, ovmf: &Ovmf) -> Result<ExitCode> {
     let interactive = std::io::stdin().is_terminal();
     machine.check_memory().map_err(anyhow::Error::msg)?;
+    machine.check_cpu().map_err(anyhow::Error::msg)?;
     let mut machine = machine.clone();
     if !interactive {
         // A script cannot read a halted kernel's report and press keys:
