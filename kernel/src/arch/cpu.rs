@@ -32,15 +32,13 @@ const CPUID_EXT1_EDX_NX: u32 = 1 << 20;
 
 /// Checks the CPU for every feature listed in this module's comment.
 pub fn check() -> Result<(), MissingFeature> {
-    // SAFETY: CPUID exists on every x86_64 CPU; leaf 1 always exists.
-    let leaf1 = unsafe { __cpuid(1) };
+    let leaf1 = __cpuid(1);
     if leaf1.edx & CPUID1_EDX_TSC == 0 {
         return Err(MissingFeature("a time-stamp counter (TSC, CPUID 1 EDX bit 4), which the kernel's clock reads"));
     }
-    // SAFETY: as above; leaf 0x8000_0000 says how far the extended leaves go.
-    let max_ext = unsafe { __cpuid(0x8000_0000) }.eax;
-    // SAFETY: as above, and only asked for if the CPU has the leaf.
-    let nx = max_ext >= 0x8000_0001 && unsafe { __cpuid(0x8000_0001) }.edx & CPUID_EXT1_EDX_NX != 0;
+    // Leaf 0x8000_0000 says how far the extended leaves go.
+    let max_ext = __cpuid(0x8000_0000).eax;
+    let nx = max_ext >= 0x8000_0001 && __cpuid(0x8000_0001).edx & CPUID_EXT1_EDX_NX != 0;
     if !nx || !Efer::read().contains(EferFlags::NO_EXECUTE_ENABLE) {
         return Err(MissingFeature(
             "the no-execute bit switched on (NX, CPUID 0x80000001 EDX bit 20, and EFER.NXE), which the page tables use",
