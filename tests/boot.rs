@@ -55,6 +55,41 @@ fn unknown_kernel_options_are_reported_at_boot() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A command line past the shell's 255-byte line limit is read whole (an
+/// unknown option at its end is reported); one past 4096 bytes, or with a
+/// byte that is not UTF-8 (fw_cfg carries bytes: sent from a file), is
+/// read up to there and the rest named at boot, never dropped silently.
+#[test]
+fn long_and_non_utf8_kernel_command_lines_are_reported_at_boot() -> anyhow::Result<()> {
+    let env = TestEnv::get()?;
+    let boot = |name: &str, machine: &xtask::qemu::Machine, lines: &[&str]| -> anyhow::Result<()> {
+        let mut s = Session::start(name, machine, env)?;
+        for line in lines {
+            s.expect(line)?;
+        }
+        s.expect("^Mosaic teaching kernel")?;
+        s.wait_prompt()?;
+        s.command_expect("echo still here", "^still here$")?;
+        Ok(())
+    };
+    let mut machine = env.machine(Firmware::Bios);
+    machine.cmdline = format!("vmalloc=list{}verbose", " ".repeat(300));
+    boot("cmdline-300", &machine, &["^cmdline: unknown option `verbose`"])?;
+    machine.cmdline = format!("vmalloc=list {}", "x".repeat(5000));
+    boot("cmdline-5000", &machine, &["^cmdline: byte 4096 is past the 4096-byte limit; the rest is ignored$"])?;
+    let file = std::env::temp_dir().join(format!("mosaic-cmdline-{}", std::process::id()));
+    std::fs::write(&file, b"vmalloc=lst \xff\xfe verbose")?;
+    machine.cmdline = String::new();
+    machine.extra = vec!["-fw_cfg".into(), format!("name=opt/mosaic/cmdline,file={}", file.display())];
+    let result = boot(
+        "cmdline-not-utf8",
+        &machine,
+        &["^cmdline: byte 12 is not UTF-8; the rest is ignored$", "^cmdline: `vmalloc=lst`: the value must be"],
+    );
+    std::fs::remove_file(&file)?;
+    result
+}
+
 #[test]
 fn a_ktest_filter_that_matches_nothing_says_so() -> anyhow::Result<()> {
     let (code, transcript) = run_ktest("ktest-nomatch", "nosuchtest")?;

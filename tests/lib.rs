@@ -47,6 +47,23 @@ pub fn accounted_kb(s: &mut Session) -> Result<u64> {
     Ok(total)
 }
 
+/// Heap objects in use, from `slabinfo`: the active objects of every cache
+/// plus the large blocks (the kernel's `HeapStats::objects_in_use`). A
+/// leaked object shows here even when it moved no page, which
+/// `accounted_kb` cannot see.
+pub fn heap_objects(s: &mut Session) -> Result<u64> {
+    let mut total = 0;
+    for line in s.command("slabinfo")? {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            [name, active, ..] if name.starts_with("kmalloc-") => total += active.parse::<u64>()?,
+            ["large", "blocks", "from", "the", "buddy", "allocator:", n, ..] => total += n.parse::<u64>()?,
+            _ => {}
+        }
+    }
+    Ok(total)
+}
+
 /// Runs `line` and checks that the answer is exactly one `error: ` line.
 pub fn expect_error(s: &mut Session, line: &str) -> Result<String> {
     s.command_expect(line, "^error: \\S")

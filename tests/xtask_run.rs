@@ -149,3 +149,142 @@ fn doctor_names_what_is_missing_and_how_to_get_it() {
     assert!(out.lines().any(|l| l.starts_with("MISSING  QEMU") && l.contains("install")), "{out}");
     assert!(out.lines().any(|l| l.starts_with("MISSING  gdb")), "{out}");
 }
+
+/// `cargo xtask run` fed line by line by the test, which reads its output
+/// as it comes, so it can act in the middle of a command.
+struct Live {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: String,
+}
+
+impl Live {
+    fn start() -> Live {
+        let mut child = Command::new(xtask())
+            .arg("run")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start xtask");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Live { child, stdin, lines, seen: String::new() }
+    }
+
+    fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The first output line that `pred` accepts; fails (and kills the
+    /// run) after five minutes instead of hanging.
+    fn wait_line(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push_str(&line);
+                    self.seen.push('\n');
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => {
+                    self.kill_qemu();
+                    let _ = self.child.kill();
+                    panic!("the awaited line did not come within 300 s:\n{}", self.seen);
+                }
+            }
+        }
+    }
+
+    /// Kills QEMU, xtask's only child once the kernel runs, by its id.
+    fn kill_qemu(&self) {
+        let path = format!("/proc/{0}/task/{0}/children", self.child.id());
+        let children = std::fs::read_to_string(path).unwrap_or_default();
+        for pid in children.split_whitespace() {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+    }
+
+    /// Closes the input and waits (at most five minutes) for xtask's status
+    /// and its standard error.
+    fn finish(mut self) -> (Option<i32>, String, String) {
+        drop(self.stdin.take());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        while self.child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                self.kill_qemu();
+                let _ = self.child.kill();
+                panic!("xtask run did not end within 300 s:\n{}", self.seen);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_secs(5)) {
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+        }
+        let out = self.child.wait_with_output().unwrap();
+        (out.status.code(), self.seen, String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Before: QEMU killed while a command ran left no exit status, which xtask
+/// took for its own stop at the end of the input, and exited 0.
+#[test]
+fn qemu_killed_in_the_middle_of_a_command_is_a_failure() {
+    let mut run = Live::start();
+    run.send("stress 100000000 3");
+    run.wait_line(|l| l.ends_with("stress 100000000 3"));
+    // The command is under way (it prints nothing until it ends).
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    run.kill_qemu();
+    run.send("echo after");
+    let (code, out, err) = run.finish();
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(err.contains("xtask: QEMU was killed from outside while `stress 100000000 3` was running"), "{err}");
+    assert!(!out.contains("\nafter\n"), "{out}");
+}
+
+/// Before: the machine rebooted, the new kernel's prompt moved the script
+/// on, `echo after` ran on a fresh machine and the run exited 0.
+#[test]
+fn a_reset_in_the_middle_of_a_script_is_a_failure() {
+    let mut run = Live::start();
+    // The kernel image's PUD table: the PGD entry for its address.
+    run.send("pt 0xffffffff80000000");
+    let pgd = run.wait_line(|l| l.starts_with("PGD[511]"));
+    let entry = pgd.split_whitespace().nth(2).expect("entry value");
+    let pud = u64::from_str_radix(entry.trim_start_matches("0x"), 16).unwrap() & 0x000f_ffff_ffff_f000;
+    let kernel_pud_entry = 0xffff_8880_0000_0000 + pud + 510 * 8;
+    run.wait_line(|l| l.starts_with("-> "));
+    // Unmap the kernel's image: the next code or IDT page not in the TLB
+    // faults, and the fault cannot be delivered: a triple fault, a reset.
+    // `stress` runs code not run before and flushes the whole TLB.
+    run.send("poke_unsafe on");
+    run.send(&format!("poke {kernel_pud_entry:#x} 0"));
+    run.send("stress 1000 1");
+    run.send("echo after");
+    let (code, out, err) = run.finish();
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(err.contains("xtask: the machine reset while `"), "{err}");
+    assert!(!out.contains("\nafter\n"), "the script went on after the reset:\n{out}");
+}
+
+#[test]
+fn reboot_as_the_last_line_of_a_script_ends_it_with_success() {
+    let (code, out) = run(&[], "echo before\nreboot\n");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("\nrebooting\n"), "{out}");
+}

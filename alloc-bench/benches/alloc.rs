@@ -17,7 +17,7 @@ fn main() {
 fn frame_bench<F: NewFrames>(b: Bencher, w: FrameWorkload) {
     let ops = w.run(&mut F::with_frames(w.frames())).ops;
     b.counter(ItemsCount::new(ops)).with_inputs(|| F::with_frames(w.frames())).bench_local_values(|mut f| {
-        w.run(&mut f);
+        w.run_timed(&mut f);
         f // dropped outside the timing
     });
 }

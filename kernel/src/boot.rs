@@ -9,6 +9,10 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
     let boot_info: &'static BootInfo = boot_info::record(boot_info);
     drivers::serial::init();
     logger::init();
+    if let Err(arch::cpu::MissingFeature(what)) = arch::cpu::check() {
+        println!("mosaic: this CPU lacks {what}: the kernel cannot run on it");
+        drivers::qemu::exit(drivers::qemu::ExitCode::Failed)
+    }
     let line = drivers::fw_cfg::cmdline();
     if let Some((at, what)) = line.problem() {
         println!("cmdline: byte {at} {what}");

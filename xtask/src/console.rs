@@ -27,11 +27,18 @@ use xtask::host::Ovmf;
 use xtask::prompt::{MarkFilter, PromptCounter};
 use xtask::qemu::{self, Machine};
 
-/// What the output thread has seen.
+/// What the output thread has seen, and where the input stands.
 #[derive(Default)]
 struct Seen {
     prompts: usize,
     exited: bool,
+    /// The last line a script sent to the kernel, to name it if the run
+    /// ends early (not kept for keys typed on a terminal).
+    last_line: Option<String>,
+    /// Every input line has been sent (scripted), or the user quit.
+    input_done: bool,
+    /// xtask itself stopped QEMU (end of input, Ctrl-A x, unreadable input).
+    stopped_by_xtask: bool,
 }
 
 type Shared = Arc<(Mutex<Seen>, Condvar)>;
@@ -42,11 +49,15 @@ static SAVED_TERMINAL: Mutex<Option<Termios>> = Mutex::new(None);
 pub fn run(machine: &Machine, qemu_path: &Path, ovmf: &Ovmf) -> Result<ExitCode> {
     let interactive = std::io::stdin().is_terminal();
     machine.check_memory().map_err(anyhow::Error::msg)?;
+    machine.check_cpu().map_err(anyhow::Error::msg)?;
     let mut machine = machine.clone();
     if !interactive {
         // A script cannot read a halted kernel's report and press keys:
         // make a panic end QEMU with a failure status instead.
         machine.cmdline = format!("{} panic=exit", machine.cmdline).trim_start().to_string();
+        // Nor can it notice a reset: a rebooted kernel's prompt would move
+        // the script on against a fresh machine. A reset ends the run.
+        machine.no_reboot = true;
     }
     let mut child = machine
         .command(qemu_path, ovmf)
@@ -79,14 +90,15 @@ pub fn run(machine: &Machine, qemu_path: &Path, ovmf: &Ovmf) -> Result<ExitCode>
         let result = if interactive { type_keys(stdin, &in_shared) } else { feed_lines(stdin, &in_shared) };
         match result {
             // Ctrl-A x, or the end of a script: stop the machine.
-            Ok(()) => kill(quit_pid),
-            // QEMU ended by itself (shutdown, a panic): its status says how.
+            Ok(()) => stop(quit_pid, &in_shared),
+            // QEMU ended by itself (shutdown, a panic, a reset) or was
+            // killed: its status says how (`verdict`).
             Err(_) if exited(&in_shared) => {}
             // Input could not be read: say so and stop, never hang.
             Err(e) => {
                 restore_terminal();
                 eprintln!("\nxtask: {e:#}; stopping the machine");
-                kill(quit_pid);
+                stop(quit_pid, &in_shared);
             }
         }
     });
@@ -95,16 +107,48 @@ pub fn run(machine: &Machine, qemu_path: &Path, ovmf: &Ovmf) -> Result<ExitCode>
     let _ = output.join();
     restore_terminal();
     let status = status.context("waiting for QEMU")?;
-    let code = status.code();
-    // None: xtask stopped the machine (end of input, Ctrl-A x). Status 0
-    // is not success: the kernel never exits that way (see qemu.rs).
-    Ok(match code {
-        Some(qemu::EXIT_SUCCESS) | None => ExitCode::SUCCESS,
-        other => {
-            eprintln!("xtask: {} (status {})", qemu::describe_exit(other), other.unwrap_or(-1));
+    let seen = shared.0.lock().unwrap();
+    Ok(match verdict(status.code(), &seen) {
+        Ok(note) => {
+            if let Some(note) = note {
+                eprintln!("xtask: {note}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            eprintln!("xtask: {why}");
             ExitCode::FAILURE
         }
     })
+}
+
+/// Whether the session succeeded, from QEMU's status and where the input
+/// was: `Ok` with an optional note, or `Err` with the one line to print.
+/// Success is only the kernel's own success exit, or xtask stopping the
+/// machine itself at the end of the input (or Ctrl-A x); QEMU killed by
+/// someone else (no status) or a reset (status 0 under `-no-reboot`, see
+/// qemu.rs) while a command ran is a failure, never a quiet end.
+fn verdict(code: Option<i32>, seen: &Seen) -> Result<Option<String>, String> {
+    let running = match &seen.last_line {
+        Some(line) => format!("while `{line}` was running"),
+        None if seen.prompts > 0 => "during the session".to_string(),
+        None => "before the kernel's first prompt".to_string(),
+    };
+    let asked_reset = seen.last_line.as_deref().is_some_and(|l| l.trim() == "reboot");
+    match code {
+        Some(qemu::EXIT_SUCCESS) => Ok(None),
+        None if seen.stopped_by_xtask => Ok(None),
+        None => Err(format!("QEMU was killed from outside {running}; the session did not finish")),
+        Some(0) if asked_reset && seen.input_done => {
+            Ok(Some("the machine reset, as `reboot` asked; a piped session ends at a reset".to_string()))
+        }
+        Some(0) if asked_reset => Err(
+            "the machine reset, as `reboot` asked; a piped session ends at a reset, so the input after it was not run"
+                .to_string(),
+        ),
+        Some(0) => Err(format!("the machine reset {running} (a triple fault?); the session did not finish")),
+        other => Err(format!("{} {running} (status {})", qemu::describe_exit(other), other.unwrap_or(-1))),
+    }
 }
 
 /// Copies QEMU's output to the terminal, counting prompts. A terminal gets
@@ -198,16 +242,25 @@ fn feed_lines(mut to: impl Write, shared: &Shared) -> Result<()> {
         if !wait_prompts(shared, sent + 1) {
             anyhow::bail!("QEMU exited");
         }
+        shared.0.lock().unwrap().last_line = Some(String::from_utf8_lossy(&line).into_owned());
         to.write_all(&line)?;
         to.write_all(b"\n")?;
         to.flush()?;
         sent += 1;
     }
+    shared.0.lock().unwrap().input_done = true;
     if wait_prompts(shared, sent + 1) {
         eprintln!("\nxtask: end of input, stopping the machine");
         return Ok(());
     }
     anyhow::bail!("QEMU exited")
+}
+
+/// xtask's own stop of the machine: noted, so that the missing exit
+/// status is not taken for QEMU killed by someone else.
+fn stop(pid: u32, shared: &Shared) {
+    shared.0.lock().unwrap().stopped_by_xtask = true;
+    kill(pid);
 }
 
 /// Stops QEMU at once (SIGKILL: no "terminating on signal" noise).
@@ -229,5 +282,36 @@ fn raw_mode() -> Result<()> {
 fn restore_terminal() {
     if let Some(original) = SAVED_TERMINAL.lock().unwrap().take() {
         let _ = termios::tcsetattr(std::io::stdin(), SetArg::TCSANOW, &original);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(last: Option<&str>, input_done: bool, stopped_by_xtask: bool) -> Seen {
+        Seen { prompts: 2, exited: true, last_line: last.map(String::from), input_done, stopped_by_xtask }
+    }
+
+    #[test]
+    fn only_the_kernels_success_or_xtasks_own_stop_is_success() {
+        assert_eq!(verdict(Some(qemu::EXIT_SUCCESS), &seen(Some("shutdown"), true, false)), Ok(None));
+        assert_eq!(verdict(None, &seen(Some("help"), true, true)), Ok(None));
+        let killed = verdict(None, &seen(Some("stress 1000000"), false, false)).unwrap_err();
+        assert_eq!(
+            killed,
+            "QEMU was killed from outside while `stress 1000000` was running; the session did not finish"
+        );
+        let reset = verdict(Some(0), &seen(Some("poke 0x1 0"), false, false)).unwrap_err();
+        assert!(reset.starts_with("the machine reset while `poke 0x1 0` was running"), "{reset}");
+        let booting = Seen { prompts: 0, ..seen(None, false, false) };
+        let failed = verdict(Some(qemu::EXIT_FAILURE), &booting).unwrap_err();
+        assert!(failed.contains("before the kernel's first prompt"), "{failed}");
+    }
+
+    #[test]
+    fn reboot_ends_a_script_and_is_success_only_as_its_last_line() {
+        assert!(verdict(Some(0), &seen(Some("reboot"), true, false)).unwrap().is_some());
+        assert!(verdict(Some(0), &seen(Some("reboot"), false, false)).is_err());
     }
 }

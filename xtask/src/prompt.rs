@@ -141,6 +141,64 @@ mod tests {
         }
     }
 
+    /// A stream with ESC bytes anywhere: whole prompts, cut-off marks and
+    /// prompts (`ESC [ 0` then text), and random bytes rich in `ESC [ 0 m`.
+    fn noisy() -> impl Strategy<Value = Vec<u8>> {
+        let wire = WIRE_PROMPT.as_bytes();
+        let byte = prop_oneof![Just(0x1bu8), Just(b'['), Just(b'0'), Just(b'm'), any::<u8>()];
+        prop::collection::vec(
+            prop_oneof![
+                Just(wire.to_vec()),
+                (1..wire.len()).prop_map(move |n| wire[..n].to_vec()),
+                prop::collection::vec(byte, 0..12),
+            ],
+            0..30,
+        )
+        .prop_map(|pieces| pieces.concat())
+    }
+
+    /// The stream with every mark removed, read in one go.
+    fn without_marks(stream: &[u8]) -> Vec<u8> {
+        let mark = PROMPT_MARK.as_bytes();
+        let (mut out, mut i) = (Vec::new(), 0);
+        while i < stream.len() {
+            if stream[i..].starts_with(mark) {
+                i += mark.len();
+            } else {
+                out.push(stream[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    proptest! {
+        /// However the stream is cut, only whole wire prompts count and
+        /// only whole marks vanish: a cut-off mark passes through as it is.
+        #[test]
+        fn escapes_and_broken_marks_are_read_as_in_one_go(
+            stream in noisy(),
+            cuts in prop::collection::vec(1usize..12, 0..60),
+        ) {
+            let needle = WIRE_PROMPT.as_bytes();
+            let prompts = stream.windows(needle.len()).filter(|w| *w == needle).count();
+            let (mut counter, mut filter) = (PromptCounter::default(), MarkFilter::new(false));
+            let (mut counted, mut out, mut rest) = (0, Vec::new(), stream.as_slice());
+            for cut in cuts.iter().copied().chain(std::iter::repeat(usize::MAX)) {
+                if rest.is_empty() {
+                    break;
+                }
+                let (chunk, after) = rest.split_at(cut.min(rest.len()));
+                counted += counter.feed(chunk);
+                out.extend(filter.filter(chunk));
+                rest = after;
+            }
+            out.extend(filter.finish());
+            prop_assert_eq!(counted, prompts);
+            prop_assert_eq!(out, without_marks(&stream));
+        }
+    }
+
     #[test]
     fn a_forged_prompt_is_not_a_prompt() {
         let mut counter = PromptCounter::default();

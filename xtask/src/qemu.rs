@@ -110,6 +110,23 @@ impl Machine {
         }
     }
 
+    /// Refuses a TCG CPU model that switches NX (no-execute) off, such as
+    /// `qemu64,-nx`, in one line. The kernel checks the CPU's features
+    /// itself and names one that is missing (kernel/src/arch/cpu.rs), but a
+    /// CPU without NX never reaches it: the bootloader's page tables mark
+    /// data no-execute, and the machine resets in the bootloader without a
+    /// word. (Under KVM, `cargo xtask run --kvm` checks the host's CPU.)
+    pub fn check_cpu(&self) -> Result<(), String> {
+        let Some(cpu) = self.cpu.as_deref().filter(|_| !self.kvm) else { return Ok(()) };
+        let nx_off = cpu.split(',').skip(1).any(|f| matches!(f, "-nx" | "nx=off" | "nx=false" | "nx=no"));
+        if nx_off {
+            return Err(format!(
+                "-cpu {cpu}: Mosaic needs the NX (no-execute) bit, which the bootloader's page tables use; without it the machine resets before the kernel starts"
+            ));
+        }
+        Ok(())
+    }
+
     /// The QEMU command (stdin/stdout left for the caller to set up).
     pub fn command(&self, qemu: &Path, ovmf: &Ovmf) -> Command {
         let mut cmd = Command::new(qemu);
@@ -199,6 +216,18 @@ mod tests {
         assert!(a.contains(&"name=opt/mosaic/cmdline,string=ktest=x,,y".to_string()));
         assert!(a.windows(2).any(|w| w == ["-m", "5G"]));
         assert!(a.contains(&"-enable-kvm".to_string()) && a.contains(&"-S".to_string()));
+    }
+
+    #[test]
+    fn a_cpu_without_nx_is_refused() {
+        let mut m = Machine::new(Firmware::Bios, "/img/bios.img");
+        assert_eq!(m.check_cpu(), Ok(()));
+        m.cpu = Some("qemu64,phys-bits=39,-nx".into());
+        assert!(m.check_cpu().unwrap_err().starts_with("-cpu qemu64,phys-bits=39,-nx: Mosaic needs the NX"));
+        m.cpu = Some("max,nx=off".into());
+        assert!(m.check_cpu().is_err());
+        m.cpu = Some("max,-pge".into());
+        assert_eq!(m.check_cpu(), Ok(()));
     }
 
     #[test]

@@ -96,9 +96,11 @@ pub struct Session {
 impl Session {
     /// Boots `machine`. `name` names the log file kept on failure.
     /// Refuses, before starting QEMU, a memory size below the firmware's
-    /// minimum (`Machine::check_memory`).
+    /// minimum (`Machine::check_memory`) or a CPU without NX
+    /// (`Machine::check_cpu`).
     pub fn start(name: &str, machine: &Machine, env: &TestEnv) -> Result<Session> {
         machine.check_memory().map_err(anyhow::Error::msg)?;
+        machine.check_cpu().map_err(anyhow::Error::msg)?;
         let mut cmd: Command = machine.command(&env.qemu, &env.ovmf);
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().with_context(|| format!("cannot start {}", env.qemu.display()))?;

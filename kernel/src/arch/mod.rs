@@ -1,6 +1,8 @@
-//! x86_64 CPU setup: segment and interrupt tables, exception reports, and
-//! the legacy interrupt controller; `clear_page`.
+//! x86_64 CPU setup: the features the kernel needs, segment and interrupt
+//! tables, exception reports, and the legacy interrupt controller;
+//! `clear_page`.
 
+pub mod cpu;
 pub mod exceptions;
 pub mod gdt;
 pub mod idt;

@@ -7,9 +7,10 @@
 //! moments. Every `AUDIT_EVERY` operations the buddy lists, the vmalloc
 //! areas and the page tables are audited (`PageAllocator::check`,
 //! `vmalloc::audit`). At the end everything is freed and the state must
-//! match the start (`judge`): free pages plus page-table and heap pages
-//! (`mm::pages_accounted`), vmallocinfo, and buddyinfo when no page table
-//! or heap page was added.
+//! match the start (`judge`): heap objects in use, vmalloc pages and
+//! areas, address spaces, free pages plus page-table and heap pages
+//! (`mm::pages_accounted`), and buddyinfo when no page table or heap page
+//! was added.
 //!
 //! The run first warms up: it creates the page tables for the part of the
 //! vmalloc area it will use and grows the area allocator's bookkeeping to
@@ -185,6 +186,13 @@ pub struct State {
     /// Free pages plus page-table and heap pages (`mm::pages_accounted`):
     /// what the run allocated and did not give back shows as a drop.
     pub accounted: u64,
+    /// What the run allocates, counted directly: heap objects in use
+    /// (slab objects and large blocks), pages mapped in vmalloc areas,
+    /// and address spaces. Each must come back exactly, whatever the
+    /// machine: a leaked heap object or area hides in `accounted`.
+    pub heap_objects: u64,
+    pub vmalloc_pages: u64,
+    pub spaces: usize,
     /// Free pages alone, and the free blocks per order and zone.
     pub free: u64,
     pub buddy: [[u64; 11]; 3],
@@ -199,16 +207,36 @@ pub fn state() -> State {
         (p.free_pages_total(), ZoneType::ALL.map(|z| p.zone(z).nr_free()))
     });
     let t = vmalloc::totals();
-    State { accounted: crate::mm::pages_accounted(), free, buddy, areas: t.areas, largest_free: t.largest_free }
+    State {
+        accounted: crate::mm::pages_accounted(),
+        heap_objects: crate::mm::heap::stats().objects_in_use(),
+        vmalloc_pages: t.used_pages,
+        spaces: aspace::count(),
+        free,
+        buddy,
+        areas: t.areas,
+        largest_free: t.largest_free,
+    }
 }
 
-/// Judges the state after a run against the state before it. A leak is
-/// a page the run took and did not give back: a drop in the sum of free,
-/// page-table and heap pages. Page tables and heap pages the warm-up did
-/// not reach (on a small or nearly full machine it cannot map as much)
+/// Judges the state after a run against the state before it, first by
+/// what the run allocates: heap objects, vmalloc pages and areas, address
+/// spaces must all be back to what they were. Then a page the run took
+/// and did not give back (an `alloc_pages` block) is a drop in the sum of
+/// free, page-table and heap pages. Page tables and slab pages the warm-up
+/// did not reach (on a small or nearly full machine it cannot map as much)
 /// may stay, as they do after any vmalloc; only when none did must
-/// buddyinfo come back exactly too. The areas must all be gone.
+/// buddyinfo come back exactly too.
 pub fn judge(before: &State, after: &State) -> Result<(), Problem> {
+    if after.heap_objects != before.heap_objects {
+        return Err(Problem::Leaked("heap objects in use"));
+    }
+    if after.vmalloc_pages != before.vmalloc_pages {
+        return Err(Problem::Leaked("vmalloc pages in use"));
+    }
+    if after.spaces != before.spaces {
+        return Err(Problem::Leaked("address spaces"));
+    }
     if after.accounted != before.accounted {
         return Err(Problem::Leaked("free + page-table + heap pages"));
     }

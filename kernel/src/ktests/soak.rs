@@ -11,6 +11,7 @@ pub const TESTS: &[Test] = crate::suite![
     "stress::soak_with_fixed_seed" => soak,
     "stress::judge_reports_a_leaked_page" => leaked_page,
     "stress::judge_accepts_kept_page_tables" => kept_tables,
+    "stress::judge_reports_a_leaked_heap_object" => leaked_object,
 ];
 
 fn soak() -> TestResult {
@@ -50,5 +51,24 @@ fn kept_tables() -> TestResult {
     after.buddy[0][0] += 2;
     after.buddy[0][1] -= 1;
     kassert!(matches!(judge(&before, &after), Err(Problem::Leaked("buddyinfo"))));
+    Ok(())
+}
+
+/// A heap object not given back is a leak even when it moved no page (its
+/// slab page had room), so the page sum stays the same.
+fn leaked_object() -> TestResult {
+    let before = state();
+    let mut after = before;
+    after.heap_objects += 1;
+    kassert!(matches!(judge(&before, &after), Err(Problem::Leaked("heap objects in use"))));
+    let mut kept: alloc::vec::Vec<u64> = alloc::vec::Vec::new();
+    kassert!(kept.try_reserve_exact(1).is_ok());
+    let leaked = state();
+    drop(kept);
+    kassert!(leaked.accounted == before.accounted || leaked.heap_objects != before.heap_objects);
+    kassert!(
+        matches!(judge(&before, &leaked), Err(Problem::Leaked("heap objects in use"))),
+        "a real heap object is not reported"
+    );
     Ok(())
 }

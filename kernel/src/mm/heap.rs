@@ -106,6 +106,13 @@ impl HeapStats {
     pub fn slab_bytes(&self) -> u64 {
         self.slab_pages() * PAGE_SIZE
     }
+
+    /// Heap objects in use: slab objects handed out plus large blocks.
+    /// A leaked object shows here even when no page changes hands (a
+    /// slab page with room takes it), which page counts cannot see.
+    pub fn objects_in_use(&self) -> u64 {
+        self.caches.iter().map(|c| c.objects_in_use as u64).sum::<u64>() + self.large_allocs
+    }
 }
 
 pub fn stats() -> HeapStats {

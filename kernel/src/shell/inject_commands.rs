@@ -11,10 +11,13 @@
 //! fail_page_alloc: off (allocations so far: 3, failures injected: 1)
 //! ```
 //!
-//! Every buddy allocation counts, the kernel heap's included. A command
-//! whose heap allocation is not written to fail cleanly (most plain `Vec`
-//! and `format!` uses) panics when it is the one hit, as it would on a real
-//! out-of-memory: that is a finding, not a bug of the switch.
+//! Every buddy allocation counts, the kernel heap's included. Every shell
+//! command takes its heap memory fallibly (`try_reserve`, fixed buffers
+//! for output), so the one hit answers `error: ...` and gives back what it
+//! took; tests/inject_sweep.rs holds every command of `help` to that at
+//! every allocation point. Code that used a plain `Vec` or `format!` would
+//! panic here, as on a real out-of-memory: a finding, not a bug of the
+//! switch.
 
 use super::parse::{parse_u64, Shown};
 use super::CmdError;

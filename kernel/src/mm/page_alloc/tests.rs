@@ -512,3 +512,29 @@ fn bulk_profile() {
     std::println!("bulk: {ns} ns per page allocated and freed");
     a.check().unwrap();
 }
+
+/// A freed page whose buddy is in use, but whose parent's buddy is free,
+/// goes to the tail of its list (Linux's `buddy_merge_likely`): other
+/// pages are handed out first, so that it can merge two orders up once
+/// its buddy comes back. (Pushed at the head, it would come back first.)
+#[test]
+fn a_block_likely_to_merge_is_handed_out_last() {
+    let mut m = map(2 * DMA_PAGES);
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(DMA_PAGES..2 * DMA_PAGES);
+    let pfn = |f: PhysFrame| addr(f).as_u64() / PAGE_SIZE;
+    let base = pfn(a.alloc_pages_buddy(0, ZoneType::Dma32).unwrap());
+    for expected in base + 1..=base + 4 {
+        assert_eq!(pfn(a.alloc_pages_buddy(0, ZoneType::Dma32).unwrap()), expected);
+    }
+    // base+5 is the only free page of order 0; base+2..base+3 become a free
+    // order-1 block, the buddy of the order-1 block base..base+1.
+    for p in [base + 2, base + 3] {
+        a.free_pages_buddy(PhysAddr::new(p * PAGE_SIZE), 0).unwrap();
+    }
+    a.free_pages_buddy(PhysAddr::new(base * PAGE_SIZE), 0).unwrap();
+    a.check().unwrap();
+    assert_eq!(pfn(a.alloc_pages_buddy(0, ZoneType::Dma32).unwrap()), base + 5, "the merge-likely page came first");
+    assert_eq!(pfn(a.alloc_pages_buddy(0, ZoneType::Dma32).unwrap()), base);
+    a.check().unwrap();
+}
