@@ -76,6 +76,9 @@ fn the_queue_finds_blocks_by_address() {
     assert_eq!(q.free(BASE + 2 * VMAP_BLOCK_SIZE, 0), Err(VbError::NoBlock));
     assert_eq!(q.free(BASE + 1, 0), Err(VbError::NotAllocated), "not page aligned");
     assert_eq!(q.free(addr, 0), Ok(0));
+    q.remove(1);
+    q.remove(0);
+    assert_eq!(q.blocks.capacity(), 0, "an empty queue holds no heap block");
     assert_eq!(order_of(1), 0);
     assert_eq!(order_of(3), 2);
     assert_eq!(order_of(64), 6);
