@@ -287,8 +287,14 @@ impl Zone {
     fn push_tail(&mut self, pfn: u64, order: usize, map: &mut [Page]) {
         let area = &mut self.free_area[order];
         let old_tail = area.tail;
-        map[pfn as usize] =
-            Page { state: PageState::Free, order: order as u8, zone: self.kind as u8, prev: old_tail, next: NIL };
+        map[pfn as usize] = Page {
+            state: PageState::Free,
+            order: order as u8,
+            zone: self.kind as u8,
+            owner: PageOwner::Other,
+            prev: old_tail,
+            next: NIL,
+        };
         if old_tail != NIL {
             map[old_tail as usize].next = pfn as u32;
         } else {
