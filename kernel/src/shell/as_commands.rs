@@ -62,13 +62,6 @@ pub fn vmstat(_: &[&str]) -> Result<(), CmdError> {
     println!("pgd_eager_copies {}", EAGER_COPIES.load(Relaxed));
     println!("pgd_prealloc_pages {}", PREALLOC_PAGES.load(Relaxed));
     println!("vmalloc_page_table_pages {}", crate::mm::pgtable::table_pages());
-    let vb = crate::mm::vmalloc::vmap_block_stats();
-    println!("vmap_blocks {}", vb.blocks);
-    println!("vmap_block_maps {}", vb.maps);
-    println!("vmap_block_unmaps {}", vb.unmaps);
-    println!("vmap_block_flushes {}", vb.flushes);
-    println!("vmap_block_pages_flushed {}", vb.pages_flushed);
-    println!("vmap_blocks_released {}", vb.blocks_released);
     Ok(())
 }
 

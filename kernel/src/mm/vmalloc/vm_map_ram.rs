@@ -28,7 +28,7 @@ use x86_64::VirtAddr;
 /// vmalloc lock: lock order vmalloc, then this.
 static QUEUE: Mutex<VmapBlockQueue> = Mutex::new(VmapBlockQueue { blocks: alloc::vec::Vec::new() });
 
-/// What the blocks did since boot, for `vmstat`.
+/// What the blocks did since boot, for `vmblocks`.
 pub struct VmapBlockStats {
     pub maps: u64,
     pub unmaps: u64,
