@@ -8,7 +8,7 @@
 //! carves it out of the first usable region big enough, then gives the rest
 //! of usable RAM to the buddy allocator. In a lab-1 skeleton, where the
 //! buddy allocator is not written yet, most of it goes to a boot allocator
-//! instead (page_alloc/boot.rs), which the kernel then keeps.
+//! instead (page_alloc/bootmem.rs), which the kernel then keeps.
 //!
 //! Never handed out: anything the bootloader did not mark `Usable` (the
 //! kernel image, its stack, the page tables, the boot information, firmware
@@ -74,7 +74,7 @@ pub fn init(regions: &'static MemoryRegions) -> Option<PageAllocator<'static>> {
     };
     let mut pages = PageAllocator::new(map);
     // A student skeleton whose buddy allocator is not written yet still
-    // boots: the kernel then runs on the boot allocator (page_alloc/boot.rs).
+    // boots: the kernel then runs on the boot allocator (page_alloc/bootmem.rs).
     pages.run_on_boot_allocator(buddy_self_check());
     for range in usable() {
         for piece in subtract(range.clone(), map_frames.clone()) {

@@ -22,19 +22,19 @@
 //!
 //! While lab 1 is not written (a student skeleton: `Zone::alloc` or
 //! `Zone::free` is still a `lab_missing!` stub, which `buddy_self_check`
-//! finds at boot), the kernel's own requests go to `boot.rs`, a simple
+//! finds at boot), the kernel's own requests go to `bootmem.rs`, a simple
 //! first-fit allocator, and only the DMA zone is the student's: the
 //! shell's `alloc_pages`, `free_pages` and `buddyinfo` (the `_buddy` calls
 //! below) use it. With lab 1 written, `boot` is None and nothing changes.
 
-mod boot;
+mod bootmem;
 mod fail;
 #[cfg(target_os = "none")]
 pub(super) mod global;
 mod pcp;
 mod zone;
 
-pub use boot::BootAllocator;
+pub use bootmem::BootAllocator;
 pub use fail::FailPageAlloc;
 pub use pcp::Pcp;
 pub use zone::{FreeArea, Zone, ZoneType};

@@ -30,12 +30,18 @@ pub struct BootAllocator {
 
 impl BootAllocator {
     pub const fn new() -> Self {
-        BootAllocator { span: u64::MAX..0, hint: u64::MAX, managed: 0, free: 0 }
+        BootAllocator { span: 0..0, hint: 0, managed: 0, free: 0 }
     }
 
     /// Hands it the frames `pfns`, Reserved so far.
     pub fn add_range(&mut self, pfns: Range<u64>, map: &mut [Page]) {
         let pfns = pfns.start..pfns.end.min(map.len() as u64);
+        if pfns.is_empty() {
+            return;
+        }
+        if self.managed == 0 {
+            (self.span, self.hint) = (pfns.clone(), pfns.start);
+        }
         for page in &mut map[pfns.start as usize..pfns.end as usize] {
             debug_assert!(page.state == PageState::Reserved);
             *page = Page { state: PageState::Free, order: 0, ..*page };
