@@ -5,7 +5,9 @@
 //!
 //! Each test builds a kernel for its tree: two trees only, to bound the
 //! time. Their builds share one target directory (target/labs-tests), so
-//! only the first run on a machine builds the kernel's dependencies.
+//! only the first run on a machine builds the kernel's dependencies; and
+//! as each tree's kernel and images land at the same paths there, the
+//! tests take turns (`ONE_TREE_AT_A_TIME`), or one would boot the other's.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -44,10 +46,15 @@ fn export(args: &[&str], dir: &Path) -> String {
     text
 }
 
+/// Held while a tree builds and boots in the shared target directory.
+static ONE_TREE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The skeleton's own `cargo xtask run` on `script`: its exit code and
 /// output. Killed (and the test failed) if it has not ended after 20
 /// minutes, which a cold build on a busy machine stays well under.
 fn run_in(dir: &Path, script: &str) -> (Option<i32>, String) {
+    // A test that failed while holding it poisons it; the next may still run.
+    let _turn = ONE_TREE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut child = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(dir)
         .args(["xtask", "run"])

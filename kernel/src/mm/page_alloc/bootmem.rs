@@ -19,6 +19,8 @@ use super::ZoneType;
 use crate::mm::page::{pages, Page, PageState};
 use core::ops::Range;
 
+/// Empty until `add_range`.
+#[derive(Default)]
 pub struct BootAllocator {
     /// The frames it was given, lowest to highest (holes stay Reserved).
     span: Range<u64>,
@@ -29,10 +31,6 @@ pub struct BootAllocator {
 }
 
 impl BootAllocator {
-    pub const fn new() -> Self {
-        BootAllocator { span: 0..0, hint: 0, managed: 0, free: 0 }
-    }
-
     /// Hands it the frames `pfns`, Reserved so far.
     pub fn add_range(&mut self, pfns: Range<u64>, map: &mut [Page]) {
         let pfns = pfns.start..pfns.end.min(map.len() as u64);

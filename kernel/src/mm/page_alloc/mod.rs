@@ -167,7 +167,7 @@ impl<'a> PageAllocator<'a> {
     /// any RAM is added.
     pub fn run_on_boot_allocator(&mut self, check: BuddyCheck) {
         let Some(missing) = check.missing() else { return };
-        self.boot = Some(BootMode { alloc: BootAllocator::new(), missing, free_written: check.free.is_none() });
+        self.boot = Some(BootMode { alloc: BootAllocator::default(), missing, free_written: check.free.is_none() });
     }
 
     /// The lab-1 function whose absence put the kernel on the boot
