@@ -4,14 +4,16 @@
 //! name and handout instead of stopping the kernel.
 //!
 //! Each test builds a kernel for its tree: two trees only, to bound the
-//! time. Their builds share one target directory (target/labs-tests), so
-//! only the first run on a machine builds the kernel's dependencies; and
-//! as each tree's kernel and images land at the same paths there, the
-//! tests take turns (`ONE_TREE_AT_A_TIME`), or one would boot the other's.
+//! time. They take turns in one directory, target/labs-tests/tree, built
+//! in target/labs-tests, so only the first run on a machine builds the
+//! kernel's dependencies. One path for both trees, as the grader's
+//! selftest does: cargo records a tree's sources by path, and a second
+//! tree elsewhere would be taken for the first one, already built.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// The xtask binary (set by `cargo xtask test`, else the one in target/).
@@ -21,21 +23,21 @@ fn xtask() -> PathBuf {
         .unwrap_or_else(|| xtask::target_dir().join("debug").join("xtask"))
 }
 
-/// A fresh directory for a skeleton, removed again when dropped.
-struct Tree(PathBuf);
-
-impl Tree {
-    fn new(name: &str) -> Tree {
-        let dir = std::env::temp_dir().join(format!("mosaic-labs-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Tree(dir)
-    }
+/// Where the skeletons are built: their target directory, and the tree.
+fn labs_tests() -> PathBuf {
+    xtask::target_dir().join("labs-tests")
 }
 
-impl Drop for Tree {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// Held by the test whose skeleton is in the tree directory.
+static TREE: Mutex<()> = Mutex::new(());
+
+/// The tree directory, emptied, and this test's turn with it. A test that
+/// failed while holding the lock poisons it; the next may still run.
+fn tree() -> (PathBuf, MutexGuard<'static, ()>) {
+    let turn = TREE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = labs_tests().join("tree");
+    let _ = std::fs::remove_dir_all(&dir);
+    (dir, turn)
 }
 
 /// `cargo xtask lab export <args> <dir>` from this tree; its output.
@@ -46,19 +48,14 @@ fn export(args: &[&str], dir: &Path) -> String {
     text
 }
 
-/// Held while a tree builds and boots in the shared target directory.
-static ONE_TREE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// The skeleton's own `cargo xtask run` on `script`: its exit code and
 /// output. Killed (and the test failed) if it has not ended after 20
 /// minutes, which a cold build on a busy machine stays well under.
 fn run_in(dir: &Path, script: &str) -> (Option<i32>, String) {
-    // A test that failed while holding it poisons it; the next may still run.
-    let _turn = ONE_TREE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut child = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(dir)
         .args(["xtask", "run"])
-        .env("CARGO_TARGET_DIR", xtask::target_dir().join("labs-tests"))
+        .env("CARGO_TARGET_DIR", labs_tests())
         .env_remove("MOSAIC_XTASK")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -95,11 +92,11 @@ fn answer<'a>(out: &'a str, command: &str) -> &'a str {
 /// missing function and its handout, and nothing panics.
 #[test]
 fn a_lab1_skeleton_boots_and_names_what_is_missing() {
-    let tree = Tree::new("lab1");
-    let listed = export(&["1"], &tree.0);
+    let (tree, _turn) = tree();
+    let listed = export(&["1"], &tree);
     assert!(listed.contains("stubbed lab 4 "), "the later labs are stubbed too:\n{listed}");
     let script = "help\nbuddyinfo\nalloc_pages 0\nvmalloc 4096\nmeminfo\nshutdown\n";
-    let (code, out) = run_in(&tree.0, script);
+    let (code, out) = run_in(&tree, script);
     assert_eq!(code, Some(0), "the run did not end with shutdown:\n{out}");
     let boot_line = "lab 1: Zone::alloc is not written yet; the kernel runs on the boot allocator; \
                      see docs/labs/lab1-buddy.md";
@@ -121,11 +118,11 @@ fn a_lab1_skeleton_boots_and_names_what_is_missing() {
 /// answer that lab 2 is missing.
 #[test]
 fn a_lab2_only_skeleton_boots_on_the_buddy_allocator() {
-    let tree = Tree::new("lab2-only");
-    let listed = export(&["2", "--only"], &tree.0);
+    let (tree, _turn) = tree();
+    let listed = export(&["2", "--only"], &tree);
     assert!(!listed.contains("stubbed lab 4 ") && listed.contains("stubbed lab 2 "), "{listed}");
     let script = "buddyinfo\nvmalloc 4096\nvfree 0xffffc90000000000\nvmap 2\nshutdown\n";
-    let (code, out) = run_in(&tree.0, script);
+    let (code, out) = run_in(&tree, script);
     assert_eq!(code, Some(0), "the run did not end with shutdown:\n{out}");
     assert!(!out.contains("boot allocator"), "{out}");
     assert!(answer(&out, "buddyinfo").starts_with("Node 0, zone      DMA"), "{out}");
