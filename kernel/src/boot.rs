@@ -35,6 +35,14 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
         );
         drivers::qemu::exit(drivers::qemu::ExitCode::Failed)
     }
+    if let Some(m) = mm::with_pages(|p| p.buddy_missing()) {
+        println!(
+            "lab {}: {} is not written yet; the kernel runs on the boot allocator; see {}",
+            m.lab,
+            m.name,
+            m.handout()
+        );
+    }
     mm::pgtable::init();
     let kernel_file = boot_info.kernel_addr..boot_info.kernel_addr + boot_info.kernel_len;
     let dm = mm::direct_map::init(kernel_file);
@@ -50,7 +58,14 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
     if let Some(on) = args.redzone {
         mm::redzone::set_enabled(on);
     }
-    mm::vmalloc::init(args.vmalloc);
+    if let Some(m) = mm::vmalloc::init(args.vmalloc) {
+        println!(
+            "lab {}: {} is not written yet; vmalloc uses the list (vmalloc=list); see {}",
+            m.lab,
+            m.name,
+            m.handout()
+        );
+    }
     arch::pic::init();
     drivers::pit::init();
     x86_64::instructions::interrupts::enable();

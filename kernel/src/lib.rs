@@ -9,6 +9,7 @@
 //! - `ktest`   the in-kernel test runner; `ktests` every in-kernel suite
 //! - `bench`   the soak test, test_vmalloc and pgd_bench (import mm only)
 //! - `message` a fixed-buffer error message, shared by shell and bench
+//! - `lab`     lab functions a student skeleton has not written yet (`lab_missing!`)
 //! - `cmdline` the kernel options and their checks (fw_cfg reads them)
 //!
 //! Dependencies run one way: `mm` imports nothing above it (see the rules
@@ -35,6 +36,7 @@
 extern crate alloc;
 
 pub mod cmdline;
+pub mod lab;
 pub mod message;
 pub mod mm;
 pub mod rand;

@@ -148,6 +148,7 @@ fn failed_page_table() -> TestResult {
     let call = || vmalloc::__vmalloc_node(3 * PAGE_SIZE, 1 << 39, ZoneType::Normal, false);
     let mut kept = Vec::new();
     let mut holes = None;
+    let mut failed_alone = None;
     for fresh in [false, true] {
         for k in 1..=16 {
             let injected = crate::mm::injected_failures();
@@ -155,6 +156,11 @@ fn failed_page_table() -> TestResult {
             let result = call();
             crate::mm::fail_nth(None);
             let fired = crate::mm::injected_failures() != injected;
+            // Nothing injected: a vmalloc that fails anyway (a stub, say)
+            // must not pass for one that never returns a hole.
+            if !fired && result.is_err() {
+                failed_alone = Some((fresh, result));
+            }
             match result {
                 Ok(a) => {
                     kept.push(a);
@@ -175,6 +181,7 @@ fn failed_page_table() -> TestResult {
         vmalloc::vfree(a).unwrap();
     }
     kassert!(holes.is_none(), "(fresh, allocation, pages mapped) {:?}: vmalloc returned Ok with pages unmapped", holes);
+    kassert!(failed_alone.is_none(), "(fresh, result) {:?}: vmalloc failed with no failure injected", failed_alone);
     Ok(())
 }
 

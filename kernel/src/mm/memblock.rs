@@ -6,7 +6,9 @@
 //! `mem_init` releases every free page to the buddy allocator (Gorman ch. 5).
 //! Mosaic needs one early allocation only, `mem_map` itself, so it simply
 //! carves it out of the first usable region big enough, then gives the rest
-//! of usable RAM to the buddy allocator.
+//! of usable RAM to the buddy allocator. In a lab-1 skeleton, where the
+//! buddy allocator is not written yet, most of it goes to a boot allocator
+//! instead (page_alloc/bootmem.rs), which the kernel then keeps.
 //!
 //! Never handed out: anything the bootloader did not mark `Usable` (the
 //! kernel image, its stack, the page tables, the boot information, firmware
@@ -14,8 +16,8 @@
 
 use super::layout::phys_to_virt;
 use super::page::{Page, PageOwner, PAGE_SIZE};
-use super::page_alloc::PageAllocator;
 use super::page_alloc::ZoneType;
+use super::page_alloc::{buddy_self_check, PageAllocator};
 use bootloader_api::info::{MemoryRegionKind, MemoryRegions};
 use core::ops::Range;
 use x86_64::PhysAddr;
@@ -71,9 +73,12 @@ pub fn init(regions: &'static MemoryRegions) -> Option<PageAllocator<'static>> {
         core::slice::from_raw_parts_mut(ptr, max_pfn as usize)
     };
     let mut pages = PageAllocator::new(map);
+    // A student skeleton whose buddy allocator is not written yet still
+    // boots: the kernel then runs on the boot allocator (page_alloc/bootmem.rs).
+    pages.run_on_boot_allocator(buddy_self_check());
     for range in usable() {
         for piece in subtract(range.clone(), map_frames.clone()) {
-            pages.add_free_range(piece.start.max(1)..piece.end);
+            pages.add_ram(piece.start.max(1)..piece.end);
         }
         if range.contains(&0) {
             pages.note_reserved(0..1);

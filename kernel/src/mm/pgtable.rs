@@ -45,6 +45,7 @@ use super::layout::{
 };
 use super::page::{PageOwner, PAGE_SIZE};
 use super::page_alloc::ZoneType;
+use crate::lab::Missing;
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 use x86_64::registers::control::{Cr3, Cr4, Cr4Flags};
@@ -63,6 +64,8 @@ pub enum MapError {
     NoMemory,
     /// The page is already mapped: the area bookkeeping is broken.
     AlreadyMapped(u64),
+    /// The walk is still the skeleton's stub (lab.rs).
+    Missing(Missing),
 }
 
 impl fmt::Display for MapError {
@@ -70,7 +73,14 @@ impl fmt::Display for MapError {
         match self {
             MapError::NoMemory => write!(f, "out of memory for a page table"),
             MapError::AlreadyMapped(a) => write!(f, "{a:#x} is already mapped"),
+            MapError::Missing(m) => write!(f, "{m}"),
         }
+    }
+}
+
+impl From<Missing> for MapError {
+    fn from(m: Missing) -> Self {
+        MapError::Missing(m)
     }
 }
 

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use xtask::grade;
-use xtask::lab::{self, LABS};
+use xtask::lab::{self, Stubs, LABS};
 
 #[derive(Args)]
 pub struct LabArgs {
@@ -19,12 +19,16 @@ pub struct LabArgs {
 enum LabCommand {
     /// List the labs, their handouts and the regions each one stubs
     List,
-    /// Write a copy of the repository with one lab's regions replaced by todo!()
+    /// Write a copy of the repository with the lab's regions, and every
+    /// later lab's, replaced by stubs that report the function missing
     Export {
         /// The lab: 1, lab1, buddy or lab1-buddy
         lab: String,
         /// Where to write the copy (must not exist, or be empty)
         dir: PathBuf,
+        /// Stub this lab only: the later labs' solutions stay in the copy
+        #[arg(long)]
+        only: bool,
     },
     /// Prove the labs work: the reference scores full marks, each exported
     /// skeleton builds and scores below full marks without hanging
@@ -55,12 +59,19 @@ enum LabCommand {
 pub fn run(args: LabArgs) -> Result<ExitCode> {
     match args.command {
         LabCommand::List => list(),
-        LabCommand::Export { lab, dir } => {
+        LabCommand::Export { lab, dir, only } => {
             let lab = lab::find(&lab)?;
-            let stubbed = lab::export(lab, &dir)?;
-            println!("exported lab {} ({}) to {}", lab.id, lab.slug, dir.display());
+            let stubs = if only { Stubs::Only } else { Stubs::AndLater };
+            let stubbed = lab::export(lab, &dir, stubs)?;
+            let which = if only {
+                "only".to_string()
+            } else {
+                format!("and the labs after it, {} to {}", lab.id + 1, LABS.len())
+            };
+            let which = if !only && lab.id as usize == LABS.len() { "only".to_string() } else { which };
+            println!("exported lab {} ({}) to {}, stubbing lab {} {which}", lab.id, lab.slug, dir.display(), lab.id);
             for r in &stubbed {
-                println!("  stubbed {}:{}: {}", r.file.display(), r.line, r.hint);
+                println!("  stubbed lab {} {}:{}: {}", r.lab, r.file.display(), r.line, r.hint);
             }
             println!("students start with: cd {} && cargo xtask grade {}", dir.display(), lab.id);
             Ok(ExitCode::SUCCESS)

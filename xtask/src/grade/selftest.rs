@@ -1,10 +1,11 @@
 //! `cargo xtask lab selftest`, the proof that the labs work: for each
-//! lab, the reference scores full marks and the exported skeleton builds
-//! and scores below full marks, without any test hanging.
+//! lab, the reference scores full marks and the exported skeletons (both
+//! export modes: the lab and the later ones stubbed, and `--only`) build,
+//! boot to the shell and score below full marks, without any test hanging.
 
 use super::submission::{grade_in, labs_dir, work_tree};
 use super::{GradeOptions, Report};
-use crate::lab::{export, Lab, LABS};
+use crate::lab::{export, Lab, Stubs, LABS};
 use anyhow::Result;
 use std::path::Path;
 use std::process::Command;
@@ -15,10 +16,24 @@ pub struct SelftestRow {
     pub lab: u32,
     /// Reference: "20/20" style score, and whether it was full marks.
     pub reference: Result<(u32, u32), String>,
-    /// Skeleton: the score, or why it could not be graded.
-    pub skeleton: Result<(u32, u32), String>,
-    /// Problems with the skeleton run other than its score.
-    pub skeleton_problems: Vec<String>,
+    /// One per export mode (one only for the last lab, where both are
+    /// the same skeleton).
+    pub skeletons: Vec<SkeletonRow>,
+}
+
+/// A skeleton's grade in one export mode.
+pub struct SkeletonRow {
+    pub stubs: Stubs,
+    /// The score, or why it could not be graded.
+    pub score: Result<(u32, u32), String>,
+    /// Problems other than its score (no build, no boot, a hang).
+    pub problems: Vec<String>,
+}
+
+impl SkeletonRow {
+    pub fn ok(&self) -> bool {
+        matches!(self.score, Ok((s, m)) if s < m) && self.problems.is_empty()
+    }
 }
 
 impl SelftestRow {
@@ -27,7 +42,7 @@ impl SelftestRow {
     }
 
     pub fn skeleton_ok(&self) -> bool {
-        matches!(self.skeleton, Ok((s, m)) if s < m) && self.skeleton_problems.is_empty()
+        self.skeletons.iter().all(SkeletonRow::ok)
     }
 
     pub fn ok(&self) -> bool {
@@ -35,8 +50,25 @@ impl SelftestRow {
     }
 }
 
-/// For each lab: grade the reference here, then export the skeleton and
-/// run the skeleton's own `cargo xtask grade` in it.
+/// The export modes a lab's skeletons are made in: for the last lab
+/// both make the same tree.
+fn modes(lab: &Lab) -> Vec<Stubs> {
+    if lab.id as usize == LABS.len() {
+        vec![Stubs::Only]
+    } else {
+        vec![Stubs::AndLater, Stubs::Only]
+    }
+}
+
+fn mode_name(stubs: Stubs) -> &'static str {
+    match stubs {
+        Stubs::AndLater => "and later labs",
+        Stubs::Only => "--only",
+    }
+}
+
+/// For each lab: grade the reference here, then export the skeletons and
+/// run each skeleton's own `cargo xtask grade` in it.
 pub fn selftest(labs: &[&Lab], jobs: usize) -> Result<Vec<SelftestRow>> {
     let started = Instant::now();
     let shared_target = labs_dir().join("target");
@@ -45,48 +77,52 @@ pub fn selftest(labs: &[&Lab], jobs: usize) -> Result<Vec<SelftestRow>> {
         println!("\n==> lab selftest: lab {} ({}), reference", lab.id, lab.slug);
         let opts = GradeOptions { jobs, ..GradeOptions::default() };
         let reference = super::grade(lab, &opts).map(|r| (r.score(), r.max())).map_err(|e| format!("{e:#}"));
-        println!("\n==> lab selftest: lab {} ({}), exported skeleton", lab.id, lab.slug);
         // After the reference's grade, which built this tree's images.
         seed_shared_target(&shared_target)?;
-        let (skeleton, skeleton_problems) = match grade_skeleton(lab, &shared_target, jobs) {
-            Ok(report) => {
-                let problems = skeleton_problems(&report);
-                (Ok((report.score(), report.max())), problems)
-            }
-            Err(e) => (Err(format!("{e:#}")), Vec::new()),
-        };
-        rows.push(SelftestRow { lab: lab.id, reference, skeleton, skeleton_problems });
+        let mut skeletons = Vec::new();
+        for stubs in modes(lab) {
+            println!("\n==> lab selftest: lab {} ({}), skeleton ({})", lab.id, lab.slug, mode_name(stubs));
+            skeletons.push(match grade_skeleton(lab, stubs, &shared_target, jobs) {
+                Ok(report) => SkeletonRow {
+                    stubs,
+                    score: Ok((report.score(), report.max())),
+                    problems: skeleton_problems(&report),
+                },
+                Err(e) => SkeletonRow { stubs, score: Err(format!("{e:#}")), problems: Vec::new() },
+            });
+        }
+        rows.push(SelftestRow { lab: lab.id, reference, skeletons });
     }
     println!("\nlab selftest ({:.0?} in all):", started.elapsed());
+    let show = |r: &Result<(u32, u32), String>| match r {
+        Ok((s, m)) => format!("{s}/{m}"),
+        Err(e) => format!("error: {e}"),
+    };
+    let verdict = |ok| if ok { "ok" } else { "WRONG" };
     for row in &rows {
-        let show = |r: &Result<(u32, u32), String>| match r {
-            Ok((s, m)) => format!("{s}/{m}"),
-            Err(e) => format!("error: {e}"),
-        };
-        let verdict = |ok| if ok { "ok" } else { "WRONG" };
-        println!(
-            "  lab {}: reference {} ({}), skeleton {} ({})",
-            row.lab,
-            show(&row.reference),
-            verdict(row.reference_ok()),
-            show(&row.skeleton),
-            verdict(row.skeleton_ok())
-        );
-        for p in &row.skeleton_problems {
-            println!("      {p}");
+        println!("  lab {}: reference {} ({})", row.lab, show(&row.reference), verdict(row.reference_ok()));
+        for sk in &row.skeletons {
+            println!("    skeleton ({}): {} ({})", mode_name(sk.stubs), show(&sk.score), verdict(sk.ok()));
+            for p in &sk.problems {
+                println!("      {p}");
+            }
         }
     }
     Ok(rows)
 }
 
 /// For `cargo xtask test`: the selftest of every lab as (passed, failed),
-/// two checks per lab (reference full marks; skeleton builds, scores below
-/// and never hangs).
+/// one check for the reference (full marks) and one per skeleton (builds,
+/// boots, scores below and never hangs).
 pub fn selftest_tally(jobs: usize) -> (usize, usize) {
     match selftest(&LABS.iter().collect::<Vec<_>>(), jobs) {
         Ok(rows) => {
-            let passed = rows.iter().map(|r| r.reference_ok() as usize + r.skeleton_ok() as usize).sum::<usize>();
-            (passed, 2 * rows.len() - passed)
+            let checks = rows.iter().map(|r| 1 + r.skeletons.len()).sum::<usize>();
+            let passed = rows
+                .iter()
+                .map(|r| r.reference_ok() as usize + r.skeletons.iter().filter(|s| s.ok()).count())
+                .sum::<usize>();
+            (passed, checks - passed)
         }
         Err(e) => {
             println!("error: lab selftest: {e:#}");
@@ -96,11 +132,14 @@ pub fn selftest_tally(jobs: usize) -> (usize, usize) {
 }
 
 /// What is wrong with a skeleton's grade beyond its score: it must build,
-/// must fail its lab's tests by failing (a todo!() panic), not by hanging.
+/// boot to its shell (a stub reports its function missing, it does not
+/// stop the kernel), and fail its lab's tests by failing, not by hanging.
 fn skeleton_problems(report: &Report) -> Vec<String> {
     let mut problems = Vec::new();
     if !report.kernel_built {
         problems.push("the skeleton's kernel did not build".to_string());
+    } else if report.boots != Some(true) {
+        problems.push("the skeleton's kernel did not boot to its shell".to_string());
     }
     if !report.host_built {
         problems.push("the skeleton's host tests did not build".to_string());
@@ -139,13 +178,14 @@ pub(super) fn seed_shared_target(shared: &Path) -> Result<()> {
 }
 
 /// Exports `lab` and runs the skeleton's own grader; its report is kept
-/// as `selftest-lab<N>.json`.
-fn grade_skeleton(lab: &Lab, shared_target: &Path, jobs: usize) -> Result<Report> {
+/// as `selftest-lab<N>.json` (`selftest-lab<N>-only.json` for `--only`).
+fn grade_skeleton(lab: &Lab, stubs: Stubs, shared_target: &Path, jobs: usize) -> Result<Report> {
     let (dir, _lock) = work_tree()?;
-    export(lab, &dir)?;
+    export(lab, &dir, stubs)?;
     let started = Instant::now();
     let report = grade_in(&dir, lab, shared_target, &["--jobs".into(), jobs.to_string()], false)?;
     println!("(grading in {} took {:.0?})", dir.display(), started.elapsed());
-    std::fs::write(labs_dir().join(format!("selftest-lab{}.json", lab.id)), report.to_json().to_string())?;
+    let suffix = if stubs == Stubs::Only { "-only" } else { "" };
+    std::fs::write(labs_dir().join(format!("selftest-lab{}{suffix}.json", lab.id)), report.to_json().to_string())?;
     Ok(report)
 }

@@ -1,6 +1,7 @@
 //! The files of the repository, every marked region in the kernel's
 //! sources, and the export of a lab's student skeleton (a copy of the
-//! repository with that lab's regions stubbed).
+//! repository with that lab's regions, and by default every later lab's,
+//! stubbed).
 
 use super::markers::{regions, stub, Region};
 use super::Lab;
@@ -73,8 +74,28 @@ pub fn all_regions() -> Result<Vec<Region>> {
     Ok(all)
 }
 
+/// Which labs a skeleton leaves for the student to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stubs {
+    /// The lab and every later one (the default: a course that hands labs
+    /// out in order does not give the next labs' solutions away).
+    AndLater,
+    /// Only the lab: the later labs' solutions stay (as a grader's tree).
+    Only,
+}
+
+impl Stubs {
+    /// True if a skeleton of `lab` stubs the regions of lab `region`.
+    pub fn stubs(self, lab: u32, region: u32) -> bool {
+        match self {
+            Stubs::AndLater => region >= lab,
+            Stubs::Only => region == lab,
+        }
+    }
+}
+
 /// Writes the skeleton of `lab` to `dir`; returns the regions stubbed.
-pub fn export(lab: &Lab, dir: &Path) -> Result<Vec<Region>> {
+pub fn export(lab: &Lab, dir: &Path, stubs: Stubs) -> Result<Vec<Region>> {
     let root = root();
     if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
         bail!("{} exists and is not empty", dir.display());
@@ -85,16 +106,17 @@ pub fn export(lab: &Lab, dir: &Path) -> Result<Vec<Region>> {
         std::fs::create_dir_all(to.parent().expect("a file has a parent"))?;
         if has_regions(&file) {
             let text = std::fs::read_to_string(&from).with_context(|| format!("reading {}", from.display()))?;
-            let (text, regions) = stub(&file, &text, lab.id)?;
+            let (text, regions) = stub(&file, &text, |region| stubs.stubs(lab.id, region))?;
             std::fs::write(&to, text)?;
             stubbed.extend(regions);
         } else {
             std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
         }
     }
-    if stubbed.is_empty() {
+    if !stubbed.iter().any(|r| r.lab == lab.id) {
         bail!("no `// LAB {} BEGIN` regions found in kernel/: nothing to hand out", lab.id);
     }
+    stubbed.sort_by_key(|r| r.lab);
     Ok(stubbed)
 }
 

@@ -1,10 +1,14 @@
 //! The `// LAB n BEGIN: hint` / `// LAB n END` markers around the
-//! solution regions: reading and checking them, replacing a lab's region
-//! bodies with `todo!()`, and putting a submission's bodies into a
-//! skeleton. Text in, text out: no files are read here.
+//! solution regions: reading and checking them, replacing labs' region
+//! bodies with `crate::lab_missing!(n, "function")` (the kernel's
+//! lab.rs: the body reports which lab function is missing instead of
+//! panicking), and putting a submission's bodies into a skeleton. Text
+//! in, text out: no files are read here.
 
 use anyhow::{bail, Result};
+use regex::Regex;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 /// One marked solution region.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,34 +70,66 @@ pub fn regions(file: &Path, text: &str) -> Result<Vec<Region>> {
     Ok(found)
 }
 
-/// Replaces the body of each region of `lab` with `todo!("<hint>")`,
-/// keeping the markers. Other labs' regions are left as they are. The
-/// regions returned are the skeleton's, with its line numbers (a stubbed
-/// body is shorter, so later regions move up).
-pub fn stub(file: &Path, text: &str, lab: u32) -> Result<(String, Vec<Region>)> {
-    regions(file, text)?;
-    let out = replace_bodies(text, lab, |line, hint| {
+/// Replaces the body of each region of the labs `stubbed` says yes to
+/// with `crate::lab_missing!(<lab>, "<function>")`, the hint kept as a
+/// comment above it, and the markers kept. Other labs' regions are left as
+/// they are. The regions returned are the skeleton's stubbed ones, with
+/// its line numbers (a stubbed body is shorter, so later regions move up).
+pub fn stub(file: &Path, text: &str, stubbed: impl Fn(u32) -> bool) -> Result<(String, Vec<Region>)> {
+    let mut names = Vec::new();
+    for r in regions(file, text)?.iter().filter(|r| stubbed(r.lab)) {
+        names.push(function_name(text, r.line).ok_or_else(|| {
+            anyhow::anyhow!("{}:{}: no `fn` line above this LAB {} region", file.display(), r.line, r.lab)
+        })?);
+    }
+    let mut names = names.into_iter();
+    let out = replace_bodies(text, &stubbed, |line, _hint, lab| {
         let indent = &line[..line.len() - line.trim_start().len()];
-        format!("{indent}todo!(\"{}\")\n", escape_hint(hint))
+        let name = names.next().expect("one name per region");
+        format!("{indent}crate::lab_missing!({lab}, \"{name}\")\n")
     });
-    let mine = regions(file, &out)?.into_iter().filter(|r| r.lab == lab).collect();
+    let mine = regions(file, &out)?.into_iter().filter(|r| stubbed(r.lab)).collect();
     Ok((out, mine))
 }
 
-/// `text` with the body of every `lab` region replaced by what `body`
-/// returns for the region's BEGIN line and hint; the markers stay. The
-/// regions must have been checked with `regions()`.
-fn replace_bodies(text: &str, lab: u32, mut body: impl FnMut(&str, &str) -> String) -> String {
+/// The function a region at line `begin` (counting from 1) is the body
+/// of, as the student knows it: `get_vm_area`, or `Zone::alloc` for a
+/// method (the type of the `impl` block it is in).
+fn function_name(text: &str, begin: usize) -> Option<String> {
+    static FN: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^(\s*)(?:pub(?:\([^)]*\))?\s+)?(?:(?:const|unsafe|extern)\s+)*fn\s+(\w+)").expect("regex")
+    });
+    static IMPL: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^impl(?:<[^>]*>)?\s+(?:[\w:]+(?:<[^>]*>)?\s+for\s+)?(\w+)").expect("regex"));
+    let above: Vec<&str> = text.lines().take(begin.saturating_sub(1)).collect();
+    let (at, caps) = above.iter().enumerate().rev().find_map(|(i, l)| FN.captures(l).map(|c| (i, c)))?;
+    let name = caps[2].to_string();
+    if caps[1].is_empty() {
+        return Some(name);
+    }
+    // A method: the nearest `impl` line above it, at the left margin.
+    let owner = above[..at].iter().rev().find_map(|l| IMPL.captures(l));
+    Some(match owner {
+        Some(c) => format!("{}::{name}", &c[1]),
+        None => name,
+    })
+}
+
+/// `text` with the body of every region of the labs `chosen` says yes to
+/// replaced by what `body` returns for the region's BEGIN line, hint and
+/// lab; the markers stay. The regions must have been checked with
+/// `regions()`.
+fn replace_bodies(text: &str, chosen: &dyn Fn(u32) -> bool, mut body: impl FnMut(&str, &str, u32) -> String) -> String {
     let mut out = String::with_capacity(text.len());
     let mut skipping = false;
     for line in text.split_inclusive('\n') {
         match marker(line).expect("checked by regions()") {
-            Some(Marker::Begin(id, hint)) if id == lab => {
+            Some(Marker::Begin(id, hint)) if chosen(id) => {
                 out.push_str(line);
-                out.push_str(&body(line, hint));
+                out.push_str(&body(line, hint, id));
                 skipping = true;
             }
-            Some(Marker::End(id)) if id == lab => {
+            Some(Marker::End(id)) if chosen(id) => {
                 out.push_str(line);
                 skipping = false;
             }
@@ -102,11 +138,6 @@ fn replace_bodies(text: &str, lab: u32, mut body: impl FnMut(&str, &str) -> Stri
         }
     }
     out
-}
-
-/// A hint as the text of a `todo!` format string.
-fn escape_hint(hint: &str) -> String {
-    hint.replace('\\', "\\\\").replace('"', "\\\"").replace('{', "{{").replace('}', "}}")
 }
 
 /// `skeleton` with the bodies of its `lab` regions taken from the same
@@ -132,7 +163,7 @@ pub fn splice(file: &Path, skeleton: &str, submitted: &str, lab: u32) -> Result<
         );
     }
     let mut bodies = bodies.into_iter();
-    Ok(replace_bodies(skeleton, lab, |_, _| bodies.next().expect("counted")))
+    Ok(replace_bodies(skeleton, &|id| id == lab, |_, _, _| bodies.next().expect("counted")))
 }
 
 #[cfg(test)]
@@ -151,40 +182,48 @@ mod tests {
     }
 
     #[test]
-    fn stubs_only_the_chosen_lab_and_keeps_the_markers() {
-        let (out, stubbed) = stub(Path::new("k.rs"), SRC, 1).unwrap();
+    fn stubs_only_the_chosen_labs_and_keeps_the_markers() {
+        let (out, stubbed) = stub(Path::new("k.rs"), SRC, |l| l == 1).unwrap();
         assert_eq!(stubbed.len(), 1);
         assert!(out.contains(
-            "    // LAB 1 BEGIN: split \"it\" {here}\n    todo!(\"split \\\"it\\\" {{here}}\")\n    // LAB 1 END\n"
+            "    // LAB 1 BEGIN: split \"it\" {here}\n    crate::lab_missing!(1, \"a\")\n    // LAB 1 END\n"
         ));
         assert!(!out.contains("let x = 1;"));
         assert!(out.contains("        walk();\n"), "lab 2 keeps its solution: {out}");
-        let (untouched, none) = stub(Path::new("k.rs"), SRC, 3).unwrap();
+        let (untouched, none) = stub(Path::new("k.rs"), SRC, |l| l == 3).unwrap();
         assert_eq!((untouched.as_str(), none.len()), (SRC, 0));
+        let (both, two) = stub(Path::new("k.rs"), SRC, |l| l >= 1).unwrap();
+        assert_eq!(two.len(), 2);
+        assert!(both.contains("crate::lab_missing!(2, \"b\")") && !both.contains("walk();"), "{both}");
     }
 
-    /// The lines `lab export` prints are the skeleton's: the second lab-1
-    /// region is at line 13 of the reference and line 12 of the skeleton.
+    /// The stub names the function as the student knows it: a method with
+    /// its type, whatever the `impl` line's generics or trait.
     #[test]
-    fn stubbed_regions_have_the_skeletons_line_numbers() {
-        let two = format!("{SRC}fn c() {{\n    // LAB 1 BEGIN: merge\n    a();\n    b();\n    // LAB 1 END\n}}\n");
-        let reference: Vec<usize> = regions(Path::new("k.rs"), &two).unwrap().iter().map(|r| r.line).collect();
-        assert_eq!(reference, [2, 8, 13]);
-        let (out, stubbed) = stub(Path::new("k.rs"), &two, 1).unwrap();
-        let lines: Vec<usize> = stubbed.iter().map(|r| r.line).collect();
-        assert_eq!(lines, [2, 12]);
-        for r in &stubbed {
-            assert!(out.lines().nth(r.line - 1).unwrap().contains(&format!("BEGIN: {}", r.hint)), "{out}");
+    fn stubs_name_the_function_and_its_type() {
+        let src = "impl<T> List<T> {\n    pub(super) fn first_fit(&self) -> Option<u64> {\n        \
+                   // LAB 2 BEGIN: fit\n        None\n        // LAB 2 END\n    }\n}\n\
+                   impl Zone {\n    pub fn alloc(\n        &mut self,\n    ) -> Option<u64> {\n        \
+                   // LAB 1 BEGIN: split\n        None\n        // LAB 1 END\n    }\n}\n\
+                   pub fn get_vm_area(\n) -> Result<u64, E> {\n    // LAB 2 BEGIN: r\n    Ok(0)\n    // LAB 2 END\n}\n";
+        let (out, _) = stub(Path::new("k.rs"), src, |_| true).unwrap();
+        for want in [
+            "lab_missing!(2, \"List::first_fit\")",
+            "lab_missing!(1, \"Zone::alloc\")",
+            "lab_missing!(2, \"get_vm_area\")",
+        ] {
+            assert!(out.contains(want), "no {want} in {out}");
         }
+        assert!(stub(Path::new("k.rs"), "// LAB 1 BEGIN: a\n// LAB 1 END\n", |_| true).is_err(), "no fn above");
     }
 
     #[test]
     fn splice_takes_only_the_submitted_region_bodies() {
-        let (skeleton, _) = stub(Path::new("k.rs"), SRC, 1).unwrap();
+        let (skeleton, _) = stub(Path::new("k.rs"), SRC, |l| l == 1).unwrap();
         let theirs = SRC.replace("let x = 1;", "let x = 2; // mine").replace("walk();", "cheat();");
         let out = splice(Path::new("k.rs"), &skeleton, &theirs, 1).unwrap();
         assert!(out.contains("    let x = 2; // mine\n    x\n    // LAB 1 END"), "{out}");
-        assert!(out.contains("        walk();") && !out.contains("cheat") && !out.contains("todo!"), "{out}");
+        assert!(out.contains("        walk();") && !out.contains("cheat") && !out.contains("lab_missing!"), "{out}");
         let unmarked = theirs.replace("    // LAB 1 END\n", "");
         assert!(splice(Path::new("k.rs"), &skeleton, &unmarked, 1).is_err());
     }

@@ -13,9 +13,12 @@
 //! ```
 //!
 //! `cargo xtask lab export <lab> <dir>` copies the repository and replaces
-//! the lines between the markers of that lab, and only that lab, with
-//! `todo!("<hint>")`. The markers stay, so students can `grep -rn "LAB 2"`
-//! for what is left to do. Regions are looked for in `kernel/` only.
+//! the lines between the markers of that lab and every later one (with
+//! `--only`, that lab alone) with `crate::lab_missing!(<lab>, "<function>")`,
+//! which makes the kernel answer "lab 2: get_vm_area is not written yet"
+//! instead of panicking (kernel/src/lab.rs). The markers stay, so students
+//! can `grep -rn "LAB 2"` for what is left to do. Regions are looked for in
+//! `kernel/` only.
 //!
 //! - `markers`: reading the `LAB n BEGIN/END` markers, stubbing and
 //!   splicing region bodies (text in, text out)
@@ -32,7 +35,7 @@ mod export;
 mod markers;
 pub mod mutants;
 
-pub use export::{all_regions, copy, export, repo_files};
+pub use export::{all_regions, copy, export, repo_files, Stubs};
 pub use markers::{regions, splice, stub, Region};
 
 use anyhow::{Context, Result};

@@ -538,3 +538,88 @@ fn a_block_likely_to_merge_is_handed_out_last() {
     assert_eq!(pfn(a.alloc_pages_buddy(0, ZoneType::Dma32).unwrap()), base);
     a.check().unwrap();
 }
+
+// --- the boot allocator (bootmem.rs): a skeleton whose lab 1 is not written ---
+
+#[test]
+fn a_written_buddy_allocator_passes_the_boot_self_check() {
+    assert_eq!(buddy_self_check(), BuddyCheck { alloc: None, free: None });
+}
+
+/// Lab 1 as a skeleton with `Zone::alloc` missing: the check says so.
+fn alloc_missing() -> BuddyCheck {
+    BuddyCheck { alloc: Some(Missing { lab: 1, name: "Zone::alloc" }), free: None }
+}
+
+#[test]
+fn while_lab_1_is_missing_the_kernel_gets_first_fit_blocks_above_dma() {
+    let mut m = map(2 * DMA_PAGES);
+    let mut a = PageAllocator::new(&mut m);
+    a.run_on_boot_allocator(alloc_missing());
+    a.add_ram(1..2 * DMA_PAGES);
+    assert_eq!(a.buddy_missing(), alloc_missing().alloc);
+    assert_eq!(a.free_pages_total(), 2 * DMA_PAGES - 1);
+    // The student's zone has the DMA part (Zone::free is written), in
+    // buddy blocks; the rest is the boot allocator's.
+    assert_eq!(a.zone(ZoneType::Dma).free_pages, DMA_PAGES - 1);
+    assert_eq!(a.zone(ZoneType::Dma32).managed, 0);
+    let one = addr(a.alloc_pages(0, ZoneType::Normal).unwrap()).as_u64() / PAGE_SIZE;
+    assert_eq!(one, DMA_PAGES, "first fit: the lowest frame above DMA");
+    let four = addr(a.alloc_pages(2, ZoneType::Normal).unwrap()).as_u64() / PAGE_SIZE;
+    assert_eq!(four, DMA_PAGES + 4, "the lowest free block aligned to its size");
+    let next = addr(a.alloc_pages(0, ZoneType::Normal).unwrap()).as_u64() / PAGE_SIZE;
+    assert_eq!(next, DMA_PAGES + 1, "a single page fills the hole before the block");
+    assert_eq!(a.alloc_pages(0, ZoneType::Dma), Err(AllocError::OutOfMemory { order: 0, zone: ZoneType::Dma }));
+    a.free_pages(pfn_to_frame(one).start_address(), 0).unwrap();
+    assert_eq!(a.free_pages(pfn_to_frame(one).start_address(), 0), Err(FreeError::AlreadyFree(one * PAGE_SIZE)));
+    let four_at = pfn_to_frame(four).start_address();
+    assert!(matches!(a.free_pages(four_at, 0), Err(FreeError::WrongOrder { allocated: 2, given: 0, .. })));
+    a.free_pages(four_at, 2).unwrap();
+    a.free_pages(pfn_to_frame(next).start_address(), 0).unwrap();
+    assert_eq!(a.free_pages_total(), 2 * DMA_PAGES - 1, "every page back");
+    a.check().unwrap();
+}
+
+#[test]
+fn while_lab_1_is_missing_the_shell_uses_the_students_zone() {
+    let mut m = map(2 * DMA_PAGES);
+    let mut a = PageAllocator::new(&mut m);
+    a.run_on_boot_allocator(alloc_missing());
+    // As memblock hands RAM over: a region below 16 MiB, then one above.
+    a.add_ram(1..DMA_PAGES);
+    a.add_ram(DMA_PAGES..2 * DMA_PAGES);
+    let f = a.alloc_pages_buddy(3, ZoneType::Normal).unwrap();
+    assert!(addr(f).as_u64() / PAGE_SIZE < DMA_PAGES, "the shell's requests go to the zones");
+    assert_eq!(a.zone(ZoneType::Dma).free_pages, DMA_PAGES - 1 - 8);
+    a.free_pages_buddy(addr(f), 3).unwrap();
+    assert_eq!(a.zone(ZoneType::Dma).nr_free(), [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3]);
+    a.check().unwrap();
+}
+
+#[test]
+fn without_zone_free_the_students_zone_stays_empty() {
+    let mut m = map(2 * DMA_PAGES);
+    let mut a = PageAllocator::new(&mut m);
+    let free_missing = Some(Missing { lab: 1, name: "Zone::free" });
+    a.run_on_boot_allocator(BuddyCheck { alloc: None, free: free_missing });
+    a.add_ram(1..2 * DMA_PAGES);
+    assert_eq!(a.buddy_missing(), free_missing);
+    assert_eq!(a.populated_zones().count(), 0);
+    assert_eq!(a.free_pages_total(), DMA_PAGES);
+    assert!(a.alloc_pages_buddy(0, ZoneType::Dma).is_err());
+    assert!(a.alloc_pages(0, ZoneType::Normal).is_ok());
+}
+
+#[test]
+fn bulk_requests_work_on_the_boot_allocator() {
+    let mut m = map(2 * DMA_PAGES);
+    let mut a = PageAllocator::new(&mut m);
+    a.run_on_boot_allocator(alloc_missing());
+    a.add_ram(1..2 * DMA_PAGES);
+    a.enable_pcp();
+    let mut frames = [pfn_to_frame(0); 40];
+    a.alloc_pages_bulk(ZoneType::Normal, &mut frames).unwrap();
+    assert!(frames.iter().all(|f| addr(*f).as_u64() / PAGE_SIZE >= DMA_PAGES));
+    a.free_pages_bulk(&frames).unwrap();
+    assert_eq!(a.free_pages_total(), 2 * DMA_PAGES - 1);
+}
