@@ -16,15 +16,17 @@
 //!
 //! See docs/benchmarks.md for the figures and what they mean. The
 //! command's arguments are in `commands/bench.rs`; the PGD-sync and soak
-//! benchmarks are in `mm.rs`, the host allocators' in `alloc.rs`, the boot time's in `boot.rs`,
-//! the pictures of memory's in `maps.rs`; the comparison with Linux booted in the same run in
-//! `versus.rs`.
+//! benchmarks are in `mm.rs`, the host allocators' in `alloc.rs`, the
+//! boot time's in `boot.rs`, the pictures of memory's in `maps.rs`, the
+//! live view's redraw in `view.rs`; the comparison with Linux booted in
+//! the same run in `versus.rs`.
 
 pub mod alloc;
 pub mod boot;
 pub mod maps;
 pub mod mm;
 pub mod versus;
+pub mod view;
 
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;

@@ -18,7 +18,8 @@ pub struct BenchArgs {
     /// Which benchmarks: test_vmalloc, the PGD-sync strategies, the soak,
     /// the host allocators against the peer crates, the boot time (not in
     /// `all`), the vmalloc overrun check on against off (not in `all`),
-    /// memmap and vmmap on a 16 GiB machine (not in `all`)
+    /// memmap and vmmap on a 16 GiB machine (not in `all`), the live
+    /// view's redraw on a 16 GiB machine (not in `all`)
     #[arg(long, value_enum, default_value = "all")]
     part: Part,
     /// Operations of the soak
@@ -44,6 +45,7 @@ enum Part {
     Boot,
     Redzone,
     Maps,
+    View,
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
@@ -66,6 +68,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let env = bench::env()?;
     if args.part == Part::Maps {
         return Ok(if bench::maps::run(&env)? { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+    if args.part == Part::View {
+        return Ok(if bench::view::run(&env)? { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
     if args.part == Part::Redzone {
         let ok = bench::mm::redzone(&env, args.loops.unwrap_or(100_000))?;

@@ -87,11 +87,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
 /// Starts the live view's server and COM2 socket (in `dir`), and gives
 /// the machine the second serial port and `view=on`.
 fn with_view(machine: &mut Machine, dir: &std::path::Path, port: u16) -> Result<()> {
-    let view = live::serve(port)?;
-    let (listener, qemu_args) = live::com2_socket(dir)?;
-    machine.extra.extend(qemu_args);
-    machine.cmdline = format!("{} view=on", machine.cmdline).trim_start().to_string();
-    live::feed_com2(view.hub, listener);
+    let view = live::attach(machine, dir, port)?;
     eprintln!("xtask: live view of memory at {} (it redraws after every command)", view.url);
     Ok(())
 }

@@ -10,6 +10,7 @@
 //! wrote it, `/<picture>.svg` the newest picture.
 
 use super::model::State;
+use crate::qemu::Machine;
 use anyhow::{anyhow, Context, Result};
 use std::io::{BufRead, Write};
 use std::os::unix::net::UnixListener;
@@ -59,6 +60,11 @@ impl Hub {
         let event = Arc::clone(&latest.event);
         *self.latest.lock().unwrap() = Some(latest);
         self.pages.lock().unwrap().retain(|page| page.send(Arc::clone(&event)).is_ok());
+    }
+
+    /// The newest state line, as the kernel wrote it.
+    pub fn latest_line(&self) -> Option<String> {
+        self.latest.lock().unwrap().as_ref().and_then(|l| l.line.clone())
     }
 
     /// How many state lines were read.
@@ -153,6 +159,17 @@ fn stream_events(request: tiny_http::Request, hub: &Hub) {
             return;
         }
     }
+}
+
+/// Starts the server on `port` and gives `machine` what `run --view`
+/// gives it: a COM2 socket in `dir` that feeds the server, and `view=on`.
+pub fn attach(machine: &mut Machine, dir: &Path, port: u16) -> Result<LiveView> {
+    let view = serve(port)?;
+    let (listener, qemu_args) = com2_socket(dir)?;
+    machine.extra.extend(qemu_args);
+    machine.cmdline = format!("{} view=on", machine.cmdline).trim_start().to_string();
+    feed_com2(Arc::clone(&view.hub), listener);
+    Ok(view)
 }
 
 /// Publishes every line `from` gives until it ends (QEMU closed COM2).

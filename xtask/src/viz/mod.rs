@@ -8,9 +8,11 @@
 //! - `page`: the HTML page around them (a static index.html, or the live page)
 //! - `capture`: a state taken from a scripted session (`cargo xtask viz`)
 //! - `live`: the live view's HTTP server and COM2 reader (`cargo xtask run --view`)
+//! - `events`: a client of its event stream (`cargo xtask bench --part view`)
 
 pub mod buddyinfo;
 pub mod capture;
+pub mod events;
 pub mod live;
 pub mod memmap;
 pub mod model;
