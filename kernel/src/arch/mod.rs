@@ -1,8 +1,9 @@
 //! x86_64 CPU setup: the features the kernel needs, segment and interrupt
-//! tables, exception reports, and the legacy interrupt controller;
-//! `clear_page`.
+//! tables, the exception entry stubs and handlers, and the legacy interrupt
+//! controller; `clear_page`.
 
 pub mod cpu;
+pub mod entry;
 pub mod exceptions;
 pub mod gdt;
 pub mod idt;
