@@ -38,17 +38,25 @@ fn shell_crash(kind: &str) -> anyhow::Result<String> {
 
 /// Every general-purpose register is printed with a 16-digit value.
 fn assert_all_registers(out: &str) {
-    for reg in ["RAX", "RBX", "RCX", "RDX", "RSI", "RDI", "RBP", "R8 ", "R9 ", "R10", "R11", "R12", "R13", "R14", "R15"] {
+    for reg in ["RAX", "RBX", "RCX", "RDX", "RSI", "RDI", "RBP", "R8 ", "R9 ", "R10", "R11", "R12", "R13", "R14", "R15"]
+    {
         let re = Regex::new(&format!(r"  {reg}: 0x[0-9a-f]{{16}}")).unwrap();
         assert!(re.is_match(out), "no {reg} in:\n{out}");
     }
-    assert!(Regex::new(r"  CR0: 0x[0-9a-f]+  CR2: 0x[0-9a-f]+  CR3: 0x[0-9a-f]+  CR4: 0x").unwrap().is_match(out), "{out}");
+    assert!(
+        Regex::new(r"  CR0: 0x[0-9a-f]+  CR2: 0x[0-9a-f]+  CR3: 0x[0-9a-f]+  CR4: 0x").unwrap().is_match(out),
+        "{out}"
+    );
 }
 
 /// The backtrace has a frame `#n 0x... <name>+0x.. at <file>:<line>`.
 fn assert_frame(out: &str, name: &str, file: &str) {
-    let re = Regex::new(&format!(r"  #\d+ +0xffffffff8[0-9a-f]+ {}\+0x[0-9a-f]+ at {}:\d+", regex::escape(name), regex::escape(file)))
-        .unwrap();
+    let re = Regex::new(&format!(
+        r"  #\d+ +0xffffffff8[0-9a-f]+ {}\+0x[0-9a-f]+ at {}:\d+",
+        regex::escape(name),
+        regex::escape(file)
+    ))
+    .unwrap();
     assert!(re.is_match(out), "no frame of {name} at {file} in:\n{out}");
 }
 
@@ -102,7 +110,10 @@ fn null_read_oops_has_registers_decoded_code_walk_and_explain() -> anyhow::Resul
 fn write_to_rodata_is_a_protection_violation_on_a_present_page() -> anyhow::Result<()> {
     let out = shell_crash("write-rodata")?;
     assert!(out.contains("  error code: 0x3 = write, present page (a protection violation), kernel mode"), "{out}");
-    assert!(Regex::new(r"    PTE\[\d+\] +=  ?0x[0-9a-f]{16} P A NX\n    -> physical 0x").unwrap().is_match(&out), "{out}");
+    assert!(
+        Regex::new(r"    PTE\[\d+\] +=  ?0x[0-9a-f]{16} P A NX\n    -> physical 0x").unwrap().is_match(&out),
+        "{out}"
+    );
     assert!(out.contains("): kernel rodata"), "{out}");
     assert!(out.contains(MARKER), "{out}");
     Ok(())

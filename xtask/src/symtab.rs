@@ -162,7 +162,8 @@ fn functions(elf: &object::File) -> Vec<Function> {
 /// as Iterator>::next`. The function's own path stays whole.
 fn short_name(mangled: &str) -> String {
     let full = format!("{:#}", rustc_demangle::demangle(mangled));
-    let mut name = last_segments_inside(&without_generic_args(&full)).replace("mosaic_kernel::", "");
+    let name = inherent_as_path(&without_generic_args(&full));
+    let mut name = last_segments_inside(&name).replace("mosaic_kernel::", "");
     if name.len() > MAX_NAME {
         name.truncate(char_boundary(&name, MAX_NAME));
         name.push_str("...");
@@ -193,6 +194,18 @@ fn without_generic_args(name: &str) -> String {
         rest = &rest[c.len_utf8()..];
     }
     out
+}
+
+/// A method of an inherent impl, `<a::b::Zone>::free`, written as the path
+/// it is (`a::b::Zone::free`), so that it keeps its module.
+fn inherent_as_path(name: &str) -> String {
+    let inner = name.strip_prefix('<').and_then(|r| r.split_once(">::"));
+    match inner {
+        Some((path, rest)) if path.chars().all(|c| c.is_alphanumeric() || c == '_' || c == ':') => {
+            format!("{path}::{rest}")
+        }
+        _ => name.to_string(),
+    }
 }
 
 /// `name` with every path inside angle brackets cut to its last segment.
@@ -364,6 +377,8 @@ mod tests {
         assert_eq!(short_name("_ZN13mosaic_kernel2mm4zone4free17h0123456789abcdefE"), "mm::zone::free");
         assert_eq!(without_generic_args("<bool>::then::<usize, a::<b>::{closure#0}>"), "<bool>::then");
         assert_eq!(last_segments_inside("<a::b::C<d::E> as f::G>::h::i"), "<C<E> as G>::h::i");
+        assert_eq!(inherent_as_path("<a::b::Zone>::free"), "a::b::Zone::free");
+        assert_eq!(inherent_as_path("<[a::Page]>::get"), "<[a::Page]>::get");
         assert_eq!(
             without_generic_args("<a::B<u8> as c::D>::f::<T>::{closure#0}"),
             "<a::B<u8> as c::D>::f::{closure#0}"

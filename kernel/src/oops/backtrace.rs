@@ -29,7 +29,7 @@ fn stacks() -> [Range<u64>; 2] {
 /// `fp` is a plausible frame on one of the stacks.
 fn step(fp: u64) -> Option<(u64, u64)> {
     let on_stack = stacks().iter().any(|s| s.start <= fp && fp.checked_add(16).is_some_and(|end| end <= s.end));
-    if fp % 8 != 0 || !on_stack {
+    if !fp.is_multiple_of(8) || !on_stack {
         return None;
     }
     // SAFETY: fp..fp+16 lies inside a stack that is always mapped.
