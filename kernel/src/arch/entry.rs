@@ -6,7 +6,7 @@
 //! instead: a zero in place of the error code for the vectors that push
 //! none, the vector number, then all fifteen general-purpose registers. It
 //! calls `exceptions::dispatch` with a pointer to that frame
-//! (`SavedRegs`) and, if the handler returns (a page fault that was
+//! (`regs::SavedRegs`) and, if the handler returns (a page fault that was
 //! resolved), restores every register and `iretq`s to the (maybe changed)
 //! RIP.
 //!
@@ -16,36 +16,8 @@
 //! multiple of 16 at the `call`, as the System V ABI wants.
 
 use core::arch::naked_asm;
-
-/// The frame every stub builds, lowest address first: what the stub
-/// pushed, then what the CPU pushed.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SavedRegs {
-    pub r15: u64,
-    pub r14: u64,
-    pub r13: u64,
-    pub r12: u64,
-    pub r11: u64,
-    pub r10: u64,
-    pub r9: u64,
-    pub r8: u64,
-    pub rbp: u64,
-    pub rdi: u64,
-    pub rsi: u64,
-    pub rdx: u64,
-    pub rcx: u64,
-    pub rbx: u64,
-    pub rax: u64,
-    pub vector: u64,
-    /// The CPU's error code, or 0 for a vector that pushes none.
-    pub error_code: u64,
-    pub rip: u64,
-    pub cs: u64,
-    pub rflags: u64,
-    pub rsp: u64,
-    pub ss: u64,
-}
+use x86_64::structures::idt::InterruptDescriptorTable;
+use x86_64::VirtAddr;
 
 /// The part all stubs share: save the registers, call the handler, and
 /// undo it all if the handler returns.
@@ -109,46 +81,42 @@ stub!(hv_injection, 28);
 stub!(vmm_communication, 29, code);
 stub!(security, 30, code);
 
-/// The registers of the caller, as they are at the call (RIP is the return
-/// address, RSP the caller's RSP after the call returns; RDI holds `out`).
-/// For the panic handler, which has no exception frame.
-///
-/// # Safety
-/// `out` must be valid for writing a `SavedRegs`.
-#[unsafe(naked)]
-pub unsafe extern "C" fn capture(out: *mut SavedRegs) {
-    naked_asm!(
-        "mov [rdi + 0*8], r15",
-        "mov [rdi + 1*8], r14",
-        "mov [rdi + 2*8], r13",
-        "mov [rdi + 3*8], r12",
-        "mov [rdi + 4*8], r11",
-        "mov [rdi + 5*8], r10",
-        "mov [rdi + 6*8], r9",
-        "mov [rdi + 7*8], r8",
-        "mov [rdi + 8*8], rbp",
-        "mov [rdi + 9*8], rdi",
-        "mov [rdi + 10*8], rsi",
-        "mov [rdi + 11*8], rdx",
-        "mov [rdi + 12*8], rcx",
-        "mov [rdi + 13*8], rbx",
-        "mov [rdi + 14*8], rax",
-        "mov qword ptr [rdi + 15*8], 0",
-        "mov qword ptr [rdi + 16*8], 0",
-        "mov rax, [rsp]",
-        "mov [rdi + 17*8], rax",
-        "mov ax, cs",
-        "movzx eax, ax",
-        "mov [rdi + 18*8], rax",
-        "pushfq",
-        "pop rax",
-        "mov [rdi + 19*8], rax",
-        "lea rax, [rsp + 8]",
-        "mov [rdi + 20*8], rax",
-        "mov ax, ss",
-        "movzx eax, ax",
-        "mov [rdi + 21*8], rax",
-        "mov rax, [rdi + 14*8]",
-        "ret",
-    );
+/// Sets an IDT entry to a stub's address.
+macro_rules! set {
+    ($entry:expr, $stub:path) => {{
+        let addr = VirtAddr::new($stub as *const () as u64);
+        // SAFETY: every stub is an interrupt entry point: it saves all
+        // registers, keeps the stack aligned and ends in `iretq` (or never
+        // returns).
+        unsafe { $entry.set_handler_addr(addr) }
+    }};
+}
+
+/// Points every exception vector the CPU defines at its stub.
+pub fn install(idt: &mut InterruptDescriptorTable) {
+    set!(idt.divide_error, divide_error);
+    set!(idt.debug, debug);
+    set!(idt.non_maskable_interrupt, nmi);
+    set!(idt.breakpoint, breakpoint);
+    set!(idt.overflow, overflow);
+    set!(idt.bound_range_exceeded, bound_range);
+    set!(idt.invalid_opcode, invalid_opcode);
+    set!(idt.device_not_available, device_not_available);
+    let df = set!(idt.double_fault, double_fault);
+    // SAFETY: the IST index names the stack that `gdt` puts in the TSS.
+    unsafe { df.set_stack_index(super::gdt::DOUBLE_FAULT_IST_INDEX) };
+    set!(idt.invalid_tss, invalid_tss);
+    set!(idt.segment_not_present, segment_not_present);
+    set!(idt.stack_segment_fault, stack_segment);
+    set!(idt.general_protection_fault, general_protection);
+    set!(idt.page_fault, page_fault);
+    set!(idt.x87_floating_point, x87_floating_point);
+    set!(idt.alignment_check, alignment_check);
+    set!(idt.machine_check, machine_check);
+    set!(idt.simd_floating_point, simd_floating_point);
+    set!(idt.virtualization, virtualization);
+    set!(idt.cp_protection_exception, control_protection);
+    set!(idt.hv_injection_exception, hv_injection);
+    set!(idt.vmm_communication_exception, vmm_communication);
+    set!(idt.security_exception, security);
 }

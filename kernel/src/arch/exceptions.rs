@@ -6,14 +6,14 @@
 //! is) and stops the machine, or exits QEMU with a failure code when running
 //! tests. A silent reboot would hide the very bug a student is hunting.
 //!
-//! The IDT points at the assembly stubs of `entry`, which save every
-//! register and call `dispatch` with them.
+//! The IDT points at the assembly stubs of `entry` (which installs them),
+//! which save every register and call `dispatch` with them.
 
-use super::entry::{self, SavedRegs};
+use super::regs::SavedRegs;
 use crate::drivers::qemu;
 use crate::{mm, oops};
 use x86_64::registers::control::Cr2;
-use x86_64::structures::idt::{InterruptDescriptorTable, PageFaultErrorCode};
+use x86_64::structures::idt::PageFaultErrorCode;
 use x86_64::VirtAddr;
 
 /// What runs just before the machine dies (the test runner's bookkeeping
@@ -116,44 +116,4 @@ fn double_fault_cause(rsp: u64) -> &'static str {
     } else {
         "a fault while delivering another exception"
     }
-}
-
-/// Sets an IDT entry to a stub's address.
-macro_rules! set {
-    ($entry:expr, $stub:path) => {{
-        let addr = VirtAddr::new($stub as *const () as u64);
-        // SAFETY: every stub is an interrupt entry point: it saves all
-        // registers, keeps the stack aligned and ends in `iretq` (or never
-        // returns).
-        unsafe { $entry.set_handler_addr(addr) }
-    }};
-}
-
-/// Points every exception vector the CPU defines at its stub.
-pub fn install(idt: &mut InterruptDescriptorTable) {
-    set!(idt.divide_error, entry::divide_error);
-    set!(idt.debug, entry::debug);
-    set!(idt.non_maskable_interrupt, entry::nmi);
-    set!(idt.breakpoint, entry::breakpoint);
-    set!(idt.overflow, entry::overflow);
-    set!(idt.bound_range_exceeded, entry::bound_range);
-    set!(idt.invalid_opcode, entry::invalid_opcode);
-    set!(idt.device_not_available, entry::device_not_available);
-    let df = set!(idt.double_fault, entry::double_fault);
-    // SAFETY: the IST index names the stack that `gdt` puts in the TSS.
-    unsafe { df.set_stack_index(super::gdt::DOUBLE_FAULT_IST_INDEX) };
-    set!(idt.invalid_tss, entry::invalid_tss);
-    set!(idt.segment_not_present, entry::segment_not_present);
-    set!(idt.stack_segment_fault, entry::stack_segment);
-    set!(idt.general_protection_fault, entry::general_protection);
-    set!(idt.page_fault, entry::page_fault);
-    set!(idt.x87_floating_point, entry::x87_floating_point);
-    set!(idt.alignment_check, entry::alignment_check);
-    set!(idt.machine_check, entry::machine_check);
-    set!(idt.simd_floating_point, entry::simd_floating_point);
-    set!(idt.virtualization, entry::virtualization);
-    set!(idt.cp_protection_exception, entry::control_protection);
-    set!(idt.hv_injection_exception, entry::hv_injection);
-    set!(idt.vmm_communication_exception, entry::vmm_communication);
-    set!(idt.security_exception, entry::security);
 }

@@ -9,6 +9,7 @@ pub mod gdt;
 pub mod idt;
 pub mod page;
 pub mod pic;
+pub mod regs;
 
 /// Stops this CPU for good: interrupts off, then `hlt` in a loop (an NMI can
 /// still wake it, hence the loop).

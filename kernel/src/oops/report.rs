@@ -1,7 +1,7 @@
 //! Printing the oops of an exception or a panic (see mod.rs).
 
 use super::{backtrace, decode};
-use crate::arch::entry::SavedRegs;
+use crate::arch::regs::SavedRegs;
 use crate::drivers::serial::emergency_print as eprint;
 use crate::mm;
 use core::fmt;
