@@ -82,6 +82,7 @@ const CASES: &[Case] = &[
 const LEFT_OUT: &[(&str, &str)] = &[
     ("fail_page_alloc", "it is the switch itself"),
     ("pgd_bench", "it wants a fresh kernel; tests/aspace.rs sweeps it on its own"),
+    ("crash", "it brings the kernel down on purpose; tests/crash.rs runs each kind"),
     ("shutdown", "ends the machine"),
     ("reboot", "restarts the machine"),
 ];

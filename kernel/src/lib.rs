@@ -1,7 +1,8 @@
 //! Mosaic: a small x86_64 kernel for studying Linux-style memory management.
 //!
 //! Module map (one topic per module):
-//! - `arch`    CPU tables (GDT, IDT), exception reports, interrupt controller
+//! - `arch`    CPU tables (GDT, IDT), exception entry and handlers, interrupt controller
+//! - `oops`    what a dying kernel prints: registers, backtrace, the fault's address
 //! - `drivers` serial port, timer, QEMU's fw_cfg and exit devices
 //! - `mm`      the memory manager: layout, buddy allocator, kernel heap
 //! - `shell`   the serial console: line editor, parser, command table
@@ -39,6 +40,7 @@ pub mod cmdline;
 pub mod lab;
 pub mod message;
 pub mod mm;
+pub mod oops;
 pub mod rand;
 pub mod shell;
 

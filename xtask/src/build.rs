@@ -105,7 +105,7 @@ pub fn count_diagnostics(stdout: &str) -> String {
     errors
 }
 
-/// Compiles the kernel.
+/// Compiles the kernel and writes its symbol table into it (symtab.rs).
 pub fn kernel(profile: Profile) -> Result<PathBuf> {
     toolchain::ensure()?;
     let mut cargo = toolchain::nightly_cargo();
@@ -132,7 +132,9 @@ pub fn kernel(profile: Profile) -> Result<PathBuf> {
     } else {
         run(&mut cargo, "building the kernel")?;
     }
-    Ok(kernel_path(profile))
+    let kernel = kernel_path(profile);
+    crate::symtab::embed(&kernel, &root()).context("writing the kernel's symbol table")?;
+    Ok(kernel)
 }
 
 /// Compiles the kernel and wraps it in BIOS and UEFI disk images.

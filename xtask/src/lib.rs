@@ -30,6 +30,7 @@ pub mod prompt;
 pub mod qemu;
 pub mod report;
 pub mod session;
+pub mod symtab;
 pub mod toolchain;
 pub mod viz;
 

@@ -1,6 +1,6 @@
 //! The Interrupt Descriptor Table: exceptions (0-31) and the PIC's IRQs (32-47).
 
-use super::{exceptions, pic};
+use super::{entry, pic};
 use spin::Lazy;
 use x86_64::structures::idt::InterruptDescriptorTable;
 
@@ -9,7 +9,7 @@ static IDT: Lazy<InterruptDescriptorTable> = Lazy::new(|| {
     // Vectors nothing should raise get a handler that says so, instead of
     // the "segment not present" fault an empty entry would cause.
     x86_64::set_general_handler!(&mut idt, stray_interrupt, 48..=255);
-    exceptions::install(&mut idt);
+    entry::install(&mut idt);
     pic::install(&mut idt);
     idt
 });

@@ -1,13 +1,15 @@
 //! x86_64 CPU setup: the features the kernel needs, segment and interrupt
-//! tables, exception reports, and the legacy interrupt controller;
-//! `clear_page`.
+//! tables, the exception entry stubs and handlers, and the legacy interrupt
+//! controller; `clear_page`.
 
 pub mod cpu;
+pub mod entry;
 pub mod exceptions;
 pub mod gdt;
 pub mod idt;
 pub mod page;
 pub mod pic;
+pub mod regs;
 
 /// Stops this CPU for good: interrupts off, then `hlt` in a loop (an NMI can
 /// still wake it, hence the loop).

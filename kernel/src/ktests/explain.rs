@@ -1,6 +1,7 @@
 //! In-kernel tests of `mm::explain` for what the shell cannot reach (heap
 //! objects, page tables, statics, the double-fault stack) and of the
-//! vmalloc overrun check's counter.
+//! vmalloc overrun check's counter; and that the walk the oops prints
+//! stops at a corrupt entry instead of reading through it.
 
 use crate::ktest::{Test, TestResult};
 use crate::mm::explain::{describe, Frame, What};
@@ -19,6 +20,7 @@ pub const TESTS: &[Test] = crate::suite![
     "explain::statics_and_code_by_section" => sections,
     "explain::the_double_fault_stack" => double_fault_stack,
     "explain::an_overrun_is_counted_and_the_free_completes" => overrun_counted,
+    "pgtable::walk_stops_at_an_entry_pointing_outside_ram" => corrupt_entry,
 ];
 
 /// The direct-map address of `va`'s frame, through the current tables.
@@ -84,5 +86,20 @@ fn overrun_counted() -> TestResult {
     redzone::set_enabled(was);
     kassert!(freed.is_ok(), "{freed:?}");
     kassert_eq!(vmalloc::totals().overruns, before + 1);
+    Ok(())
+}
+
+/// A PGD (a heap page, never loaded in CR3) whose entry 0 points far
+/// beyond RAM: the walk must stop there, not read a "table" at that
+/// address (the oops walks CR2 in tables that may be corrupt).
+fn corrupt_entry() -> TestResult {
+    use x86_64::structures::paging::{PageTable, PageTableFlags as Flags, PhysFrame};
+    use x86_64::PhysAddr;
+    let mut table = Box::new(PageTable::new());
+    table[0].set_addr(PhysAddr::new(0xfd_0000_0000), Flags::PRESENT | Flags::WRITABLE);
+    let (phys, _) = pgtable::translate(VirtAddr::from_ptr(&*table)).expect("the heap is mapped");
+    let walk = pgtable::walk(PhysFrame::containing_address(phys), VirtAddr::new(0x1000));
+    kassert_eq!(walk.bad, Some("PGD"));
+    kassert!(walk.phys.is_none() && walk.steps[1].is_none(), "the walk went past the corrupt entry");
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `describe(addr)`: what an address is, from the memory manager's own
-//! records, for the shell's `explain` and for fault reports (an oops can
-//! print the same text). Like Linux's `mem_dump_obj` (mm/util.c) and
+//! records, for the shell's `explain` and for the page-fault oops, which
+//! prints the same text (kernel/src/oops/); also `WalkText`, the `pt` walk
+//! both print. Like Linux's `mem_dump_obj` (mm/util.c) and
 //! `vmalloc_dump_obj` (mm/vmalloc.c), it asks each owner in turn: the
 //! layout, the vmalloc books, the page allocator's `mem_map`, the slab
 //! headers, the page tables.
@@ -357,6 +358,70 @@ impl fmt::Display for Frame {
             Frame::ImageAlias(kind) => write!(f, "{} (its alias in the direct map)", kind.name()),
             Frame::Reserved => write!(f, "reserved at boot (bootloader data or firmware)"),
             Frame::Unmanaged => write!(f, "not managed by the page allocator"),
+        }
+    }
+}
+
+/// The page-table walk of an address in the current address space, one
+/// line per level with the entry and its flags, then where it ends: the
+/// text of the shell's `pt` and of a page-fault oops. Heap-free, and the
+/// walk stops at an entry that points outside RAM (`pgtable::walk`).
+pub struct WalkText {
+    pub addr: VirtAddr,
+    /// Put before every line (the oops indents its lines).
+    pub indent: &'static str,
+}
+
+/// The flag bits the walk names, lowest bit first.
+const FLAG_NAMES: [(Flags, &str); 10] = [
+    (Flags::PRESENT, "P"),
+    (Flags::WRITABLE, "W"),
+    (Flags::USER_ACCESSIBLE, "U"),
+    (Flags::WRITE_THROUGH, "PWT"),
+    (Flags::NO_CACHE, "PCD"),
+    (Flags::ACCESSED, "A"),
+    (Flags::DIRTY, "D"),
+    (Flags::HUGE_PAGE, "PS"),
+    (Flags::GLOBAL, "G"),
+    (Flags::NO_EXECUTE, "NX"),
+];
+
+impl fmt::Display for WalkText {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let walk = pgtable::walk(pgtable::current_pgd(), self.addr);
+        for step in walk.steps.iter().flatten() {
+            // `PGD[511]` is 8 characters: pad each label to 9, without a buffer.
+            let digits = if step.index >= 100 {
+                3
+            } else if step.index >= 10 {
+                2
+            } else {
+                1
+            };
+            write!(
+                f,
+                "{}{}[{}]{:pad$}= {:#018x}",
+                self.indent,
+                step.level,
+                step.index,
+                "",
+                step.entry,
+                pad = 4 - digits
+            )?;
+            for (_, name) in FLAG_NAMES.iter().filter(|(flag, _)| step.flags.contains(*flag)) {
+                write!(f, " {name}")?;
+            }
+            writeln!(f)?;
+        }
+        match (walk.phys, walk.bad) {
+            (Some((phys, _)), _) => write!(f, "{}-> physical {:#x}", self.indent, phys.as_u64()),
+            (None, Some(level)) => {
+                write!(f, "{}-> stopped: the {level} entry points outside RAM (a corrupt entry?)", self.indent)
+            }
+            (None, None) => {
+                let last = walk.steps.iter().flatten().last().map_or("PGD", |s| s.level);
+                write!(f, "{}-> not mapped: the {last} entry is not present", self.indent)
+            }
         }
     }
 }

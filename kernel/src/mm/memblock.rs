@@ -55,6 +55,14 @@ pub fn first_ram_in(phys: u64, last: u64) -> Option<u64> {
     regions.iter().filter(|r| is_ram(r.kind) && r.start <= last && phys < r.end).map(|r| r.start.max(phys)).min()
 }
 
+/// Whether the page at `phys` may be read through the direct map: it is
+/// RAM, or the memory map is not known yet (early boot, when only the
+/// bootloader's tables exist). The oops's page-table walk asks, so that a
+/// corrupt entry pointing at a device or beyond memory is not followed.
+pub fn may_read_page(phys: u64) -> bool {
+    RAM.get().is_none() || first_ram_in(phys, phys) == Some(phys)
+}
+
 /// Builds `mem_map` and the buddy allocator from the memory map; None if
 /// no usable region can hold `mem_map`.
 pub fn init(regions: &'static MemoryRegions) -> Option<PageAllocator<'static>> {

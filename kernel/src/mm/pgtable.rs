@@ -630,6 +630,9 @@ pub struct Walk {
     /// The physical address the virtual address maps to, with the flags of
     /// the last entry, or None if the walk stopped at a non-present entry.
     pub phys: Option<(PhysAddr, Flags)>,
+    /// The level whose entry points outside RAM, if the walk stopped there
+    /// instead of reading a table that cannot be one (a corrupt entry).
+    pub bad: Option<&'static str>,
 }
 
 impl Walk {
@@ -649,7 +652,7 @@ pub fn walk(pgd: PhysFrame, addr: VirtAddr) -> Walk {
     const LEVELS: [(&str, u32, u64); 4] =
         [("PGD", PGDIR_SHIFT, 0), ("PUD", PUD_SHIFT, PUD_SIZE), ("PMD", PMD_SHIFT, PMD_SIZE), ("PTE", 12, PAGE_SIZE)];
     let a = addr.as_u64();
-    let mut result = Walk { steps: [None; 4], phys: None };
+    let mut result = Walk { steps: [None; 4], phys: None, bad: None };
     let mut frame = pgd;
     for (i, (level, shift, page_size)) in LEVELS.into_iter().enumerate() {
         let index = (a >> shift) as usize & 511;
@@ -667,6 +670,10 @@ pub fn walk(pgd: PhysFrame, addr: VirtAddr) -> Walk {
             return result;
         }
         frame = PhysFrame::containing_address(entry.addr());
+        if !super::memblock::may_read_page(frame.start_address().as_u64()) {
+            result.bad = Some(level);
+            return result;
+        }
     }
     result
 }

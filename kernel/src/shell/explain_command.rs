@@ -1,6 +1,6 @@
 //! `explain <addr>`: what an address is, in words, from the memory
-//! manager's records (mm/explain.rs does the work; a fault report prints
-//! the same text).
+//! manager's records (mm/explain.rs does the work; a page-fault oops
+//! prints the same text for CR2, see kernel/src/oops/).
 
 use super::parse::parse_u64;
 use super::CmdError;

@@ -2,7 +2,8 @@
 //! word up in the command table, run it.
 //!
 //! Every failure is one line starting with `error: ` followed by the prompt
-//! again; no input can bring the kernel down.
+//! again; no input can bring the kernel down, except `crash <kind>`, which
+//! exists to show the oops.
 
 pub mod line;
 pub mod parse;
@@ -12,6 +13,8 @@ pub mod parse;
 mod as_commands;
 #[cfg(target_os = "none")]
 mod commands;
+#[cfg(target_os = "none")]
+mod crash_command;
 #[cfg(target_os = "none")]
 mod explain_command;
 #[cfg(target_os = "none")]

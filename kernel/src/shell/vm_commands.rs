@@ -9,11 +9,10 @@ use crate::mm::page::{PageOwner, PAGE_SIZE};
 use crate::mm::page_alloc::ZoneType;
 use crate::mm::page_list::PageList;
 use crate::mm::vmalloc::{self, CacheMode, VM_MAP_PUT_PAGES};
-use crate::mm::{aspace, pgtable, usercopy};
+use crate::mm::{aspace, usercopy};
 use crate::{bail, println};
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use x86_64::structures::idt::PageFaultErrorCode;
-use x86_64::structures::paging::PageTableFlags as Flags;
 use x86_64::VirtAddr;
 
 pub(super) fn parse_vaddr(s: &str) -> Result<VirtAddr, CmdError> {
@@ -144,36 +143,9 @@ pub fn vmallocinfo(_: &[&str]) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// Names of the set flag bits of a page-table entry, space-separated
-/// (written out directly: `pt` must work when the heap is full).
-struct FlagNames(Flags);
-
-impl core::fmt::Display for FlagNames {
-    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
-        let mut names = NAMES.iter().filter(|(flag, _)| self.0.contains(*flag)).map(|(_, name)| *name);
-        if let Some(first) = names.next() {
-            f.write_str(first)?;
-        }
-        names.try_for_each(|name| write!(f, " {name}"))
-    }
-}
-
-/// The flag bits `pt` names, lowest bit first.
-const NAMES: [(Flags, &str); 10] = [
-    (Flags::PRESENT, "P"),
-    (Flags::WRITABLE, "W"),
-    (Flags::USER_ACCESSIBLE, "U"),
-    (Flags::WRITE_THROUGH, "PWT"),
-    (Flags::NO_CACHE, "PCD"),
-    (Flags::ACCESSED, "A"),
-    (Flags::DIRTY, "D"),
-    (Flags::HUGE_PAGE, "PS"),
-    (Flags::GLOBAL, "G"),
-    (Flags::NO_EXECUTE, "NX"),
-];
-
 /// `pt <vaddr> [json]`: the page-table walk for an address, level by
-/// level (json: schema mosaic-pt, docs/visual.md).
+/// level (json: schema mosaic-pt, docs/visual.md); the text is the one a
+/// page-fault oops prints (`explain::WalkText`).
 pub fn pt(args: &[&str]) -> Result<(), CmdError> {
     let addr = parse_vaddr(args[0])?;
     match args.get(1).copied() {
@@ -186,18 +158,7 @@ pub fn pt(args: &[&str]) -> Result<(), CmdError> {
         }
         Some(other) => bail!("'{}' is not a form of pt (only json)", Shown(other)),
     }
-    let walk = pgtable::walk(pgtable::current_pgd(), addr);
-    for step in walk.steps.iter().flatten() {
-        let label = Message::new(format_args!("{}[{}]", step.level, step.index));
-        println!("{label:<9}= {:#018x} {}", step.entry, FlagNames(step.flags));
-    }
-    match walk.phys {
-        Some((phys, _)) => println!("-> physical {:#x}", phys.as_u64()),
-        None => {
-            let last = walk.steps.iter().flatten().last().map_or("PGD", |s| s.level);
-            println!("-> not mapped: the {last} entry is not present");
-        }
-    }
+    println!("{}", crate::mm::explain::WalkText { addr, indent: "" });
     Ok(())
 }
 

@@ -661,12 +661,13 @@ fn kernel_test(lab: &Lab, env: &TestEnv, test: &str, cmdline: &str, timeout: Dur
 }
 
 /// The lines of a failed run worth showing: assertion reports, the panic
-/// and what follows it, and otherwise the last lines.
+/// and what follows it, the oops's backtrace frame in the student's code
+/// (`<- LAB n`), and otherwise the last lines.
 fn relevant_lines(transcript: &str) -> String {
     let lines: Vec<&str> = transcript.lines().filter(|l| !l.trim().is_empty()).collect();
     let mut keep: Vec<&str> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        if line.starts_with("    at ") || line.contains("FAILED") {
+        if line.starts_with("    at ") || line.contains("FAILED") || line.contains("<- LAB ") {
             keep.push(line);
         }
         if line.contains("KERNEL PANIC") || line.starts_with("EXCEPTION") || line.contains("error: ") {
@@ -802,6 +803,16 @@ mod tests {
                  ktest: t ... FAILED (panic)\n";
         let r = relevant_lines(t);
         assert!(r.contains("KERNEL PANIC") && r.contains("not yet implemented: x") && !r.contains("boot"), "{r}");
+    }
+
+    #[test]
+    fn relevant_lines_keep_the_lab_frame_of_the_backtrace() {
+        let t =
+            "KERNEL PANIC: panicked at kernel/src/mm/page_alloc/zone.rs:272:9:\nattempt to subtract with overflow\n\
+                 a\nb\nc\nd\n  #4 0xffffffff80173267 mm::page_alloc::zone::Zone::free+0x87 at \
+                 kernel/src/mm/page_alloc/zone.rs:176  <- LAB 1 (your code)\nktest: t ... FAILED (panic)\n";
+        let r = relevant_lines(t);
+        assert!(r.contains("Zone::free+0x87 at kernel/src/mm/page_alloc/zone.rs:176  <- LAB 1"), "{r}");
     }
 
     #[test]

@@ -70,6 +70,27 @@ pub fn regions(file: &Path, text: &str) -> Result<Vec<Region>> {
     Ok(found)
 }
 
+/// The line ranges (BEGIN..=END, counting from 1) of every region in
+/// `text`, with their lab: for the kernel's symbol table, which marks the
+/// backtrace frames that lie in a student's code. Malformed markers are
+/// left to `regions()` to report; here they only end no range.
+pub fn line_ranges(text: &str) -> Vec<(u32, usize, usize)> {
+    let mut ranges = Vec::new();
+    let mut open = None;
+    for (i, line) in text.lines().enumerate() {
+        match marker(line) {
+            Ok(Some(Marker::Begin(lab, _))) => open = Some((lab, i + 1)),
+            Ok(Some(Marker::End(lab))) => {
+                if let Some((begin_lab, begin)) = open.take().filter(|(l, _)| *l == lab) {
+                    ranges.push((begin_lab, begin, i + 1));
+                }
+            }
+            _ => {}
+        }
+    }
+    ranges
+}
+
 /// Replaces the body of each region of the labs `stubbed` says yes to
 /// with `crate::lab_missing!(<lab>, "<function>")`, the hint kept as a
 /// comment above it, and the markers kept. Other labs' regions are left as

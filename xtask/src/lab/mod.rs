@@ -32,7 +32,7 @@
 //! that the labs work, is grading and lives in `grade/selftest.rs`.
 
 mod export;
-mod markers;
+pub(crate) mod markers;
 pub mod mutants;
 
 pub use export::{all_regions, copy, export, repo_files, Stubs};
