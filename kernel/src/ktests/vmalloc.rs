@@ -1,6 +1,8 @@
 //! In-kernel tests of the vmalloc family on the real page tables.
 
 use crate::ktest::{Test, TestResult};
+use crate::mm::fault::extable;
+use crate::mm::layout::{VMALLOC_END, VMALLOC_START};
 use crate::mm::page::PAGE_SIZE;
 use crate::mm::page_alloc::ZoneType;
 use crate::mm::pgtable;
@@ -14,7 +16,9 @@ pub const TESTS: &[Test] = crate::suite![
     "vmalloc::sizes_hold_their_patterns" => sizes_hold_patterns,
     "vmalloc::zones_of_32_and_dma_variants" => zone_variants,
     "vmalloc::vzalloc_zeroes" => vzalloc_zeroes,
+    "vmalloc::get_vm_area_reserves_a_range" => reserves_a_range,
     "vmalloc::guard_page_is_unmapped" => guard_page,
+    "vmalloc::vfree_drops_stale_translations" => stale_translations,
     "vmalloc::mapping_over_a_used_pte_is_refused" => used_pte_refused,
     "vmalloc::failed_page_table_is_an_error" => failed_page_table,
     "vmalloc::bad_frees_are_refused" => bad_frees,
@@ -102,6 +106,106 @@ fn vzalloc_zeroes() -> TestResult {
     let zero = (0..64 * PAGE_SIZE / 8).all(|i| unsafe { words.add(i as usize).read_volatile() } == 0);
     vmalloc::vfree(addr).unwrap();
     kassert!(zero, "vzalloc memory not zeroed");
+    Ok(())
+}
+
+/// (bytes, alignment, pages without the guard) asked of `get_vm_area`.
+const RESERVATIONS: [(u64, u64, u64); 6] = [
+    (1, 8, 1),
+    (3 * PAGE_SIZE + 1, PAGE_SIZE, 4),
+    (PAGE_SIZE, 1 << 16, 1),
+    (5 * PAGE_SIZE, 1 << 21, 5),
+    (PAGE_SIZE - 1, 1 << 30, 1),
+    (2 * PAGE_SIZE, 1 << 39, 2),
+];
+
+/// `get_vm_area` alone (through `get_vm_area_caller`, which maps
+/// nothing, and `free_vm_area`, which is not student code): each range
+/// lies in the vmalloc area, is rounded up to pages plus one guard page,
+/// starts at a multiple of its alignment, overlaps no other, and has
+/// nothing mapped. Needs neither the walk nor vfree.
+fn reserves_a_range() -> TestResult {
+    let before = (pages_accounted(), vmalloc::totals().areas);
+    let mut got = Vec::new();
+    let mut refused = None;
+    for &(bytes, align, pages) in &RESERVATIONS {
+        match vmalloc::get_vm_area_caller(bytes, align) {
+            Ok(start) => got.push((start.as_u64(), align, pages)),
+            Err(e) => {
+                refused = Some((bytes, align, e));
+                break;
+            }
+        }
+    }
+    let problem = reservation_problem(&got);
+    let huge = vmalloc::get_vm_area_caller(u64::MAX - 10, PAGE_SIZE);
+    for &(start, ..) in &got {
+        kassert_eq!(vmalloc::free_vm_area(VirtAddr::new(start)), Ok(()));
+    }
+    kassert!(refused.is_none(), "get_vm_area refused (bytes, align, error) {:x?}", refused);
+    kassert!(problem.is_none(), "{}", problem.unwrap_or_default());
+    kassert!(matches!(huge, Err(VmError::TooLarge(_))), "get_vm_area of u64::MAX - 10 bytes: {:?}", huge);
+    kassert_eq!((pages_accounted(), vmalloc::totals().areas), before);
+    Ok(())
+}
+
+/// What is wrong with the reserved ranges `got` (start, align, pages), if
+/// anything, in words.
+fn reservation_problem(got: &[(u64, u64, u64)]) -> Option<alloc::string::String> {
+    use alloc::format;
+    for (i, &(start, align, pages)) in got.iter().enumerate() {
+        let end = start + (pages + 1) * PAGE_SIZE;
+        if !(VMALLOC_START..VMALLOC_END).contains(&start) {
+            return Some(format!("range {start:#x} is outside the vmalloc area"));
+        }
+        if start % align.max(PAGE_SIZE) != 0 {
+            return Some(format!("range {start:#x} asked with alignment {align:#x} is not a multiple of it"));
+        }
+        let want = Some((start, (pages + 1) * PAGE_SIZE, "reserved"));
+        let area = vmalloc::find_area(VirtAddr::new(start));
+        if area != want {
+            return Some(format!(
+                "range {start:#x} of {pages} pages plus the guard page: want (start, size, kind) {want:x?}, got {area:x?}"
+            ));
+        }
+        if let Some(p) = (0..=pages).find(|&p| pgtable::translate(VirtAddr::new(start + p * PAGE_SIZE)).is_some()) {
+            return Some(format!("page {p} of the range at {start:#x} is mapped: get_vm_area must map nothing"));
+        }
+        for &(other, _, other_pages) in &got[..i] {
+            if other < end && start < other + (other_pages + 1) * PAGE_SIZE {
+                return Some(format!("the range at {start:#x} overlaps the one at {other:#x}, guard pages included"));
+            }
+        }
+    }
+    None
+}
+
+/// Touching each page of an area loads its translation into the TLB;
+/// after vfree, reading it through the fault-safe probe must fault, for a
+/// small area (one `invlpg` per page) and a large one (a full flush above
+/// the ceiling). A missing flush leaves the stale, global translation in
+/// the TLB, and the read would still see the freed page's old data.
+fn stale_translations() -> TestResult {
+    for pages in [3, 40] {
+        let a = vmalloc::vmalloc(pages * PAGE_SIZE).unwrap();
+        let touched = [0, 1, pages / 2, pages - 1];
+        for &p in &touched {
+            // SAFETY: page p of the area, mapped and writable.
+            unsafe { extable::write(a + p * PAGE_SIZE, 8, 0x5ca1_ab1e + p) }.unwrap();
+        }
+        let before: Vec<_> = touched.iter().map(|&p| extable::read(a + p * PAGE_SIZE, 8)).collect();
+        vmalloc::vfree(a).unwrap();
+        let after: Vec<_> = touched.iter().map(|&p| extable::read(a + p * PAGE_SIZE, 8)).collect();
+        let wrote = before.iter().zip(&touched).all(|(r, &p)| r.as_ref().is_ok_and(|&v| v == 0x5ca1_ab1e + p));
+        kassert!(wrote, "read back before vfree: {:x?}", before);
+        let stale = touched.iter().zip(&after).find(|(_, r)| r.is_ok());
+        kassert!(
+            stale.is_none(),
+            "{pages}-page area at {:#x}: page {:?} still reads after vfree (a stale TLB entry: no flush?)",
+            a.as_u64(),
+            stale
+        );
+    }
     Ok(())
 }
 
