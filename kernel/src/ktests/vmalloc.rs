@@ -26,6 +26,10 @@ pub const TESTS: &[Test] = crate::suite![
     "vmalloc::vmap_shows_the_callers_pages" => vmap_pages,
     "vmalloc::ioremap_reads_the_hpet" => ioremap_hpet,
     "vmalloc::ioremap_rejects_bad_ranges" => ioremap_bad,
+    // Lab 4's steps, each without its undo: they leave their area mapped,
+    // so they run only when named (the grader boots each test alone).
+    explicit "vmalloc::vmap_alone_maps_the_callers_pages" => vmap_alone,
+    explicit "vmalloc::ioremap_alone_maps_the_hpet" => ioremap_alone,
 ];
 
 use crate::mm::pages_accounted;
@@ -367,5 +371,61 @@ fn ioremap_bad() -> TestResult {
     kassert!(matches!(vmalloc::ioremap(1 << 60, 4096), Err(VmError::BadPhys(_))));
     kassert!(matches!(vmalloc::ioremap(0x20_0000, 4096), Err(VmError::IsRam(_))));
     kassert_eq!((pages_accounted(), vmalloc::totals().areas), before);
+    Ok(())
+}
+
+/// vmap alone (no vunmap, so it earns its points before vunmap is
+/// written): the caller's three pages appear in order, read through the
+/// area, as a `vmap` area of three pages plus the guard; writable, not
+/// executable; the guard page unmapped. The area stays (explicit test).
+fn vmap_alone() -> TestResult {
+    use x86_64::structures::paging::PageTableFlags as F;
+    let frames: Vec<_> = (0..3).map(|_| alloc_pages(0, ZoneType::Normal).unwrap()).collect();
+    for (i, f) in frames.iter().enumerate() {
+        // SAFETY: our own fresh pages, through the direct map.
+        unsafe { crate::mm::layout::phys_to_virt(f.start_address()).as_mut_ptr::<u64>().write(0xfee0 + i as u64) };
+    }
+    let addr = vmalloc::vmap(&frames, 0);
+    kassert!(addr.is_ok(), "vmap of 3 pages: {:?}", addr);
+    let addr = addr.unwrap();
+    kassert_eq!(vmalloc::find_area(addr), Some((addr.as_u64(), 4 * PAGE_SIZE, "vmap")));
+    for (i, f) in frames.iter().enumerate() {
+        let at = addr + i as u64 * PAGE_SIZE;
+        let got = pgtable::translate(at);
+        kassert!(
+            got.is_some_and(|(p, fl)| p == f.start_address() && fl.contains(F::WRITABLE | F::NO_EXECUTE)),
+            "page {i} at {:#x}: want frame {:#x} writable and NX, got {:x?}",
+            at.as_u64(),
+            f.start_address().as_u64(),
+            got
+        );
+        // SAFETY: mapped just above, to our page.
+        kassert_eq!(unsafe { at.as_ptr::<u64>().read_volatile() }, 0xfee0 + i as u64);
+    }
+    kassert!(pgtable::translate(addr + 3 * PAGE_SIZE).is_none(), "the guard page after the vmap area is mapped");
+    Ok(())
+}
+
+/// ioremap alone (no iounmap): the HPET's page mapped uncached (PCD and
+/// PWT), its capabilities register read through it, an `ioremap` area;
+/// an unaligned address keeps its offset. The areas stay (explicit test).
+fn ioremap_alone() -> TestResult {
+    use x86_64::structures::paging::PageTableFlags as F;
+    let addr = vmalloc::ioremap(0xfed0_0000, 0x400);
+    kassert!(addr.is_ok(), "ioremap of the HPET: {:?}", addr);
+    let addr = addr.unwrap();
+    kassert_eq!(vmalloc::find_area(addr), Some((addr.as_u64(), 2 * PAGE_SIZE, "ioremap")));
+    let got = pgtable::translate(addr);
+    kassert!(
+        got.is_some_and(|(p, f)| p.as_u64() == 0xfed0_0000 && f.contains(F::NO_CACHE | F::WRITE_THROUGH)),
+        "the HPET page at {:#x}: want 0xfed00000 with NO_CACHE and WRITE_THROUGH, got {:x?}",
+        addr.as_u64(),
+        got
+    );
+    // SAFETY: the HPET's register block, just mapped uncached.
+    let caps = unsafe { addr.as_ptr::<u64>().read_volatile() };
+    kassert_eq!((caps >> 16) & 0xffff, 0x8086);
+    let unaligned = vmalloc::ioremap(0xfed0_00f0, 16);
+    kassert!(unaligned.is_ok_and(|a| a.as_u64() % PAGE_SIZE == 0xf0), "ioremap(0xfed000f0, 16): {:x?}", unaligned);
     Ok(())
 }
