@@ -46,7 +46,8 @@ enum LabCommand {
         /// Only the first few mutants of each lab
         #[arg(long)]
         quick: bool,
-        /// Only the mutants whose description contains this text
+        /// Only the mutants whose description contains this text (or one
+        /// of several separated by `|`)
         #[arg(long)]
         only: Option<String>,
         /// Grade each mutant only until a test catches it (`grade

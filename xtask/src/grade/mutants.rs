@@ -36,7 +36,8 @@ impl MutantRow {
 
 /// Grades every mutant of each lab (the first `QUICK` with `quick`; those
 /// whose description contains `only`, if given) and prints one line per
-/// mutant, then a summary per lab and in all. With `fast`, each mutant is
+/// mutant, then a summary per lab and in all. `only` may name several
+/// texts separated by `|`. With `fast`, each mutant is
 /// graded only until a test catches it (`grade --fail-fast`): whether it
 /// is caught is the same, the points lost are a lower bound.
 pub fn mutants(labs: &[&Lab], jobs: usize, quick: bool, only: Option<&str>, fast: bool) -> Result<Vec<MutantRow>> {
@@ -57,7 +58,7 @@ pub fn mutants(labs: &[&Lab], jobs: usize, quick: bool, only: Option<&str>, fast
         let chosen: Vec<&Mutant> = all
             .iter()
             .take(if quick { QUICK } else { all.len() })
-            .filter(|m| only.is_none_or(|o| m.bug.contains(o)))
+            .filter(|m| only.is_none_or(|o| o.split('|').any(|part| m.bug.contains(part))))
             .collect();
         println!("\n==> lab mutants: lab {} ({}), {} mutants (seed {seed})", lab.id, lab.slug, chosen.len());
         let t = Instant::now();

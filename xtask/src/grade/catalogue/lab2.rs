@@ -37,7 +37,7 @@ pub(super) fn tests() -> Vec<Graded> {
         // failed mapping, each allocation failed in turn.
         kernel("vmalloc::oom_rolls_back", 4, LIST),
         kernel("inject::vmalloc_5_pages", 4, LIST),
-        kernel("inject::vmalloc_with_new_page_tables", 4, LIST),
+        Graded { timeout: 180, ..kernel("inject::vmalloc_with_new_page_tables", 4, LIST) },
         // The TLB flush: touched pages must fault after vfree.
         kernel("vmalloc::vfree_drops_stale_translations", 4, LIST),
         // get_vm_area must pass the caller's alignment on; the walk must
