@@ -558,9 +558,8 @@ struct QemuRun<'a> {
 
 /// Runs the QEMU tests `run.jobs` at a time and prints their results in
 /// order. Job 0 is the ungraded boot check; its result goes into
-/// `report.boots`. With `run.fail_fast`, the tests not started when a
-/// graded one failed are left out (a failed boot check does not stop the
-/// run: only graded failures count).
+/// `report.boots`. With `run.fail_fast` there is no boot check, and the
+/// tests not started when one failed are left out.
 fn run_qemu_tests(
     lab: &Lab,
     tests: &[&Graded],
@@ -576,7 +575,10 @@ fn run_qemu_tests(
     let Some(env) = env else {
         return tests.iter().map(|g| not_built(g)).collect();
     };
-    let next = std::sync::atomic::AtomicUsize::new(0);
+    // Under fail_fast the ungraded boot check is skipped: it decides
+    // nothing there, and costs a QEMU run per mutant.
+    let first = usize::from(fail_fast);
+    let next = std::sync::atomic::AtomicUsize::new(first);
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (tx, rx) = mpsc::channel::<(usize, TestResult)>();
     let total = tests.len() + 1;
@@ -606,7 +608,7 @@ fn run_qemu_tests(
             });
         }
         drop(tx);
-        let mut printed = 0;
+        let mut printed = first;
         for (i, r) in rx {
             results[i] = Some(r);
             while printed < total && results[printed].is_some() {
