@@ -5,10 +5,10 @@
 //! against the page tables. Nothing here changes the state.
 
 use super::{is_vmalloc_addr, redzone_overwrite, with, Freed, VmError, VmStruct, Vmalloc, VMALLOC};
-use crate::mm::vmap_area::AreaAllocator;
 use crate::mm::page::PAGE_SIZE;
 use crate::mm::pgtable;
 use crate::mm::redzone;
+use crate::mm::vmap_area::AreaAllocator;
 use alloc::vec::Vec;
 use core::fmt;
 use core::panic::Location;
