@@ -8,7 +8,7 @@ fn a_failing_kernel_test_fails_the_run() -> anyhow::Result<()> {
     let (code, out) = run_ktest("ktest-fail", "demo::deliberate_failure")?;
     assert_eq!(code, Some(EXIT_FAILURE), "{out}");
     assert!(out.contains("ktest: demo::deliberate_failure ... FAILED"), "{out}");
-    assert!(out.contains("1 + 1 == 3 failed: left 2, right 3"), "{out}");
+    assert!(out.contains("1 + 1 == 3 failed: left 2 (hex 2), right 3 (hex 3)"), "{out}");
     assert!(out.contains("ktest: 0 passed, 1 failed"), "{out}");
     Ok(())
 }

@@ -103,17 +103,21 @@ macro_rules! kassert {
     };
 }
 
-/// Fails the test unless the two values are equal, showing both.
+/// Fails the test unless the two values are equal, showing both, in
+/// decimal and in hex (`{:x?}` turns every integer inside the value hex,
+/// so addresses read as addresses).
 #[macro_export]
 macro_rules! kassert_eq {
     ($left:expr, $right:expr) => {{
         let (left, right) = (&$left, &$right);
         $crate::kassert!(
             left == right,
-            "{} == {} failed: left {:?}, right {:?}",
+            "{} == {} failed: left {:?} (hex {:x?}), right {:?} (hex {:x?})",
             stringify!($left),
             stringify!($right),
             left,
+            left,
+            right,
             right
         );
     }};

@@ -170,6 +170,12 @@ pub enum Step {
     AlignShift {
         shift: u32,
     },
+    /// An aligned request came back at an address that is not a
+    /// multiple of the alignment.
+    Misaligned {
+        addr: u64,
+        align: u64,
+    },
     Vfree {
         addr: u64,
     },
@@ -202,6 +208,9 @@ impl fmt::Display for Failure {
                 write!(f, "__vmalloc_node of {pages} pages aligned to {align:#x}")?
             }
             Step::AlignShift { shift } => write!(f, "alignment 1 << {shift}")?,
+            Step::Misaligned { addr, align } => {
+                write!(f, "__vmalloc_node aligned to {align:#x} returned {addr:#x}, not a multiple of it")?
+            }
             Step::Vfree { addr } => write!(f, "vfree({addr:#x})")?,
             Step::AllocPage { index } => write!(f, "alloc_pages for page {index}")?,
             Step::Vmap { pages } => write!(f, "vm_map_ram of {pages} pages")?,
@@ -497,9 +506,16 @@ pub(super) fn alloc(pages: u64) -> Result<VirtAddr, Failure> {
 
 /// A zeroed allocation at an alignment (Linux's `__vmalloc_node` with
 /// `__GFP_ZERO`).
+/// The result must be a multiple of `align`: a misaligned one is freed
+/// and reported.
 fn alloc_aligned(pages: u64, align: u64) -> Result<VirtAddr, Failure> {
-    vmalloc::__vmalloc_node(pages * PAGE_SIZE, align, ZoneType::Normal, true)
-        .map_err(fail(Step::AlignedVmalloc { pages, align }))
+    let addr = vmalloc::__vmalloc_node(pages * PAGE_SIZE, align, ZoneType::Normal, true)
+        .map_err(fail(Step::AlignedVmalloc { pages, align }))?;
+    if addr.as_u64() % align != 0 {
+        free(addr)?;
+        return Err(Failure { step: Step::Misaligned { addr: addr.as_u64(), align }, error: None });
+    }
+    Ok(addr)
 }
 
 pub(super) fn free(addr: VirtAddr) -> Outcome {

@@ -14,6 +14,7 @@ use core::sync::atomic::Ordering::Relaxed;
 use x86_64::VirtAddr;
 
 pub const TESTS: &[Test] = crate::suite![
+    "aspace::sync_alone_copies_a_missing_entry" => sync_alone,
     "aspace::lazy_faults_once_per_top_level_entry" => lazy,
     "aspace::eager_copies_new_entries_at_once" => eager,
     "aspace::prealloc_never_faults" => prealloc,
@@ -50,6 +51,41 @@ fn area_in_new_entry() -> (VirtAddr, Vec<VirtAddr>) {
 
 fn read(addr: VirtAddr) -> Result<u64, extable::Fault> {
     extable::read(addr, 8)
+}
+
+/// `sync_from_master` alone, called directly (no fault, so it earns its
+/// points before `vmalloc_fault` is written): in a new space it copies an
+/// entry only the master has, once, counting it in both counters; it
+/// refuses an entry the space has already, one the master lacks, and
+/// anything while the master itself is current.
+fn sync_alone() -> TestResult {
+    aspace::set_strategy(Strategy::Lazy, || Ok(0)).unwrap();
+    let id = aspace::create().unwrap();
+    let (b, skipped) = area_in_new_entry();
+    let index = pgd_index(b.as_u64());
+    let empty = aspace::VMALLOC_PGD.into_iter().find(|&i| !master_has(i));
+    let in_master = aspace::sync_from_master(index);
+    aspace::switch(id as u64).unwrap();
+    let (f0, own0) = (faults(), aspace::info(id).unwrap().faults);
+    let first = aspace::sync_from_master(index);
+    let (f1, own1) = (faults(), aspace::info(id).unwrap().faults);
+    let second = aspace::sync_from_master(index);
+    let lacking = empty.map(aspace::sync_from_master);
+    let f2 = faults();
+    let value = read(b);
+    aspace::switch(0).unwrap();
+    aspace::destroy(id as u64).unwrap();
+    for x in skipped.into_iter().chain([b]) {
+        vmalloc::vfree(x).unwrap();
+    }
+    kassert!(!in_master, "sync_from_master({index}) with the master current must copy nothing");
+    kassert!(first, "sync_from_master({index}): entry only the master has, not copied");
+    kassert_eq!((f1 - f0, own1 - own0), (1, 1));
+    kassert!(!second, "sync_from_master({index}) copied again an entry the space has");
+    kassert!(lacking != Some(true), "sync_from_master({:?}) copied an entry the master lacks", empty);
+    kassert_eq!(f2, f1);
+    kassert_eq!(value.ok(), Some(0));
+    Ok(())
 }
 
 fn lazy() -> TestResult {

@@ -1,6 +1,8 @@
 //! In-kernel tests of the vmalloc family on the real page tables.
 
 use crate::ktest::{Test, TestResult};
+use crate::mm::fault::extable;
+use crate::mm::layout::{VMALLOC_END, VMALLOC_START};
 use crate::mm::page::PAGE_SIZE;
 use crate::mm::page_alloc::ZoneType;
 use crate::mm::pgtable;
@@ -14,7 +16,9 @@ pub const TESTS: &[Test] = crate::suite![
     "vmalloc::sizes_hold_their_patterns" => sizes_hold_patterns,
     "vmalloc::zones_of_32_and_dma_variants" => zone_variants,
     "vmalloc::vzalloc_zeroes" => vzalloc_zeroes,
+    "vmalloc::get_vm_area_reserves_a_range" => reserves_a_range,
     "vmalloc::guard_page_is_unmapped" => guard_page,
+    "vmalloc::vfree_drops_stale_translations" => stale_translations,
     "vmalloc::mapping_over_a_used_pte_is_refused" => used_pte_refused,
     "vmalloc::failed_page_table_is_an_error" => failed_page_table,
     "vmalloc::bad_frees_are_refused" => bad_frees,
@@ -22,6 +26,10 @@ pub const TESTS: &[Test] = crate::suite![
     "vmalloc::vmap_shows_the_callers_pages" => vmap_pages,
     "vmalloc::ioremap_reads_the_hpet" => ioremap_hpet,
     "vmalloc::ioremap_rejects_bad_ranges" => ioremap_bad,
+    // Lab 4's steps, each without its undo: they leave their area mapped,
+    // so they run only when named (the grader boots each test alone).
+    explicit "vmalloc::vmap_alone_maps_the_callers_pages" => vmap_alone,
+    explicit "vmalloc::ioremap_alone_maps_the_hpet" => ioremap_alone,
 ];
 
 use crate::mm::pages_accounted;
@@ -102,6 +110,106 @@ fn vzalloc_zeroes() -> TestResult {
     let zero = (0..64 * PAGE_SIZE / 8).all(|i| unsafe { words.add(i as usize).read_volatile() } == 0);
     vmalloc::vfree(addr).unwrap();
     kassert!(zero, "vzalloc memory not zeroed");
+    Ok(())
+}
+
+/// (bytes, alignment, pages without the guard) asked of `get_vm_area`.
+const RESERVATIONS: [(u64, u64, u64); 6] = [
+    (1, 8, 1),
+    (3 * PAGE_SIZE + 1, PAGE_SIZE, 4),
+    (PAGE_SIZE, 1 << 16, 1),
+    (5 * PAGE_SIZE, 1 << 21, 5),
+    (PAGE_SIZE - 1, 1 << 30, 1),
+    (2 * PAGE_SIZE, 1 << 39, 2),
+];
+
+/// `get_vm_area` alone (through `get_vm_area_caller`, which maps
+/// nothing, and `free_vm_area`, which is not student code): each range
+/// lies in the vmalloc area, is rounded up to pages plus one guard page,
+/// starts at a multiple of its alignment, overlaps no other, and has
+/// nothing mapped. Needs neither the walk nor vfree.
+fn reserves_a_range() -> TestResult {
+    let before = (pages_accounted(), vmalloc::totals().areas);
+    let mut got = Vec::new();
+    let mut refused = None;
+    for &(bytes, align, pages) in &RESERVATIONS {
+        match vmalloc::get_vm_area_caller(bytes, align) {
+            Ok(start) => got.push((start.as_u64(), align, pages)),
+            Err(e) => {
+                refused = Some((bytes, align, e));
+                break;
+            }
+        }
+    }
+    let problem = reservation_problem(&got);
+    let huge = vmalloc::get_vm_area_caller(u64::MAX - 10, PAGE_SIZE);
+    for &(start, ..) in &got {
+        kassert_eq!(vmalloc::free_vm_area(VirtAddr::new(start)), Ok(()));
+    }
+    kassert!(refused.is_none(), "get_vm_area refused (bytes, align, error) {:x?}", refused);
+    kassert!(problem.is_none(), "{}", problem.unwrap_or_default());
+    kassert!(matches!(huge, Err(VmError::TooLarge(_))), "get_vm_area of u64::MAX - 10 bytes: {:?}", huge);
+    kassert_eq!((pages_accounted(), vmalloc::totals().areas), before);
+    Ok(())
+}
+
+/// What is wrong with the reserved ranges `got` (start, align, pages), if
+/// anything, in words.
+fn reservation_problem(got: &[(u64, u64, u64)]) -> Option<alloc::string::String> {
+    use alloc::format;
+    for (i, &(start, align, pages)) in got.iter().enumerate() {
+        let end = start + (pages + 1) * PAGE_SIZE;
+        if !(VMALLOC_START..VMALLOC_END).contains(&start) {
+            return Some(format!("range {start:#x} is outside the vmalloc area"));
+        }
+        if start % align.max(PAGE_SIZE) != 0 {
+            return Some(format!("range {start:#x} asked with alignment {align:#x} is not a multiple of it"));
+        }
+        let want = Some((start, (pages + 1) * PAGE_SIZE, "reserved"));
+        let area = vmalloc::find_area(VirtAddr::new(start));
+        if area != want {
+            return Some(format!(
+                "range {start:#x} of {pages} pages plus the guard page: want (start, size, kind) {want:x?}, got {area:x?}"
+            ));
+        }
+        if let Some(p) = (0..=pages).find(|&p| pgtable::translate(VirtAddr::new(start + p * PAGE_SIZE)).is_some()) {
+            return Some(format!("page {p} of the range at {start:#x} is mapped: get_vm_area must map nothing"));
+        }
+        for &(other, _, other_pages) in &got[..i] {
+            if other < end && start < other + (other_pages + 1) * PAGE_SIZE {
+                return Some(format!("the range at {start:#x} overlaps the one at {other:#x}, guard pages included"));
+            }
+        }
+    }
+    None
+}
+
+/// Touching each page of an area loads its translation into the TLB;
+/// after vfree, reading it through the fault-safe probe must fault, for a
+/// small area (one `invlpg` per page) and a large one (a full flush above
+/// the ceiling). A missing flush leaves the stale, global translation in
+/// the TLB, and the read would still see the freed page's old data.
+fn stale_translations() -> TestResult {
+    for pages in [3, 40] {
+        let a = vmalloc::vmalloc(pages * PAGE_SIZE).unwrap();
+        let touched = [0, 1, pages / 2, pages - 1];
+        for &p in &touched {
+            // SAFETY: page p of the area, mapped and writable.
+            unsafe { extable::write(a + p * PAGE_SIZE, 8, 0x5ca1_ab1e + p) }.unwrap();
+        }
+        let before: Vec<_> = touched.iter().map(|&p| extable::read(a + p * PAGE_SIZE, 8)).collect();
+        vmalloc::vfree(a).unwrap();
+        let after: Vec<_> = touched.iter().map(|&p| extable::read(a + p * PAGE_SIZE, 8)).collect();
+        let wrote = before.iter().zip(&touched).all(|(r, &p)| r.as_ref().is_ok_and(|&v| v == 0x5ca1_ab1e + p));
+        kassert!(wrote, "read back before vfree: {:x?}", before);
+        let stale = touched.iter().zip(&after).find(|(_, r)| r.is_ok());
+        kassert!(
+            stale.is_none(),
+            "{pages}-page area at {:#x}: page {:?} still reads after vfree (a stale TLB entry: no flush?)",
+            a.as_u64(),
+            stale
+        );
+    }
     Ok(())
 }
 
@@ -270,5 +378,61 @@ fn ioremap_bad() -> TestResult {
     kassert!(matches!(vmalloc::ioremap(1 << 60, 4096), Err(VmError::BadPhys(_))));
     kassert!(matches!(vmalloc::ioremap(0x20_0000, 4096), Err(VmError::IsRam(_))));
     kassert_eq!((pages_accounted(), vmalloc::totals().areas), before);
+    Ok(())
+}
+
+/// vmap alone (no vunmap, so it earns its points before vunmap is
+/// written): the caller's three pages appear in order, read through the
+/// area, as a `vmap` area of three pages plus the guard; writable, not
+/// executable; the guard page unmapped. The area stays (explicit test).
+fn vmap_alone() -> TestResult {
+    use x86_64::structures::paging::PageTableFlags as F;
+    let frames: Vec<_> = (0..3).map(|_| alloc_pages(0, ZoneType::Normal).unwrap()).collect();
+    for (i, f) in frames.iter().enumerate() {
+        // SAFETY: our own fresh pages, through the direct map.
+        unsafe { crate::mm::layout::phys_to_virt(f.start_address()).as_mut_ptr::<u64>().write(0xfee0 + i as u64) };
+    }
+    let addr = vmalloc::vmap(&frames, 0);
+    kassert!(addr.is_ok(), "vmap of 3 pages: {:?}", addr);
+    let addr = addr.unwrap();
+    kassert_eq!(vmalloc::find_area(addr), Some((addr.as_u64(), 4 * PAGE_SIZE, "vmap")));
+    for (i, f) in frames.iter().enumerate() {
+        let at = addr + i as u64 * PAGE_SIZE;
+        let got = pgtable::translate(at);
+        kassert!(
+            got.is_some_and(|(p, fl)| p == f.start_address() && fl.contains(F::WRITABLE | F::NO_EXECUTE)),
+            "page {i} at {:#x}: want frame {:#x} writable and NX, got {:x?}",
+            at.as_u64(),
+            f.start_address().as_u64(),
+            got
+        );
+        // SAFETY: mapped just above, to our page.
+        kassert_eq!(unsafe { at.as_ptr::<u64>().read_volatile() }, 0xfee0 + i as u64);
+    }
+    kassert!(pgtable::translate(addr + 3 * PAGE_SIZE).is_none(), "the guard page after the vmap area is mapped");
+    Ok(())
+}
+
+/// ioremap alone (no iounmap): the HPET's page mapped uncached (PCD and
+/// PWT), its capabilities register read through it, an `ioremap` area;
+/// an unaligned address keeps its offset. The areas stay (explicit test).
+fn ioremap_alone() -> TestResult {
+    use x86_64::structures::paging::PageTableFlags as F;
+    let addr = vmalloc::ioremap(0xfed0_0000, 0x400);
+    kassert!(addr.is_ok(), "ioremap of the HPET: {:?}", addr);
+    let addr = addr.unwrap();
+    kassert_eq!(vmalloc::find_area(addr), Some((addr.as_u64(), 2 * PAGE_SIZE, "ioremap")));
+    let got = pgtable::translate(addr);
+    kassert!(
+        got.is_some_and(|(p, f)| p.as_u64() == 0xfed0_0000 && f.contains(F::NO_CACHE | F::WRITE_THROUGH)),
+        "the HPET page at {:#x}: want 0xfed00000 with NO_CACHE and WRITE_THROUGH, got {:x?}",
+        addr.as_u64(),
+        got
+    );
+    // SAFETY: the HPET's register block, just mapped uncached.
+    let caps = unsafe { addr.as_ptr::<u64>().read_volatile() };
+    kassert_eq!((caps >> 16) & 0xffff, 0x8086);
+    let unaligned = vmalloc::ioremap(0xfed0_00f0, 16);
+    kassert!(unaligned.is_ok_and(|a| a.as_u64() % PAGE_SIZE == 0xf0), "ioremap(0xfed000f0, 16): {:x?}", unaligned);
     Ok(())
 }

@@ -437,16 +437,20 @@ pub fn flush_cache_vmap(_start: VirtAddr, _end: VirtAddr) {}
 /// drops them from the TLB: Linux's `vunmap_range` (`vunmap_range_noflush`
 /// then `flush_tlb_kernel_range`), Gorman's `vmfree_area_pages` (ch. 7.3).
 /// Pages whose tables are missing are skipped, so a half-made mapping can
-/// be undone with it. Walks down once per PTE table, not once per page.
-/// The page tables stay, as in Linux: only the PTEs are cleared.
+/// be undone with it. The page tables stay, as in Linux: only the PTEs
+/// are cleared.
 pub fn vunmap_range(start: VirtAddr, pages: u64) {
     vunmap_range_noflush(start, pages);
+    // LAB 2 BEGIN: the CPU may still cache the old translations: drop them (flush_tlb_kernel_range)
     flush_tlb_kernel_range(start, pages);
+    // LAB 2 END
 }
 
-/// `vunmap_range` without the TLB flush (Linux's `vunmap_range_noflush`):
-/// for the lazy flush of vmap blocks, whose freed ranges are not handed
-/// out again before a flush (vmalloc/vm_map_ram.rs).
+/// The clearing half of `vunmap_range` (Linux's `vunmap_range_noflush`):
+/// the TLB may still hold the old translations afterwards. Also used alone
+/// by the lazy flush of vmap blocks, whose freed ranges are not handed out
+/// again before a flush (vmalloc/vm_map_ram.rs). Walks down once per PTE
+/// table, not once per page.
 pub fn vunmap_range_noflush(start: VirtAddr, pages: u64) {
     let (mut addr, end) = (start.as_u64(), start.as_u64() + pages * PAGE_SIZE);
     while addr < end {
@@ -467,6 +471,7 @@ const FLUSH_CEILING: u64 = 33;
 /// Drops the TLB entries of `pages` pages from `start`: one `invlpg` each
 /// (which drops global entries too), or, for many pages, everything.
 pub fn flush_tlb_kernel_range(start: VirtAddr, pages: u64) {
+    // LAB 2 BEGIN: above FLUSH_CEILING pages flush_tlb_all, else one invlpg (x86_64::instructions::tlb::flush) per page
     if pages > FLUSH_CEILING {
         flush_tlb_all();
     } else {
@@ -474,6 +479,7 @@ pub fn flush_tlb_kernel_range(start: VirtAddr, pages: u64) {
             x86_64::instructions::tlb::flush(start + i * PAGE_SIZE);
         }
     }
+    // LAB 2 END
 }
 
 /// Empties the whole TLB. Reloading CR3 keeps global entries, and the

@@ -43,6 +43,10 @@ pub struct GradeArgs {
     /// Show the compiler's warnings (by default only their count)
     #[arg(long)]
     verbose: bool,
+    /// Stop at the first failed test and leave the tests not run out of
+    /// the report and the score (`lab mutants --fast` uses it)
+    #[arg(long)]
+    fail_fast: bool,
 }
 
 /// What besides the printed table `grade` writes.
@@ -66,6 +70,7 @@ pub fn run(args: GradeArgs) -> Result<ExitCode> {
         timeout_scale: args.timeout_scale,
         only: args.only,
         verbose: args.verbose,
+        fail_fast: args.fail_fast,
     };
     let report = match &args.submission {
         Some(dir) => grade::grade_submission(lab, dir, &opts.to_args())?,

@@ -50,9 +50,14 @@ enum LabCommand {
         /// Only the first few mutants of each lab
         #[arg(long)]
         quick: bool,
-        /// Only the mutants whose description contains this text
+        /// Only the mutants whose description contains this text (or one
+        /// of several separated by `|`)
         #[arg(long)]
         only: Option<String>,
+        /// Grade each mutant only until a test catches it (`grade
+        /// --fail-fast`): the points lost are then a lower bound
+        #[arg(long)]
+        fast: bool,
     },
 }
 
@@ -84,12 +89,12 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
             let rows = grade::selftest(&labs, jobs)?;
             Ok(if rows.iter().all(|r| r.ok()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        LabCommand::Mutants { lab, jobs, quick, only } => {
+        LabCommand::Mutants { lab, jobs, quick, only, fast } => {
             let labs = match lab {
                 Some(name) => vec![lab::find(&name)?],
                 None => LABS.iter().collect(),
             };
-            let rows = grade::mutants(&labs, jobs.max(1), quick, only.as_deref())?;
+            let rows = grade::mutants(&labs, jobs.max(1), quick, only.as_deref(), fast)?;
             Ok(if rows.iter().all(|r| r.caught()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
     }

@@ -105,7 +105,7 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
         banner("lab selftest (reference full marks; skeletons build, score below, never hang)");
         let (p, f) = xtask::grade::selftest_tally(xtask::grade::default_jobs());
         tally.add("lab selftest", p, f);
-        banner("lab mutants --quick (typical student bugs must lose points)");
+        banner("lab mutants --fast, every lab (typical student bugs must lose points)");
         let (p, f) = xtask::grade::mutants_tally(xtask::grade::default_jobs());
         tally.add("lab mutants", p, f);
     }

@@ -95,6 +95,10 @@ pub struct GradeOptions {
     pub only: Option<String>,
     /// Show the compiler's warnings (by default only counted).
     pub verbose: bool,
+    /// Stop at the first failed test: start no test after it, and leave the
+    /// tests not run out of the report (`lab mutants` in CI: one failure
+    /// is enough to catch a mutant).
+    pub fail_fast: bool,
 }
 
 impl GradeOptions {
@@ -111,13 +115,23 @@ impl GradeOptions {
         if self.verbose {
             args.push("--verbose".into());
         }
+        if self.fail_fast {
+            args.push("--fail-fast".into());
+        }
         args
     }
 }
 
 impl Default for GradeOptions {
     fn default() -> Self {
-        GradeOptions { jobs: default_jobs(), seed: None, timeout_scale: 1.0, only: None, verbose: false }
+        GradeOptions {
+            jobs: default_jobs(),
+            seed: None,
+            timeout_scale: 1.0,
+            only: None,
+            verbose: false,
+            fail_fast: false,
+        }
     }
 }
 
@@ -302,6 +316,19 @@ pub fn grade(lab: &Lab, opts: &GradeOptions) -> Result<Report> {
         report.results.push(r);
     }
 
+    if opts.fail_fast && report.results.iter().any(|r| !r.passed) {
+        println!("\n(--fail-fast: a host test failed, the QEMU tests are not run)");
+        println!(
+            "\nScore: {}/{}  (lab {} {}, {:.0?})",
+            report.score(),
+            report.max(),
+            lab.id,
+            lab.slug,
+            started.elapsed()
+        );
+        return Ok(report);
+    }
+
     // Then the QEMU tests, and a boot check that is not graded.
     let boot_cmdline = qemu_tests
         .iter()
@@ -310,7 +337,8 @@ pub fn grade(lab: &Lab, opts: &GradeOptions) -> Result<Report> {
             _ => None,
         })
         .unwrap_or("");
-    let results = run_qemu_tests(lab, &qemu_tests, env.as_ref(), seed, opts.jobs, &scale, boot_cmdline, &mut report);
+    let run = QemuRun { jobs: opts.jobs, fail_fast: opts.fail_fast, scale: &scale, boot_cmdline };
+    let results = run_qemu_tests(lab, &qemu_tests, env.as_ref(), seed, &run, &mut report);
     report.results.extend(results);
 
     println!("\nScore: {}/{}  (lab {} {}, {:.0?})", report.score(), report.max(), lab.id, lab.slug, started.elapsed());
@@ -517,43 +545,62 @@ fn qemu_env() -> Result<TestEnv> {
     TestEnv::build(Profile::Debug)
 }
 
-/// Runs the QEMU tests `jobs` at a time and prints their results in order.
-/// Job 0 is the ungraded boot check; its result goes into `report.boots`.
-#[allow(clippy::too_many_arguments)]
+/// How the QEMU tests of a grade run.
+struct QemuRun<'a> {
+    /// Machines at once.
+    jobs: usize,
+    /// Start no test after a graded one failed.
+    fail_fast: bool,
+    /// A test's timeout, scaled for slow machines.
+    scale: &'a (dyn Fn(u64) -> Duration + Sync),
+    boot_cmdline: &'a str,
+}
+
+/// Runs the QEMU tests `run.jobs` at a time and prints their results in
+/// order. Job 0 is the ungraded boot check; its result goes into
+/// `report.boots`. With `run.fail_fast` there is no boot check, and the
+/// tests not started when one failed are left out.
 fn run_qemu_tests(
     lab: &Lab,
     tests: &[&Graded],
     env: Option<&TestEnv>,
     seed: u64,
-    jobs: usize,
-    scale: &(dyn Fn(u64) -> Duration + Sync),
-    boot_cmdline: &str,
+    run: &QemuRun,
     report: &mut Report,
 ) -> Vec<TestResult> {
+    let QemuRun { jobs, fail_fast, scale, boot_cmdline } = *run;
     if tests.is_empty() {
         return Vec::new();
     }
     let Some(env) = env else {
         return tests.iter().map(|g| not_built(g)).collect();
     };
-    let next = std::sync::atomic::AtomicUsize::new(0);
+    // Under fail_fast the ungraded boot check is skipped: it decides
+    // nothing there, and costs a QEMU run per mutant.
+    let first = usize::from(fail_fast);
+    let next = std::sync::atomic::AtomicUsize::new(first);
+    let stop = std::sync::atomic::AtomicBool::new(false);
     let (tx, rx) = mpsc::channel::<(usize, TestResult)>();
     let total = tests.len() + 1;
     let mut results: Vec<Option<TestResult>> = vec![None; total];
     std::thread::scope(|scope| {
         for _ in 0..jobs.min(total) {
             let tx = tx.clone();
-            let next = &next;
+            let (next, stop) = (&next, &stop);
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= total {
+                if i >= total || stop.load(std::sync::atomic::Ordering::Relaxed) {
                     return;
                 }
                 let result = if i == 0 {
                     boot_check(lab, env, boot_cmdline, scale(60))
                 } else {
                     let g = tests[i - 1];
-                    run_one(lab, g, env, seed.wrapping_add(i as u64 * 0x9e37_79b9), scale(g.timeout))
+                    let r = run_one(lab, g, env, seed.wrapping_add(i as u64 * 0x9e37_79b9), scale(g.timeout));
+                    if fail_fast && !r.passed {
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    r
                 };
                 if tx.send((i, result)).is_err() {
                     return;
@@ -561,7 +608,7 @@ fn run_qemu_tests(
             });
         }
         drop(tx);
-        let mut printed = 0;
+        let mut printed = first;
         for (i, r) in rx {
             results[i] = Some(r);
             while printed < total && results[printed].is_some() {
@@ -579,8 +626,14 @@ fn run_qemu_tests(
                 printed += 1;
             }
         }
+        // Under fail_fast the tests never started leave gaps: the ones
+        // after a gap are printed now, still in catalogue order.
+        results.iter().skip(printed.max(1)).flatten().for_each(print_result);
     });
-    results.into_iter().skip(1).map(|r| r.expect("every job reports")).collect()
+    if !fail_fast {
+        assert!(results.iter().all(Option::is_some), "every job reports");
+    }
+    results.into_iter().skip(1).flatten().collect()
 }
 
 fn not_built(g: &Graded) -> TestResult {

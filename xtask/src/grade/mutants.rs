@@ -36,8 +36,11 @@ impl MutantRow {
 
 /// Grades every mutant of each lab (the first `QUICK` with `quick`; those
 /// whose description contains `only`, if given) and prints one line per
-/// mutant, then a summary per lab and in all.
-pub fn mutants(labs: &[&Lab], jobs: usize, quick: bool, only: Option<&str>) -> Result<Vec<MutantRow>> {
+/// mutant, then a summary per lab and in all. `only` may name several
+/// texts separated by `|`. With `fast`, each mutant is
+/// graded only until a test catches it (`grade --fail-fast`): whether it
+/// is caught is the same, the points lost are a lower bound.
+pub fn mutants(labs: &[&Lab], jobs: usize, quick: bool, only: Option<&str>, fast: bool) -> Result<Vec<MutantRow>> {
     let started = Instant::now();
     let (dir, _lock) = work_tree()?;
     copy(&dir)?;
@@ -45,13 +48,17 @@ pub fn mutants(labs: &[&Lab], jobs: usize, quick: bool, only: Option<&str>) -> R
     seed_shared_target(&shared_target)?;
     let seed = 20_240_614u64;
     let args = ["--jobs".to_string(), jobs.to_string(), "--seed".into(), seed.to_string()];
+    let mut mutant_args = args.to_vec();
+    if fast {
+        mutant_args.push("--fail-fast".into());
+    }
     let mut rows = Vec::new();
     for lab in labs {
         let (all, out_of_reach) = catalogue(lab.id);
         let chosen: Vec<&Mutant> = all
             .iter()
             .take(if quick { QUICK } else { all.len() })
-            .filter(|m| only.is_none_or(|o| m.bug.contains(o)))
+            .filter(|m| only.is_none_or(|o| o.split('|').any(|part| m.bug.contains(part))))
             .collect();
         println!("\n==> lab mutants: lab {} ({}), {} mutants (seed {seed})", lab.id, lab.slug, chosen.len());
         let t = Instant::now();
@@ -60,12 +67,18 @@ pub fn mutants(labs: &[&Lab], jobs: usize, quick: bool, only: Option<&str>) -> R
         let mut lab_rows = Vec::new();
         for m in chosen {
             let t = Instant::now();
-            let row = run_mutant(&dir, lab, m, &reference, &shared_target, &args);
-            print_row(&row, t.elapsed().as_secs_f64());
+            let row = run_mutant(&dir, lab, m, &reference, &shared_target, &mutant_args);
+            print_row(&row, t.elapsed().as_secs_f64(), fast);
             lab_rows.push(row);
         }
         let caught = lab_rows.iter().filter(|r| r.caught()).count();
-        println!("lab {}: {} mutants, {caught} caught, {} missed", lab.id, lab_rows.len(), lab_rows.len() - caught);
+        println!(
+            "lab {}: {} mutants, {caught} caught, {} missed ({:.0?})",
+            lab.id,
+            lab_rows.len(),
+            lab_rows.len() - caught,
+            t.elapsed()
+        );
         for note in out_of_reach {
             println!("  not graded: {note}");
         }
@@ -115,11 +128,14 @@ fn run_mutant(dir: &Path, lab: &Lab, m: &Mutant, reference: &Report, target: &Pa
     row
 }
 
-fn print_row(row: &MutantRow, seconds: f64) {
+/// One line per mutant: what the student got wrong, the points lost
+/// (with `fast`, at least that many) and the tests that caught it.
+fn print_row(row: &MutantRow, seconds: f64, fast: bool) {
+    let at_least = if fast { ">=" } else { "" };
     match &row.error {
         Some(e) => println!("ERROR   lab {}: {}\n        {e}", row.lab, row.bug),
         None if row.caught() => println!(
-            "caught  -{:<3} lab {}: {}  ({:.0} s)\n        by {}",
+            "caught  -{at_least}{:<3} lab {}: {}  ({:.0} s) by {}",
             row.points_lost,
             row.lab,
             row.bug,
@@ -130,10 +146,10 @@ fn print_row(row: &MutantRow, seconds: f64) {
     }
 }
 
-/// For `cargo xtask test`: the quick mutants of every lab as (caught,
-/// missed or broken).
+/// For `cargo xtask test`: every mutant of every lab, each graded until a
+/// test catches it (`fast`), as (caught, missed or broken).
 pub fn mutants_tally(jobs: usize) -> (usize, usize) {
-    match mutants(&crate::lab::LABS.iter().collect::<Vec<_>>(), jobs, true, None) {
+    match mutants(&crate::lab::LABS.iter().collect::<Vec<_>>(), jobs, false, None, true) {
         Ok(rows) => {
             let caught = rows.iter().filter(|r| r.caught()).count();
             (caught, rows.len() - caught)

@@ -134,12 +134,24 @@ fn bad_frees_are_reported_and_change_nothing() {
         (PhysAddr::new(DMA_PAGES * PAGE_SIZE), 0, FreeError::NotManaged(DMA_PAGES * PAGE_SIZE)),
     ];
     for (at, order, expected) in cases {
-        assert_eq!(a.free_pages(at, order), Err(expected));
+        let got = a.free_pages(at, order);
+        assert_eq!(
+            got,
+            Err(expected),
+            "free_pages({:#x}, order {order}): got {got:x?}, want {:x?}",
+            at.as_u64(),
+            Err::<(), _>(expected)
+        );
         assert_eq!((a.free_pages_total(), a.nr_free_total()), snapshot);
         a.check().unwrap();
     }
     a.free_pages(block, 2).unwrap();
-    assert_eq!(a.free_pages(block, 2), Err(FreeError::AlreadyFree(b)));
+    let got = a.free_pages(block, 2);
+    assert_eq!(
+        got,
+        Err(FreeError::AlreadyFree(b)),
+        "second free of the block at {b:#x}: got {got:x?}, want AlreadyFree"
+    );
     assert_eq!(a.alloc_pages(11, ZoneType::Dma), Err(AllocError::BadOrder(11)));
     a.check().unwrap();
 }
@@ -214,7 +226,7 @@ proptest! {
                 Op::Alloc { order, zone } => match a.alloc_pages(order, zone) {
                     Ok(frame) => {
                         let pfn = frame.start_address().as_u64() / PAGE_SIZE;
-                        prop_assert_eq!(pfn % pages(order), 0, "misaligned block");
+                        prop_assert_eq!(pfn % pages(order), 0, "block at {:#x} of order {} is not a multiple of its size", pfn * PAGE_SIZE, order);
                         prop_assert!(ZoneType::of(pfn) <= zone, "came from a higher zone");
                         for &(p, o) in &live {
                             let disjoint = pfn + pages(order) <= p || p + pages(o) <= pfn;

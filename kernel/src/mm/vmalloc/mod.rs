@@ -50,6 +50,8 @@ use x86_64::{PhysAddr, VirtAddr};
 pub const VM_IOREMAP: u32 = 0x1;
 pub const VM_ALLOC: u32 = 0x2;
 pub const VM_MAP: u32 = 0x4;
+/// Reserved by `get_vm_area_caller`, nothing mapped yet.
+pub const VM_UNINITIALIZED: u32 = 0x20;
 /// vunmap also frees the pages (Linux 5.9's VM_MAP_PUT_PAGES).
 pub const VM_MAP_PUT_PAGES: u32 = 0x200;
 /// A 4 MiB block that `vm_map_ram` carves small mappings from
@@ -81,6 +83,7 @@ impl VmStruct {
             f if f & VM_ALLOC != 0 => "vmalloc",
             f if f & VM_IOREMAP != 0 => "ioremap",
             f if f & VM_VMAP_BLOCK != 0 => "vmap_block",
+            f if f & VM_UNINITIALIZED != 0 => "reserved",
             _ => "vmap",
         }
     }
@@ -290,6 +293,27 @@ fn get_vm_area(
     // LAB 2 END
 }
 
+/// Reserves a range of `size` bytes (plus its guard page) at a multiple of
+/// `align`, and maps nothing (Linux's `__get_vm_area_caller`): for callers
+/// that map it themselves later. The area is `VM_UNINITIALIZED` until
+/// then; `free_vm_area` releases it.
+#[track_caller]
+pub fn get_vm_area_caller(size: u64, align: u64) -> Result<VirtAddr, VmError> {
+    if size == 0 {
+        return Err(VmError::ZeroSize);
+    }
+    if !align.is_power_of_two() {
+        return Err(VmError::BadAlign(align));
+    }
+    with(|v| get_vm_area(v, size, align, VM_UNINITIALIZED, Location::caller()))
+}
+
+/// Releases a range from `get_vm_area_caller` that holds no mapping
+/// (Linux's `free_vm_area`). Refuses anything else, changing nothing.
+pub fn free_vm_area(addr: VirtAddr) -> Result<(), VmError> {
+    with(|v| take_area(v, addr.as_u64(), VM_UNINITIALIZED, "reserved").map(drop))
+}
+
 /// Takes `count` pages from `zone`, zeroed if asked; returns them all or
 /// none. Linux's `vm_area_alloc_pages` (5.13+), which also asks for them
 /// in bulk; Gorman's 2.4 took one `alloc_page` per PTE in `alloc_area_pte`.
@@ -336,18 +360,7 @@ fn __vmalloc(
     }
     with(|v| {
         let start = get_vm_area(v, size, align, VM_ALLOC, caller)?;
-        let pages = match vm_area_alloc_pages(count, zone, zero) {
-            Ok(pages) => pages,
-            Err(e) => {
-                v.areas.remove(start.as_u64());
-                return Err(e);
-            }
-        };
-        if let Err(e) = pgtable::vmap_pages_range(start, count, pages.iter().copied(), PAGE_KERNEL) {
-            free_pages_array(&pages);
-            v.areas.remove(start.as_u64());
-            return Err(e.into());
-        }
+        let pages = __vmalloc_area_node(v, start, count, zone, zero)?;
         pgtable::flush_cache_vmap(start, start + count * PAGE_SIZE);
         v.vmalloc_pages += count;
         let vm = &mut v.areas.find_mut(start.as_u64()).expect("just reserved").data;
@@ -356,6 +369,35 @@ fn __vmalloc(
         vm.redzone = redzone::enabled() && poison_redzone(vm);
         Ok(start)
     })
+}
+
+/// Backs the range `get_vm_area` reserved at `start` with `count` fresh
+/// pages from `zone` and maps them (Linux's `__vmalloc_area_node`). On a
+/// failure nothing may stay behind: the pages taken go back to the buddy
+/// allocator and the range is released, so the caller sees the books as
+/// they were before the call.
+fn __vmalloc_area_node(
+    v: &mut Vmalloc,
+    start: VirtAddr,
+    count: u64,
+    zone: ZoneType,
+    zero: bool,
+) -> Result<PageList, VmError> {
+    // LAB 2 BEGIN: vm_area_alloc_pages, then pgtable::vmap_pages_range; on each failure give back pages and range
+    let pages = match vm_area_alloc_pages(count, zone, zero) {
+        Ok(pages) => pages,
+        Err(e) => {
+            v.areas.remove(start.as_u64());
+            return Err(e);
+        }
+    };
+    if let Err(e) = pgtable::vmap_pages_range(start, count, pages.iter().copied(), PAGE_KERNEL) {
+        free_pages_array(&pages);
+        v.areas.remove(start.as_u64());
+        return Err(e.into());
+    }
+    Ok(pages)
+    // LAB 2 END
 }
 
 /// Allocates `size` bytes of virtually contiguous memory (Linux's `vmalloc`).

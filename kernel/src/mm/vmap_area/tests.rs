@@ -34,11 +34,33 @@ fn tree_is_written() -> bool {
     TreeAllocator::new(BASE..BASE + pages(4)).alloc(PAGE_SIZE, PAGE_SIZE, 0u32).is_ok()
 }
 
+/// An allocation's answer, the address in hex.
+fn shown(r: Result<u64, AreaError>) -> alloc::string::String {
+    match r {
+        Ok(start) => alloc::format!("Ok({start:#x})"),
+        Err(e) => alloc::format!("Err({e:?})"),
+    }
+}
+
+/// Allocates and fails unless the answer is `want`, saying which
+/// allocator, what was asked, and both answers with addresses in hex.
+#[track_caller]
+fn expect_alloc(a: &mut dyn AreaAllocator<u32>, size: u64, align: u64, data: u32, want: Result<u64, AreaError>) {
+    let got = a.alloc(size, align, data);
+    assert!(
+        got == want,
+        "{}: start of the area of {size:#x} bytes at alignment {align:#x}: got {}, want {}",
+        a.name(),
+        shown(got),
+        shown(want)
+    );
+}
+
 #[test]
 fn first_alloc_is_at_span_start() {
     for mut a in both(BASE..TOP) {
-        assert_eq!(a.alloc(pages(3), PAGE_SIZE, 7), Ok(BASE), "{}", a.name());
-        assert_eq!(a.alloc(pages(1), PAGE_SIZE, 8), Ok(BASE + pages(3)));
+        expect_alloc(&mut *a, pages(3), PAGE_SIZE, 7, Ok(BASE));
+        expect_alloc(&mut *a, pages(1), PAGE_SIZE, 8, Ok(BASE + pages(3)));
         assert_eq!(a.busy_count(), 2);
         assert_eq!(a.busy_bytes(), pages(4));
         assert_eq!(a.span(), BASE..TOP);
@@ -53,11 +75,11 @@ fn freed_hole_is_reused_lowest_first() {
         // Holes at 2..4 and 6..8 (in pages); the lower one wins.
         assert_eq!(a.remove(starts[3]).map(|x| x.data), Some(3));
         assert_eq!(a.remove(starts[1]).map(|x| x.data), Some(1));
-        assert_eq!(a.alloc(pages(1), PAGE_SIZE, 10), Ok(BASE + pages(2)), "{}", a.name());
-        assert_eq!(a.alloc(pages(1), PAGE_SIZE, 11), Ok(BASE + pages(3)));
+        expect_alloc(&mut *a, pages(1), PAGE_SIZE, 10, Ok(BASE + pages(2)));
+        expect_alloc(&mut *a, pages(1), PAGE_SIZE, 11, Ok(BASE + pages(3)));
         // Too big for the remaining hole at 6..8: goes after the last area.
-        assert_eq!(a.alloc(pages(3), PAGE_SIZE, 12), Ok(BASE + pages(10)));
-        assert_eq!(a.alloc(pages(2), PAGE_SIZE, 13), Ok(BASE + pages(6)));
+        expect_alloc(&mut *a, pages(3), PAGE_SIZE, 12, Ok(BASE + pages(10)));
+        expect_alloc(&mut *a, pages(2), PAGE_SIZE, 13, Ok(BASE + pages(6)));
         a.check().unwrap();
     }
 }
@@ -65,19 +87,26 @@ fn freed_hole_is_reused_lowest_first() {
 #[test]
 fn alignment_is_honoured() {
     for mut a in both(BASE..BASE + pages(64)) {
-        assert_eq!(a.alloc(pages(1), PAGE_SIZE, 0), Ok(BASE));
-        assert_eq!(a.alloc(pages(1), pages(4), 1), Ok(BASE + pages(4)), "{}", a.name());
+        expect_alloc(&mut *a, pages(1), PAGE_SIZE, 0, Ok(BASE));
+        expect_alloc(&mut *a, pages(1), pages(4), 1, Ok(BASE + pages(4)));
         // The hole left below the aligned area is still used.
-        assert_eq!(a.alloc(pages(3), PAGE_SIZE, 2), Ok(BASE + pages(1)));
-        assert_eq!(a.alloc(pages(2), pages(16), 3), Ok(BASE + pages(16)));
+        expect_alloc(&mut *a, pages(3), PAGE_SIZE, 2, Ok(BASE + pages(1)));
+        expect_alloc(&mut *a, pages(2), pages(16), 3, Ok(BASE + pages(16)));
         // Free now: pages 5..16 and 18..64. The lowest 8-aligned fit is
         // at 8, inside a hole of 11 pages: too small for Linux's rule,
         // which wants size + align - PAGE_SIZE = 15 pages and picks 24.
-        assert_eq!(a.alloc(pages(8), pages(8), 4), Ok(BASE + pages(8)));
+        expect_alloc(&mut *a, pages(8), pages(8), 4, Ok(BASE + pages(8)));
         a.check().unwrap();
         let aligns = [1, 4, 1, 16, 8];
         for area in busy_areas(&*a) {
-            assert_eq!((area.start - BASE) % pages(aligns[area.data as usize]), 0);
+            let align = pages(aligns[area.data as usize]);
+            assert_eq!(
+                (area.start - BASE) % align,
+                0,
+                "{}: start {:#x} is not a multiple of {align:#x}",
+                a.name(),
+                area.start
+            );
         }
     }
 }
@@ -90,13 +119,13 @@ fn tight_aligned_fit_is_found() {
         let y = a.alloc(pages(4), PAGE_SIZE, 1).unwrap();
         a.alloc(pages(4), PAGE_SIZE, 2).unwrap();
         a.remove(y).unwrap();
-        assert_eq!(a.alloc(pages(4), pages(4), 3), Ok(BASE + pages(4)), "{}", a.name());
+        expect_alloc(&mut *a, pages(4), pages(4), 3, Ok(BASE + pages(4)));
         // Free: pages 1..4 only. Two pages fit there, but not at a
         // multiple of 4 pages; at a multiple of 2 they do.
         a.remove(x).unwrap();
-        assert_eq!(a.alloc(pages(1), PAGE_SIZE, 4), Ok(BASE));
-        assert_eq!(a.alloc(pages(2), pages(4), 5), Err(AreaError::NoSpace));
-        assert_eq!(a.alloc(pages(2), pages(2), 6), Ok(BASE + pages(2)));
+        expect_alloc(&mut *a, pages(1), PAGE_SIZE, 4, Ok(BASE));
+        expect_alloc(&mut *a, pages(2), pages(4), 5, Err(AreaError::NoSpace));
+        expect_alloc(&mut *a, pages(2), pages(2), 6, Ok(BASE + pages(2)));
         a.check().unwrap();
     }
 }
@@ -104,17 +133,17 @@ fn tight_aligned_fit_is_found() {
 #[test]
 fn bad_size_and_bad_align_are_rejected() {
     for mut a in both(BASE..TOP) {
-        assert_eq!(a.alloc(0, PAGE_SIZE, 0), Err(AreaError::BadSize));
-        assert_eq!(a.alloc(100, PAGE_SIZE, 0), Err(AreaError::BadSize));
-        assert_eq!(a.alloc(PAGE_SIZE + 1, PAGE_SIZE, 0), Err(AreaError::BadSize));
-        assert_eq!(a.alloc(u64::MAX, PAGE_SIZE, 0), Err(AreaError::BadSize));
-        assert_eq!(a.alloc(PAGE_SIZE, 0, 0), Err(AreaError::BadAlign));
-        assert_eq!(a.alloc(PAGE_SIZE, 1, 0), Err(AreaError::BadAlign));
-        assert_eq!(a.alloc(PAGE_SIZE, 2048, 0), Err(AreaError::BadAlign));
-        assert_eq!(a.alloc(PAGE_SIZE, pages(3), 0), Err(AreaError::BadAlign));
-        assert_eq!(a.alloc(PAGE_SIZE, u64::MAX, 0), Err(AreaError::BadAlign));
+        expect_alloc(&mut *a, 0, PAGE_SIZE, 0, Err(AreaError::BadSize));
+        expect_alloc(&mut *a, 100, PAGE_SIZE, 0, Err(AreaError::BadSize));
+        expect_alloc(&mut *a, PAGE_SIZE + 1, PAGE_SIZE, 0, Err(AreaError::BadSize));
+        expect_alloc(&mut *a, u64::MAX, PAGE_SIZE, 0, Err(AreaError::BadSize));
+        expect_alloc(&mut *a, PAGE_SIZE, 0, 0, Err(AreaError::BadAlign));
+        expect_alloc(&mut *a, PAGE_SIZE, 1, 0, Err(AreaError::BadAlign));
+        expect_alloc(&mut *a, PAGE_SIZE, 2048, 0, Err(AreaError::BadAlign));
+        expect_alloc(&mut *a, PAGE_SIZE, pages(3), 0, Err(AreaError::BadAlign));
+        expect_alloc(&mut *a, PAGE_SIZE, u64::MAX, 0, Err(AreaError::BadAlign));
         // Size is checked first.
-        assert_eq!(a.alloc(0, 0, 0), Err(AreaError::BadSize));
+        expect_alloc(&mut *a, 0, 0, 0, Err(AreaError::BadSize));
         assert_eq!(a.busy_count(), 0);
         a.check().unwrap();
     }
@@ -127,14 +156,14 @@ fn huge_requests_give_no_space_without_overflow() {
     for span in [BASE..TOP, top_span] {
         for mut a in both(span.clone()) {
             let len = span.end - span.start;
-            assert_eq!(a.alloc(biggest_size, PAGE_SIZE, 0), Err(AreaError::NoSpace));
-            assert_eq!(a.alloc(len + PAGE_SIZE, PAGE_SIZE, 0), Err(AreaError::NoSpace));
+            expect_alloc(&mut *a, biggest_size, PAGE_SIZE, 0, Err(AreaError::NoSpace));
+            expect_alloc(&mut *a, len + PAGE_SIZE, PAGE_SIZE, 0, Err(AreaError::NoSpace));
             // No address in the span is a multiple of 2^63.
-            assert_eq!(a.alloc(PAGE_SIZE, 1 << 63, 0), Err(AreaError::NoSpace));
-            assert_eq!(a.alloc(biggest_size, 1 << 63, 0), Err(AreaError::NoSpace));
+            expect_alloc(&mut *a, PAGE_SIZE, 1 << 63, 0, Err(AreaError::NoSpace));
+            expect_alloc(&mut *a, biggest_size, 1 << 63, 0, Err(AreaError::NoSpace));
             // BASE is a multiple of 2^40; no address near the top is.
             let want = if span.start == BASE { Ok(BASE) } else { Err(AreaError::NoSpace) };
-            assert_eq!(a.alloc(PAGE_SIZE, 1 << 40, 0), want);
+            expect_alloc(&mut *a, PAGE_SIZE, 1 << 40, 0, want);
             a.check().unwrap();
         }
     }
@@ -201,18 +230,18 @@ fn find_inside_packed_areas() {
 fn filling_the_span_exactly_then_no_space() {
     for mut a in both(BASE..BASE + pages(10)) {
         for i in 0..5 {
-            assert_eq!(a.alloc(pages(2), PAGE_SIZE, i), Ok(BASE + pages(2 * u64::from(i))));
+            expect_alloc(&mut *a, pages(2), PAGE_SIZE, i, Ok(BASE + pages(2 * u64::from(i))));
         }
         assert_eq!(a.largest_free(), 0);
         assert_eq!(free_ranges(&*a), []);
-        assert_eq!(a.alloc(pages(1), PAGE_SIZE, 9), Err(AreaError::NoSpace));
+        expect_alloc(&mut *a, pages(1), PAGE_SIZE, 9, Err(AreaError::NoSpace));
         assert_eq!(a.busy_bytes(), pages(10));
         a.check().unwrap();
     }
     // One area the size of the whole span.
     for mut a in both(BASE..TOP) {
-        assert_eq!(a.alloc(TOP - BASE, PAGE_SIZE, 0), Ok(BASE));
-        assert_eq!(a.alloc(PAGE_SIZE, PAGE_SIZE, 0), Err(AreaError::NoSpace));
+        expect_alloc(&mut *a, TOP - BASE, PAGE_SIZE, 0, Ok(BASE));
+        expect_alloc(&mut *a, PAGE_SIZE, PAGE_SIZE, 0, Err(AreaError::NoSpace));
         a.check().unwrap();
     }
 }
@@ -221,7 +250,7 @@ fn filling_the_span_exactly_then_no_space() {
 fn empty_span_has_no_space() {
     for mut a in both(BASE..BASE) {
         assert_eq!(a.largest_free(), 0);
-        assert_eq!(a.alloc(PAGE_SIZE, PAGE_SIZE, 0), Err(AreaError::NoSpace));
+        expect_alloc(&mut *a, PAGE_SIZE, PAGE_SIZE, 0, Err(AreaError::NoSpace));
         a.check().unwrap();
     }
 }
@@ -605,12 +634,16 @@ proptest! {
             match op {
                 Op::Alloc { size, align } => {
                     let want = model.alloc(size, align, id);
-                    prop_assert_eq!(list.alloc(size, align, id), want);
-                    if let Some(tree) = &mut tree {
-                        prop_assert_eq!(tree.alloc(size, align, id), want);
+                    let got_list = list.alloc(size, align, id);
+                    let got_tree = tree.as_mut().map(|t| t.alloc(size, align, id));
+                    for got in [Some(got_list), got_tree].into_iter().flatten() {
+                        prop_assert_eq!(
+                            got, want, "start of the area of {:#x} bytes at alignment {:#x}: got {}, want {} (the model's)",
+                            size, align, shown(got), shown(want)
+                        );
                     }
                     if let Ok(start) = want {
-                        prop_assert_eq!(start % align, 0);
+                        prop_assert_eq!(start % align, 0, "start {:#x} is not a multiple of the alignment {:#x}", start, align);
                     }
                 }
                 Op::RemoveLive(pick) => {

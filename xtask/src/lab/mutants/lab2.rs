@@ -1,5 +1,6 @@
 //! Lab 2's mutants: typical bugs in `get_vm_area`, the list's first fit,
 //! the page-table walk (`vmalloc_area_pages` and its per-level helpers),
+//! the rollback of `__vmalloc_area_node`, the TLB flush of `vunmap_range`,
 //! `vfree` and `__vunmap`.
 
 use super::Mutant;
@@ -33,6 +34,42 @@ pub(super) const MUTANTS: &[Mutant] = &[
         file: PGTABLE,
         find: "let pte = table_or_alloc(&mut pmd[pmd_index(addr)])?;",
         replace: "let Ok(pte) = table_or_alloc(&mut pmd[pmd_index(addr)]) else {\n            addr = next;\n            continue;\n        };",
+    },
+    Mutant {
+        bug: "rollback: the range is kept when the pages cannot be had",
+        file: VMALLOC,
+        find: "Err(e) => {\n            v.areas.remove(start.as_u64());\n            return Err(e);\n        }",
+        replace: "Err(e) => return Err(e),",
+    },
+    Mutant {
+        bug: "rollback: the pages are kept when the mapping fails",
+        file: VMALLOC,
+        find: "free_pages_array(&pages);\n        v.areas.remove(start.as_u64());",
+        replace: "v.areas.remove(start.as_u64());",
+    },
+    Mutant {
+        bug: "rollback: the range is kept when the mapping fails",
+        file: VMALLOC,
+        find: "free_pages_array(&pages);\n        v.areas.remove(start.as_u64());\n        return Err(e.into());",
+        replace: "free_pages_array(&pages);\n        return Err(e.into());",
+    },
+    Mutant {
+        bug: "vunmap_range: the TLB is not flushed (stale translations)",
+        file: PGTABLE,
+        find: "flush_tlb_kernel_range(start, pages);",
+        replace: "let _ = (start, pages);",
+    },
+    Mutant {
+        bug: "flush_tlb_kernel_range: only the first page is invalidated",
+        file: PGTABLE,
+        find: "for i in 0..pages {",
+        replace: "for i in 0..pages.min(1) {",
+    },
+    Mutant {
+        bug: "flush_tlb_kernel_range: nothing is flushed above the ceiling",
+        file: PGTABLE,
+        find: "flush_tlb_all();",
+        replace: "",
     },
     Mutant {
         bug: "get_vm_area: size rounded down, not up, to pages",
@@ -110,7 +147,7 @@ pub(super) const MUTANTS: &[Mutant] = &[
 
 /// Lessons no mutant can show (outside the regions, or equivalent).
 pub(super) const OUT_OF_REACH: &[&str] = &[
-    "rollback of a failed vmalloc (unmapping and freeing what was done) is in __vmalloc_node, outside the regions",
-    "the TLB flush after unmapping is in pgtable::vunmap_range, outside the regions",
     "allocating the data pages (vm_area_alloc_pages) and their zone are outside the regions",
+    "the partial-mapping cleanup of vmap_pages_range (clearing what the walk mapped, giving back its new tables) \
+     is outside the regions; the student's rollback gives back the pages and the range",
 ];

@@ -1,12 +1,32 @@
-//! Lab 3's mutants: typical bugs in the copy of the master's entry
-//! (`aspace::sync_from_master`). The fault conditions of `vmalloc_fault`
-//! have no mutant: see `OUT_OF_REACH`.
+//! Lab 3's mutants: typical bugs in the fault conditions of
+//! `vmalloc_fault` and in the copy of the master's entry
+//! (`aspace::sync_from_master`). The conditions no test can tell apart
+//! are in `OUT_OF_REACH`.
 
 use super::Mutant;
 
 const ASPACE: &str = "kernel/src/mm/aspace.rs";
+const FAULT: &str = "kernel/src/mm/fault/vmalloc_fault.rs";
 
 pub(super) const MUTANTS: &[Mutant] = &[
+    Mutant {
+        bug: "vmalloc_fault: never calls sync (every lazy fault is an error)",
+        file: FAULT,
+        find: "kernel_not_present && in_vmalloc_area(addr) && aspace::sync_from_master(pgd_index(addr))",
+        replace: "false && kernel_not_present && in_vmalloc_area(addr) && aspace::sync_from_master(pgd_index(addr))",
+    },
+    Mutant {
+        bug: "vmalloc_fault: syncs the wrong top-level entry (pgd_index + 1)",
+        file: FAULT,
+        find: "aspace::sync_from_master(pgd_index(addr))",
+        replace: "aspace::sync_from_master((pgd_index(addr) + 1) % 512)",
+    },
+    Mutant {
+        bug: "vmalloc_fault: retries whatever sync answers (a real fault retried forever)",
+        file: FAULT,
+        find: "kernel_not_present && in_vmalloc_area(addr) && aspace::sync_from_master(pgd_index(addr))",
+        replace: "kernel_not_present && in_vmalloc_area(addr) && (aspace::sync_from_master(pgd_index(addr)) || true)",
+    },
     Mutant {
         bug: "sync: copies even when the current PGD has the entry (endless retry of a real fault)",
         file: ASPACE,
