@@ -106,7 +106,9 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
         banner("lab selftest (reference full marks; skeletons build, score below, never hang)");
         let (p, f) = xtask::grade::selftest_tally(xtask::grade::default_jobs());
         tally.add("lab selftest", p, f);
-        banner("lab mutants --quick --fast: 3 per lab, spread over the catalogue (typical student bugs must lose points)");
+        banner(
+            "lab mutants --quick --fast: 3 per lab, spread over the catalogue (typical student bugs must lose points)",
+        );
         let (p, f) = xtask::grade::mutants_tally(xtask::grade::default_jobs());
         tally.add("lab mutants", p, f);
     }

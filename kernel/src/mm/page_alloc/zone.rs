@@ -264,15 +264,7 @@ impl Zone {
     fn push(&mut self, pfn: u64, order: usize, map: &mut [Page]) {
         let area = &mut self.free_area[order];
         let old_head = area.head;
-        let zone = self.kind as u8;
-        map[pfn as usize] = Page {
-            state: PageState::Free,
-            order: order as u8,
-            zone,
-            owner: PageOwner::Other,
-            prev: NIL,
-            next: old_head,
-        };
+        map[pfn as usize] = free_head(order, self.kind, NIL, old_head);
         if old_head != NIL {
             map[old_head as usize].prev = pfn as u32;
         } else {
@@ -287,14 +279,7 @@ impl Zone {
     fn push_tail(&mut self, pfn: u64, order: usize, map: &mut [Page]) {
         let area = &mut self.free_area[order];
         let old_tail = area.tail;
-        map[pfn as usize] = Page {
-            state: PageState::Free,
-            order: order as u8,
-            zone: self.kind as u8,
-            owner: PageOwner::Other,
-            prev: old_tail,
-            next: NIL,
-        };
+        map[pfn as usize] = free_head(order, self.kind, old_tail, NIL);
         if old_tail != NIL {
             map[old_tail as usize].next = pfn as u32;
         } else {
@@ -374,4 +359,10 @@ impl Zone {
 
 fn is_free_block(page: &Page, order: usize) -> bool {
     page.state == PageState::Free && page.order as usize == order
+}
+
+/// The `mem_map` entry of the head of a free block of `order` in zone
+/// `kind`, between free-list neighbours `prev` and `next`.
+fn free_head(order: usize, kind: ZoneType, prev: u32, next: u32) -> Page {
+    Page { state: PageState::Free, order: order as u8, zone: kind as u8, owner: PageOwner::Other, prev, next }
 }

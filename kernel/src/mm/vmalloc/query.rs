@@ -8,7 +8,7 @@ use super::{is_vmalloc_addr, redzone_overwrite, with, Freed, VmError, VmStruct, 
 use crate::mm::page::PAGE_SIZE;
 use crate::mm::pgtable;
 use crate::mm::redzone;
-use crate::mm::vmap_area::AreaAllocator;
+use crate::mm::vmap_area::{Area, AreaAllocator};
 use alloc::vec::Vec;
 use core::fmt;
 use core::panic::Location;
@@ -50,18 +50,7 @@ pub fn areas() -> Result<Vec<AreaInfo>, VmError> {
     with(|v| {
         let mut out = Vec::new();
         out.try_reserve_exact(v.areas.busy_count()).map_err(|_| VmError::NoMemory)?;
-        v.areas.for_each(&mut |a| {
-            out.push(AreaInfo {
-                start: a.start,
-                size: a.size,
-                nr_pages: a.data.nr_pages,
-                kind: a.data.kind(),
-                phys: a.data.phys_addr.map(|p| p.as_u64()),
-                caller: a.data.caller,
-                requested: a.data.requested,
-                redzone_hit: redzone_overwrite(&a.data),
-            })
-        });
+        v.areas.for_each(&mut |a| out.push(info(a, redzone_overwrite(&a.data))));
         Ok(out)
     })
 }
@@ -186,18 +175,23 @@ pub fn lookup(addr: VirtAddr) -> Lookup {
     try_with(|v| lookup_in(v, addr.as_u64())).unwrap_or(Lookup::Busy)
 }
 
+/// An area's line of `vmallocinfo`, copied out of the lock.
+fn info(a: &Area<VmStruct>, redzone_hit: Option<redzone::Overwrite>) -> AreaInfo {
+    AreaInfo {
+        start: a.start,
+        size: a.size,
+        nr_pages: a.data.nr_pages,
+        kind: a.data.kind(),
+        phys: a.data.phys_addr.map(|p| p.as_u64()),
+        caller: a.data.caller,
+        requested: a.data.requested,
+        redzone_hit,
+    }
+}
+
 fn lookup_in(v: &Vmalloc, addr: u64) -> Lookup {
     if let Some(a) = v.areas.find(addr) {
-        return Lookup::Live(AreaInfo {
-            start: a.start,
-            size: a.size,
-            nr_pages: a.data.nr_pages,
-            kind: a.data.kind(),
-            phys: a.data.phys_addr.map(|p| p.as_u64()),
-            caller: a.data.caller,
-            requested: a.data.requested,
-            redzone_hit: None,
-        });
+        return Lookup::Live(info(a, None));
     }
     let n = v.freed.len();
     let newest_first = (1..=n).map(|i| v.freed[(v.next_freed + n - i) % n]);
