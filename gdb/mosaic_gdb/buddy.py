@@ -21,11 +21,9 @@ WALK_LIMIT = 1 << 20
 
 def page_allocator():
     """(the PageAllocator, whether its lock is held)."""
-    data, locked = rust.mutex_data(rust.static("mm::page_alloc::global::PAGES"))
-    pages = rust.unwrap_option(data)
-    if pages is None:
-        raise rust.NotReady("the page allocator is not set up yet (mm::init has not run)")
-    return pages, locked
+    return rust.locked_static(
+        "mm::page_alloc::global::PAGES", "the page allocator is not set up yet (mm::init has not run)"
+    )
 
 
 def mem_map(pages):

@@ -45,6 +45,17 @@ def mutex_data(mutex):
     return spin["data"]["value"], locked
 
 
+def locked_static(path, not_ready):
+    """(the value inside the kernel's `static path: Mutex<Option<T>>`,
+    whether its lock is held); NotReady with `not_ready` while it is still
+    None (the subsystem's init has not run)."""
+    data, locked = mutex_data(static(path))
+    value = unwrap_option(data)
+    if value is None:
+        raise NotReady(not_ready)
+    return value, locked
+
+
 def vec_items(vec):
     """The elements of a Vec<T>, as gdb values. Since Rust 1.84 the buffer
     pointer is a type-erased NonNull<u8>, so it is cast to *T."""

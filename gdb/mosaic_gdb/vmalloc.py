@@ -15,11 +15,7 @@ from . import rust
 
 def vmalloc_state():
     """(the Vmalloc record, whether its lock is held)."""
-    data, locked = rust.mutex_data(rust.static("mm::vmalloc::VMALLOC"))
-    state = rust.unwrap_option(data)
-    if state is None:
-        raise rust.NotReady("vmalloc is not set up yet (mm::vmalloc::init has not run)")
-    return state, locked
+    return rust.locked_static("mm::vmalloc::VMALLOC", "vmalloc is not set up yet (mm::vmalloc::init has not run)")
 
 
 def busy_areas(state):

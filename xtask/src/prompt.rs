@@ -124,18 +124,7 @@ mod tests {
             let wire: Vec<u8> = pieces.iter().flat_map(|p| bytes_of(p, true)).collect();
             let shown: Vec<u8> = pieces.iter().flat_map(|p| bytes_of(p, false)).collect();
             let prompts = pieces.iter().filter(|p| matches!(p, Piece::Prompt)).count();
-            let (mut counter, mut filter) = (PromptCounter::default(), MarkFilter::new(false));
-            let (mut counted, mut out, mut rest) = (0, Vec::new(), wire.as_slice());
-            for cut in cuts.iter().copied().chain(std::iter::repeat(usize::MAX)) {
-                if rest.is_empty() {
-                    break;
-                }
-                let (chunk, after) = rest.split_at(cut.min(rest.len()));
-                counted += counter.feed(chunk);
-                out.extend(filter.filter(chunk));
-                rest = after;
-            }
-            out.extend(filter.finish());
+            let (counted, out) = feed_in_cuts(&wire, &cuts);
             prop_assert_eq!(counted, prompts);
             prop_assert_eq!(out, shown);
         }
@@ -155,6 +144,25 @@ mod tests {
             0..30,
         )
         .prop_map(|pieces| pieces.concat())
+    }
+
+    /// Feeds `stream` to a prompt counter and a mark filter in pieces of
+    /// the lengths `cuts` gives (the rest in one piece): the prompts
+    /// counted and the bytes let through.
+    fn feed_in_cuts(stream: &[u8], cuts: &[usize]) -> (usize, Vec<u8>) {
+        let (mut counter, mut filter) = (PromptCounter::default(), MarkFilter::new(false));
+        let (mut counted, mut out, mut rest) = (0, Vec::new(), stream);
+        for cut in cuts.iter().copied().chain(std::iter::repeat(usize::MAX)) {
+            if rest.is_empty() {
+                break;
+            }
+            let (chunk, after) = rest.split_at(cut.min(rest.len()));
+            counted += counter.feed(chunk);
+            out.extend(filter.filter(chunk));
+            rest = after;
+        }
+        out.extend(filter.finish());
+        (counted, out)
     }
 
     /// The stream with every mark removed, read in one go.
@@ -182,18 +190,7 @@ mod tests {
         ) {
             let needle = WIRE_PROMPT.as_bytes();
             let prompts = stream.windows(needle.len()).filter(|w| *w == needle).count();
-            let (mut counter, mut filter) = (PromptCounter::default(), MarkFilter::new(false));
-            let (mut counted, mut out, mut rest) = (0, Vec::new(), stream.as_slice());
-            for cut in cuts.iter().copied().chain(std::iter::repeat(usize::MAX)) {
-                if rest.is_empty() {
-                    break;
-                }
-                let (chunk, after) = rest.split_at(cut.min(rest.len()));
-                counted += counter.feed(chunk);
-                out.extend(filter.filter(chunk));
-                rest = after;
-            }
-            out.extend(filter.finish());
+            let (counted, out) = feed_in_cuts(&stream, &cuts);
             prop_assert_eq!(counted, prompts);
             prop_assert_eq!(out, without_marks(&stream));
         }
