@@ -185,10 +185,7 @@ fn bench(env: &TestEnv, allocator: Allocator, loops: u64) -> Result<Run> {
     let mut s = boot(env, allocator)?;
     let mut run =
         Run { allocator, loops, header: String::new(), results: Vec::new(), control: None, growth: Vec::new() };
-    for case in CASES {
-        let measured = measure(&mut s, &mut run, case.name, case.bit, loops, "")?;
-        run.results.push(measured);
-    }
+    measure_cases(&mut s, &mut run, loops)?;
     let fix_size = &CASES[0];
     let label = format!("fix_size, {CONTROL_PAGES} pages");
     run.control = measure(&mut s, &mut run, &label, fix_size.bit, loops, &format!(" nr_pages={CONTROL_PAGES}"))?;
@@ -209,6 +206,15 @@ fn bench(env: &TestEnv, allocator: Allocator, loops: u64) -> Result<Run> {
     }
     shut_down(s, allocator)?;
     Ok(run)
+}
+
+/// Runs every test case once, `loops` times each, into `run.results`.
+fn measure_cases(s: &mut Session, run: &mut Run, loops: u64) -> Result<()> {
+    for case in CASES {
+        let measured = measure(s, run, case.name, case.bit, loops, "")?;
+        run.results.push(measured);
+    }
+    Ok(())
 }
 
 /// Boots the bench machine (BIOS, 1 GiB) with `allocator`, up to the prompt.
@@ -246,10 +252,7 @@ fn cases_only(env: &TestEnv, loops: u64) -> Result<Vec<Option<Measured>>> {
         control: None,
         growth: Vec::new(),
     };
-    for case in CASES {
-        let measured = measure(&mut s, &mut run, case.name, case.bit, loops, "")?;
-        run.results.push(measured);
-    }
+    measure_cases(&mut s, &mut run, loops)?;
     shut_down(s, Allocator::Tree)?;
     Ok(run.results)
 }
