@@ -37,9 +37,9 @@
 //! - `pcpu_alloc_test` (bit 7) and the two `kvfree_rcu` tests (bits 8 and
 //!   9) need a per-CPU allocator and RCU, which Mosaic does not have: they
 //!   are reported once as not applicable and skipped (`nr_pcpu_objects`
-//!   is accepted for them). `use_huge=1` is accepted, but huge mappings
-//!   are not implemented yet: the command says so and fix_size_alloc_test
-//!   maps 4 KiB pages. `nr_threads` may be 0 or 1 (one CPU), and
+//!   is accepted for them). `use_huge=1` makes fix_size_alloc_test call
+//!   `vmalloc_huge`, as Linux's does (2 MiB leaves from `nr_pages=512`
+//!   on). `nr_threads` may be 0 or 1 (one CPU), and
 //!   `sequential_test_order` is accepted: the order is always sequential.
 //! - `vm_map_ram_test` uses `vm_map_ram`/`vm_unmap_ram` on vmap blocks
 //!   with the lazy flush, as Linux's does (one queue of blocks: one CPU);
@@ -144,6 +144,8 @@ pub const PARAM_NAMES: &str = "run_test_mask, test_loop_count, test_repeat_count
 
 /// `short_by` of the run under way (read by `alloc`, which has no context).
 static SHORT_BY: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+/// `use_huge` of the run under way (read by fix_size_alloc_test's `alloc`).
+static USE_HUGE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 /// Why a test case stopped early: Linux just returns -1; Mosaic keeps the
 /// step and the error to show on the `mosaic:` line.
@@ -290,6 +292,7 @@ pub fn run(params: &Params) -> Result<(), Message> {
     let params = *params;
     check_params(&params)?;
     SHORT_BY.store(params.short_by, core::sync::atomic::Ordering::Relaxed);
+    USE_HUGE.store(params.use_huge, core::sync::atomic::Ordering::Relaxed);
     let before = Usage::now();
     let busy = hold_busy_areas(params.busy_areas)?;
     let allocator = vmalloc::totals().allocator;
@@ -312,11 +315,6 @@ pub fn run(params: &Params) -> Result<(), Message> {
     }
     if !busy.is_empty() {
         println!("mosaic: {} one-page areas held busy during the tests (busy_areas)", busy.len());
-    }
-    if params.use_huge {
-        println!(
-            "test_vmalloc: use_huge=1: huge mappings are not implemented yet; fix_size_alloc_test maps 4 KiB pages"
-        );
     }
     let mut interrupted = false;
     for index in selected(params.run_test_mask).filter(|&i| CASES[i].run.is_some()) {
@@ -557,11 +555,16 @@ pub(super) fn each_loop(ctx: &mut Ctx, mut body: impl FnMut(&mut XorShift) -> Ou
     Ok(())
 }
 
-/// vmalloc nr_pages pages (at least 1), touch, vfree.
+/// vmalloc (`vmalloc_huge` with use_huge=1) nr_pages pages (at least
+/// 1), touch, vfree.
 fn fix_size_alloc_test(ctx: &mut Ctx) -> Outcome {
     let pages = ctx.nr_pages.max(1);
+    let huge = USE_HUGE.load(core::sync::atomic::Ordering::Relaxed);
     each_loop(ctx, |_| {
-        let p = alloc(pages)?;
+        let p = match huge {
+            true => vmalloc::vmalloc_huge(pages * PAGE_SIZE).map_err(fail(Step::Vmalloc { pages }))?,
+            false => alloc(pages)?,
+        };
         touch(p, 0);
         free(p)
     })

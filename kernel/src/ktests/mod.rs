@@ -10,6 +10,7 @@ mod buddy;
 mod demo;
 mod explain;
 mod foundation;
+mod huge;
 mod inject;
 mod soak;
 mod test_vmalloc;
@@ -20,13 +21,14 @@ mod vrealloc;
 use crate::ktest::Test;
 
 /// Every suite, in the order they run.
-pub fn suites() -> [&'static [Test]; 11] {
+pub fn suites() -> [&'static [Test]; 12] {
     [
         foundation::TESTS,
         buddy::TESTS,
         vmalloc::TESTS,
         vmap_block::TESTS,
         vrealloc::TESTS,
+        huge::TESTS,
         explain::TESTS,
         aspace::TESTS,
         soak::TESTS,

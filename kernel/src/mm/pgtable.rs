@@ -39,6 +39,10 @@
 //!   `eager`, by a vmalloc fault under `lazy`), and freeing the table would
 //!   leave them pointing at a free page. So a failed call keeps at most
 //!   one page per new top-level entry, 64 in the whole area.
+//!
+//! 2 MiB PMD leaves (`vmalloc_huge`, ioremap) are made in `pgtable/huge.rs`;
+//! every walk here stops at a leaf (`huge::pmd_leaf`) instead of reading
+//! it as a table.
 
 use super::layout::{
     phys_to_virt, PGDIR_SHIFT, PGDIR_SIZE, PMD_SHIFT, PMD_SIZE, PUD_SHIFT, PUD_SIZE, VMALLOC_END, VMALLOC_START,
@@ -52,6 +56,8 @@ use x86_64::registers::control::{Cr3, Cr4, Cr4Flags};
 use x86_64::structures::paging::page_table::PageTableEntry;
 use x86_64::structures::paging::{PageTable, PageTableFlags as Flags, PhysFrame};
 use x86_64::{PhysAddr, VirtAddr};
+
+pub mod huge;
 
 /// Page-table pages allocated for the vmalloc area (meminfo's PageTables).
 static TABLE_PAGES: AtomicU64 = AtomicU64::new(0);
@@ -149,7 +155,7 @@ fn table_or_alloc(entry: &mut PageTableEntry) -> Result<&'static mut PageTable, 
         entry.set_frame(frame, Flags::PRESENT | Flags::WRITABLE | NEW_TABLE);
     }
     // SAFETY: a present non-leaf entry in the vmalloc area points to a table.
-    Ok(unsafe { table(entry.frame().expect("vmalloc area has no huge pages")) })
+    Ok(unsafe { table(entry.frame().expect("a PMD leaf where a table belongs: vmalloc areas overlap")) })
 }
 
 /// Where the walk at one level stops for the entry that covers `addr`: the
@@ -455,10 +461,17 @@ pub fn vunmap_range_noflush(start: VirtAddr, pages: u64) {
     let (mut addr, end) = (start.as_u64(), start.as_u64() + pages * PAGE_SIZE);
     while addr < end {
         let next = pmd_addr_end(addr, end);
-        if let Some(pte) = pte_table(master_pgd(), addr) {
-            let first = pte_index(addr);
-            let count = ((next - addr) / PAGE_SIZE) as usize;
-            pte.iter_mut().skip(first).take(count).for_each(PageTableEntry::set_unused);
+        match pmd_entry(master_pgd(), addr) {
+            Some(pmd) if huge::pmd_leaf(pmd) => huge::pmd_clear_huge(pmd),
+            Some(pmd) => {
+                if let Ok(frame) = pmd.frame() {
+                    // SAFETY: a present non-leaf PMD entry: a PTE table.
+                    let pte = unsafe { table(frame) };
+                    let count = ((next - addr) / PAGE_SIZE) as usize;
+                    pte.iter_mut().skip(pte_index(addr)).take(count).for_each(PageTableEntry::set_unused);
+                }
+            }
+            None => {}
         }
         addr = next;
     }
@@ -499,15 +512,14 @@ pub fn flush_tlb_all() {
     }
 }
 
-/// The PTE table covering `addr` in the table `pgd`, if the tables down
-/// to it exist.
-fn pte_table(pgd: PhysFrame, addr: u64) -> Option<&'static mut PageTable> {
+/// The PMD entry covering `addr` in the table `pgd` (a leaf, a pointer
+/// to a PTE table, or unused), if the tables down to it exist.
+fn pmd_entry(pgd: PhysFrame, addr: u64) -> Option<&'static mut PageTableEntry> {
     // SAFETY: each frame comes from a present non-huge entry, so it holds a
     // table; callers hold the vmalloc lock.
     unsafe {
         let pud = table(table(pgd)[pgd_index(addr)].frame().ok()?);
-        let pmd = table(pud[pud_index(addr)].frame().ok()?);
-        Some(table(pmd[pmd_index(addr)].frame().ok()?))
+        Some(&mut table(pud[pud_index(addr)].frame().ok()?)[pmd_index(addr)])
     }
 }
 
@@ -525,7 +537,8 @@ fn pte_index(addr: u64) -> usize {
 }
 
 /// Visits the master's page tables under the vmalloc area: calls `leaf`
-/// with the address of every present PTE and returns how many tables
+/// with the address of every 4 KiB page mapped (by a PTE or inside a PMD
+/// leaf) and returns how many tables
 /// (PUD, PMD and PTE pages) hang below the vmalloc PGD entries. For the
 /// soak test's invariant checks. Callers hold the vmalloc lock.
 pub fn audit_vmalloc(mut leaf: impl FnMut(u64)) -> u64 {
@@ -544,14 +557,19 @@ pub fn audit_vmalloc(mut leaf: impl FnMut(u64)) -> u64 {
             // SAFETY: see above.
             let pmd = unsafe { table(pmd_frame) };
             for (k, pmd_entry) in pmd.iter().enumerate() {
-                let Ok(pte_frame) = pmd_entry.frame() else { continue };
-                tables += 1;
-                // SAFETY: see above.
-                let pte = unsafe { table(pte_frame) };
                 let base = 0xffff_0000_0000_0000
                     | (i as u64) << PGDIR_SHIFT
                     | (j as u64) << PUD_SHIFT
                     | (k as u64) << PMD_SHIFT;
+                if huge::pmd_leaf(pmd_entry) {
+                    // A 2 MiB leaf: every 4 KiB page in it is mapped.
+                    (0..huge::PAGES_PER_PMD).for_each(|l| leaf(base | l << 12));
+                    continue;
+                }
+                let Ok(pte_frame) = pmd_entry.frame() else { continue };
+                tables += 1;
+                // SAFETY: see above.
+                let pte = unsafe { table(pte_frame) };
                 for (l, entry) in pte.iter().enumerate() {
                     if entry.flags().contains(Flags::PRESENT) {
                         leaf(base | (l as u64) << 12);

@@ -25,7 +25,7 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "slabinfo", args: "", about: "the kernel heap's caches (/proc/slabinfo)", min_args: 0, max_args: 0, run: mm::slabinfo },
     Command { name: "alloc_pages", args: "<order> [dma|dma32|normal]", about: "allocate 2^order pages from the buddy allocator", min_args: 1, max_args: 2, run: mm::alloc_pages },
     Command { name: "free_pages", args: "<phys> <order>", about: "free a block the shell's alloc_pages returned", min_args: 2, max_args: 2, run: mm::free_pages },
-    Command { name: "vmalloc", args: "<size> [zero|32|dma]", about: "allocate virtually contiguous memory (vzalloc, vmalloc_32, vmalloc_dma)", min_args: 1, max_args: 2, run: vm::vmalloc },
+    Command { name: "vmalloc", args: "<size> [zero|32|dma|huge]", about: "allocate virtually contiguous memory (vzalloc, vmalloc_32, vmalloc_dma, vmalloc_huge)", min_args: 1, max_args: 2, run: vm::vmalloc },
     Command { name: "vfree", args: "<addr>", about: "free memory from vmalloc", min_args: 1, max_args: 1, run: vm::vfree },
     Command { name: "vrealloc", args: "<addr> <size>", about: "resize a vmalloc area keeping its contents (in place if it can)", min_args: 2, max_args: 2, run: super::vrealloc_command::vrealloc },
     Command { name: "vmap", args: "<npages>", about: "map that many separately allocated pages into one range", min_args: 1, max_args: 1, run: vm::vmap },

@@ -53,6 +53,8 @@ pub fn meminfo(_: &[&str]) -> Result<(), CmdError> {
     field("Slab", kb(heap.slab_pages()));
     field("HeapLarge", kb(heap.large_pages));
     field("PageTables", kb(crate::mm::pgtable::table_pages()));
+    // Each 2 MiB leaf stands where a PTE table page would be.
+    field("HugeVmapSaved", kb(crate::mm::pgtable::huge::huge_leaves()));
     let vm = crate::mm::vmalloc::totals();
     field("VmallocTotal", (crate::mm::layout::VMALLOC_END - crate::mm::layout::VMALLOC_START) / 1024);
     field("VmallocUsed", kb(vm.used_pages));

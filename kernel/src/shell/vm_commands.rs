@@ -20,7 +20,7 @@ pub(super) fn parse_vaddr(s: &str) -> Result<VirtAddr, CmdError> {
     VirtAddr::try_new(value).map_err(|_| CmdError::new(format_args!("{value:#x} is not a canonical address")))
 }
 
-/// `vmalloc <size> [zero|32|dma]`
+/// `vmalloc <size> [zero|32|dma|huge]`
 pub fn vmalloc(args: &[&str]) -> Result<(), CmdError> {
     let size = parse_size(args[0])?;
     let result = match args.get(1).copied() {
@@ -28,12 +28,18 @@ pub fn vmalloc(args: &[&str]) -> Result<(), CmdError> {
         Some("zero") => vmalloc::vzalloc(size),
         Some("32") => vmalloc::vmalloc_32(size),
         Some("dma") => vmalloc::vmalloc_dma(size),
-        Some(other) => bail!("unknown variant '{}' (zero, 32 or dma)", Shown(other)),
+        Some("huge") => vmalloc::vmalloc_huge(size),
+        Some(other) => bail!("unknown variant '{}' (zero, 32, dma or huge)", Shown(other)),
     };
     let addr = result.map_err(CmdError::from_display)?;
     super::view::note_vmalloc(addr.as_u64());
     let (pages, guard) = area_as_it_is(addr);
-    println!("{:#x} ({pages} pages mapped, {} bytes, {guard})", addr.as_u64(), pages * PAGE_SIZE);
+    let how = match args.get(1).copied() {
+        Some("huge") if vmalloc::area_has_flag(addr, vmalloc::VM_HUGE_PMD) => ", 2 MiB PMD leaves",
+        Some("huge") => ", 4 KiB pages: no huge mapping (under 2 MiB, or no free order-9 block)",
+        _ => "",
+    };
+    println!("{:#x} ({pages} pages mapped, {} bytes, {guard}{how})", addr.as_u64(), pages * PAGE_SIZE);
     Ok(())
 }
 
@@ -135,12 +141,25 @@ pub fn vmallocinfo(_: &[&str]) -> Result<(), CmdError> {
             Some(phys) => crate::print!(" phys={phys:#018x} {}", a.kind),
             None => crate::print!(" pages={} {}", a.nr_pages, a.kind),
         }
+        crate::print!("{}", huge_marker(a.flags));
         match a.redzone_hit {
             Some(hit) => println!(" redzone-hit (asked {} bytes; {hit})", a.requested),
             None => println!(),
         }
     }
     Ok(())
+}
+
+/// What `vmallocinfo` adds for huge mappings: the page size the area is
+/// mapped with, or that a `vmalloc_huge` fell back to 4 KiB pages.
+fn huge_marker(flags: u32) -> &'static str {
+    if flags & vmalloc::VM_HUGE_PMD != 0 {
+        " huge page_size=2M"
+    } else if flags & vmalloc::VM_ALLOW_HUGE_VMAP != 0 {
+        " huge-fallback page_size=4K"
+    } else {
+        ""
+    }
 }
 
 /// `pt <vaddr> [json]`: the page-table walk for an address, level by

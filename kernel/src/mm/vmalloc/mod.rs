@@ -27,11 +27,13 @@ use super::pgtable::{self, MapError};
 use super::redzone;
 pub use super::vmap_area::Areas;
 use super::vmap_area::{Area, AreaAllocator, AreaError, CheckAllocator, Disagreement, ListAllocator, TreeAllocator};
+mod huge;
 mod query;
 mod vm_map_ram;
 mod vmap;
 mod vrealloc;
 
+pub use huge::{vmalloc_huge, VM_ALLOW_HUGE_VMAP, VM_HUGE_PMD};
 pub use query::*;
 pub use vm_map_ram::*;
 pub use vmap::*;
@@ -329,7 +331,12 @@ fn vm_area_alloc_pages(count: u64, zone: ZoneType, zero: bool) -> Result<PageLis
     Ok(pages)
 }
 
+/// Gives an area's pages back: the order-9 blocks of a huge area whole
+/// (vmalloc/huge.rs), any other list page by page.
 fn free_pages_array(pages: &PageList) {
+    if huge::free_huge_blocks(pages) {
+        return;
+    }
     super::free_page_list(pages).expect("vmalloc pages were allocated as order 0");
 }
 

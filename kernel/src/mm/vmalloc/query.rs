@@ -17,6 +17,9 @@ use x86_64::structures::paging::PhysFrame;
 use x86_64::VirtAddr;
 
 /// The page frame behind a vmalloc address (Linux's `vmalloc_to_page`).
+/// Inside a 2 MiB PMD leaf it is the 4 KiB frame at the address's offset
+/// into the leaf's block: the walk stops at the leaf (`pmd_leaf`) and
+/// adds the low 21 bits.
 pub fn vmalloc_to_page(addr: VirtAddr) -> Option<PhysFrame> {
     if !is_vmalloc_addr(addr) {
         return None;
@@ -40,6 +43,8 @@ pub struct AreaInfo {
     pub phys: Option<u64>,
     pub caller: &'static Location<'static>,
     pub requested: u64,
+    /// The area's `VM_*` flags (`VM_HUGE_PMD`: mapped with 2 MiB leaves).
+    pub flags: u32,
     /// The overrun check found the redzone changed (checked now).
     pub redzone_hit: Option<redzone::Overwrite>,
 }
@@ -185,6 +190,7 @@ fn info(a: &Area<VmStruct>, redzone_hit: Option<redzone::Overwrite>) -> AreaInfo
         phys: a.data.phys_addr.map(|p| p.as_u64()),
         caller: a.data.caller,
         requested: a.data.requested,
+        flags: a.data.flags,
         redzone_hit,
     }
 }

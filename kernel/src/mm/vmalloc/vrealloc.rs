@@ -113,6 +113,10 @@ fn check_redzone(v: &mut Vmalloc, start: u64) {
 /// pages change (its bytes are found through the last page).
 fn resize_in_place(v: &mut Vmalloc, start: u64, size: u64, pages: u64) -> Result<Option<Resized>, VmError> {
     let (old, _) = vm_alloc_area(v, start)?;
+    // A huge area's pages are whole order-9 blocks: it moves instead.
+    if pages != old && super::huge::is_huge(v, start) {
+        return Ok(None);
+    }
     let how = match pages.cmp(&old) {
         Ordering::Equal => {
             check_redzone(v, start);
