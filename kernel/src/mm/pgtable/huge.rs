@@ -21,8 +21,8 @@
 //! free. `pmd_leaf_bits` moves it.
 
 use super::{
-    master_pgd, on_new_master_entry, pgd_addr_end, pgd_index, pmd_index, pud_addr_end, pud_index,
-    settle_new_tables, table, table_or_alloc, table_pages, MapError, TABLE_PAGES,
+    master_pgd, on_new_master_entry, pgd_addr_end, pgd_index, pmd_index, pud_addr_end, pud_index, settle_new_tables,
+    table, table_or_alloc, table_pages, MapError, TABLE_PAGES,
 };
 use crate::mm::layout::{PMD_SIZE, VMALLOC_END, VMALLOC_START};
 use core::sync::atomic::{AtomicU64, Ordering};
