@@ -77,6 +77,7 @@ const CASES: &[Case] = &[
     case("pgd_sync lazy"),
     case("vmstat"),
     case("stress 20 3"),
+    case("huge_bench 2M 1"),
     case("test_vmalloc run_test_mask=1 test_loop_count=3"),
 ];
 

@@ -1,5 +1,5 @@
 //! Shell commands for address spaces and PGD synchronisation:
-//! `as`, `pgd_sync`, `vmstat`.
+//! `as`, `pgd_sync`, `vmstat`, and the `pgd_bench` and `huge_bench` front ends.
 
 use super::parse::{parse_u64, Shown};
 use super::CmdError;
@@ -71,4 +71,13 @@ pub fn pgd_bench(args: &[&str]) -> Result<(), CmdError> {
         bail!("unknown strategy '{}' (lazy, eager or prealloc)", Shown(args[0]));
     };
     crate::bench::pgd_bench::run(strategy)
+}
+
+/// `huge_bench <size> [rounds]` (the measurement is `bench::huge_bench`):
+/// 2 MiB leaves against 4 KiB pages for one area size.
+pub fn huge_bench(args: &[&str]) -> Result<(), CmdError> {
+    let size = super::parse::parse_size(args[0])?;
+    let rounds = args.get(1).map(|r| parse_u64(r)).transpose()?.unwrap_or(11);
+    crate::bench::huge_bench::run(size, rounds)?;
+    Ok(())
 }

@@ -47,6 +47,7 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "touch", args: "<addr>", about: "read one byte, taking a lazy vmalloc fault if the PGD lacks the entry", min_args: 1, max_args: 1, run: vm::touch },
     Command { name: "as", args: "new|list|switch <id>|destroy <id>", about: "create, list, switch to or destroy address spaces", min_args: 1, max_args: 2, run: asp::as_cmd },
     Command { name: "pgd_sync", args: "[lazy|eager|prealloc]", about: "show or set how vmalloc PGD entries reach other address spaces", min_args: 0, max_args: 1, run: asp::pgd_sync },
+    Command { name: "huge_bench", args: "<size> [rounds]", about: "time vmalloc_huge's 2 MiB leaves against 4 KiB pages (alloc, touch, free)", min_args: 1, max_args: 2, run: super::as_commands::huge_bench },
     Command { name: "pgd_bench", args: "lazy|eager|prealloc", about: "measure a PGD-sync strategy (on a fresh kernel)", min_args: 1, max_args: 1, run: super::as_commands::pgd_bench },
     Command { name: "vmstat", args: "", about: "vmalloc fault and PGD synchronisation counters", min_args: 0, max_args: 0, run: asp::vmstat },
     Command { name: "stress", args: "<ops> [seed]", about: "soak test: random allocations with every byte checked and invariants audited", min_args: 1, max_args: 2, run: vm::stress },

@@ -1,7 +1,8 @@
 //! The benchmarks of `cargo xtask bench` beyond test_vmalloc: what each
 //! PGD-sync strategy costs (`pgd_bench`, one fresh machine per strategy,
 //! because top-level entries are used up), the long soak (`stress`) and
-//! the vmalloc overrun check (`redzone=on` against `redzone=off`).
+//! the vmalloc overrun check (`redzone=on` against `redzone=off`), and
+//! 2 MiB vmalloc leaves against 4 KiB pages (`huge_bench`).
 
 use anyhow::Result;
 use std::time::Duration;
@@ -92,4 +93,57 @@ pub fn soak(env: &TestEnv, ops: u64) -> Result<bool> {
         println!("  {line}");
     }
     Ok(lines.last().is_some_and(|l| l == "0 corrupted, 0 leaked"))
+}
+
+/// Boots of the huge-mapping benchmark, and the area sizes it measures.
+const HUGE_BOOTS: usize = 3;
+const HUGE_SIZES: [&str; 3] = ["2M", "4M", "16M"];
+/// The figures of one `huge_bench` line, in its order: alloc_ns,
+/// touch_ns_per_page, free_ns, pte_tables, leaves.
+type HugeFigures = [u64; 5];
+
+/// Measures 2 MiB leaves against 4 KiB pages: `HUGE_BOOTS` fresh release
+/// machines each run `huge_bench` (small and huge back to back, `rounds`
+/// rounds, medians) for every size; prints the medians over the boots.
+pub fn huge(env: &TestEnv, rounds: u64) -> Result<bool> {
+    println!("\n==> huge against small pages: huge_bench, {rounds} rounds, {HUGE_BOOTS} boots, medians");
+    let re = regex::Regex::new(
+        r"^huge_bench (\d+) (small|huge) alloc_ns (\d+) touch_ns_per_page (\d+) free_ns (\d+) pte_tables (\d+) leaves (\d+)$",
+    )?;
+    // [size][small, huge][figure] -> one value per boot
+    let mut seen = vec![[[(); 5].map(|_| Vec::new()), [(); 5].map(|_| Vec::new())]; HUGE_SIZES.len()];
+    let mut ok = true;
+    for boot_no in 0..HUGE_BOOTS {
+        let mut s = boot(env, &format!("bench-huge-{boot_no}"), Duration::from_secs(3600))?;
+        for (i, size) in HUGE_SIZES.iter().enumerate() {
+            let lines = s.command(&format!("huge_bench {size} {rounds}"))?;
+            let caps: Vec<_> = lines.iter().filter_map(|l| re.captures(l)).collect();
+            ok &= caps.len() == 2;
+            for c in caps {
+                let kind = usize::from(&c[2] == "huge");
+                for f in 0..5 {
+                    seen[i][kind][f].push(c[f + 3].parse::<u64>()?);
+                }
+            }
+        }
+    }
+    println!(
+        "  {:<6} {:<6} {:>12} {:>10} {:>12} {:>10} {:>7}",
+        "size", "page", "alloc ns", "touch ns", "free ns", "PTE pages", "leaves"
+    );
+    for (i, size) in HUGE_SIZES.iter().enumerate() {
+        let [small, huge]: [HugeFigures; 2] = seen[i].clone().map(|kind| kind.map(median));
+        for (name, f) in [("4K", small), ("2M", huge)] {
+            println!("  {size:<6} {name:<6} {:>12} {:>10} {:>12} {:>10} {:>7}", f[0], f[1], f[2], f[3], f[4]);
+        }
+        let ratio = |a: u64, b: u64| if b > 0 { a as f64 / b as f64 } else { f64::NAN };
+        println!(
+            "  {size:<6} 4K/2M  {:>12.2} {:>10.2} {:>12.2}   page-table pages saved: {}",
+            ratio(small[0], huge[0]),
+            ratio(small[1], huge[1]),
+            ratio(small[2], huge[2]),
+            small[3].saturating_sub(huge[3])
+        );
+    }
+    Ok(ok)
 }

@@ -19,7 +19,8 @@ pub struct BenchArgs {
     /// the host allocators against the peer crates, the boot time (not in
     /// `all`), the vmalloc overrun check on against off (not in `all`),
     /// memmap and vmmap on a 16 GiB machine (not in `all`), the live
-    /// view's redraw on a 16 GiB machine (not in `all`)
+    /// view's redraw on a 16 GiB machine (not in `all`), 2 MiB vmalloc
+    /// leaves against 4 KiB pages (not in `all`; --loops sets its rounds)
     #[arg(long, value_enum, default_value = "all")]
     part: Part,
     /// Operations of the soak
@@ -46,6 +47,7 @@ enum Part {
     Redzone,
     Maps,
     View,
+    Huge,
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
@@ -71,6 +73,10 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     }
     if args.part == Part::View {
         return Ok(if bench::view::run(&env)? { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+    if args.part == Part::Huge {
+        let ok = bench::mm::huge(&env, args.loops.unwrap_or(11).min(1000))?;
+        return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
     if args.part == Part::Redzone {
         let ok = bench::mm::redzone(&env, args.loops.unwrap_or(100_000))?;
