@@ -53,6 +53,8 @@ pub fn run(size: u64, rounds: u64) -> Result<(), Message> {
     }
     let mut small = with_room(rounds as usize)?;
     let mut huge = with_room(rounds as usize)?;
+    // Room for the medians, taken now: no heap may fail after the rounds.
+    let mut scratch = with_room(rounds as usize)?;
     // A first round not counted: TCG translates each code path once.
     measure(size, false)?;
     measure(size, true)?;
@@ -64,7 +66,7 @@ pub fn run(size: u64, rounds: u64) -> Result<(), Message> {
         huge.push(measure(size, true)?);
     }
     for (name, figures) in [("small", small), ("huge", huge)] {
-        let m = |f: fn(&Round) -> u64| median(figures.iter().map(f));
+        let mut m = |f: fn(&Round) -> u64| median(&mut scratch, figures.iter().map(f));
         println!(
             "huge_bench {} {name} alloc_ns {} touch_ns_per_page {} free_ns {} pte_tables {} leaves {}",
             size,
@@ -88,10 +90,13 @@ fn with_room<T>(n: usize) -> Result<Vec<T>, Message> {
     Ok(v)
 }
 
-fn median(values: impl Iterator<Item = u64>) -> u64 {
-    let mut v: Vec<u64> = values.collect();
-    v.sort_unstable();
-    v.get(v.len() / 2).copied().unwrap_or(0)
+/// The median of `values`, sorted in `scratch`, whose room must hold them
+/// all (it is taken fallibly beforehand: this allocates nothing).
+fn median(scratch: &mut Vec<u64>, values: impl Iterator<Item = u64>) -> u64 {
+    scratch.clear();
+    values.for_each(|v| scratch.push(v));
+    scratch.sort_unstable();
+    scratch.get(scratch.len() / 2).copied().unwrap_or(0)
 }
 
 /// One allocation of `size` bytes, huge or not: timed, walked, counted,

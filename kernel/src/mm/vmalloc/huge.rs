@@ -41,15 +41,22 @@ pub const VM_ALLOW_HUGE_VMAP: u32 = 0x400;
 pub const VM_HUGE_PMD: u32 = 0x8000;
 
 /// Allocates `size` bytes of virtually contiguous memory, mapped with
-/// 2 MiB leaves where it can be (Linux's `vmalloc_huge`). Below 2 MiB, or
-/// without a free order-9 block for every 2 MiB, it is an ordinary
-/// `vmalloc` marked `VM_ALLOW_HUGE_VMAP` only.
+/// 2 MiB leaves where it can be (Linux's `vmalloc_huge`). Below 2 MiB,
+/// without a free order-9 block for every 2 MiB, or if the huge mapping
+/// fails, it is an ordinary `vmalloc` marked `VM_ALLOW_HUGE_VMAP` only.
 #[track_caller]
 pub fn vmalloc_huge(size: u64) -> Result<VirtAddr, VmError> {
     let caller = Location::caller();
     if size >= PMD_SIZE && size <= crate::mm::managed_pages() * PAGE_SIZE {
         if let Some(blocks) = alloc_huge_blocks(size.div_ceil(PMD_SIZE)) {
-            return with(|v| map_huge_area(v, size, blocks, caller));
+            match with(|v| map_huge_area(v, size, blocks, caller)) {
+                // A lab stub on the way (lab.rs): the small path has it too.
+                Err(VmError::Missing(m)) => return Err(VmError::Missing(m)),
+                // No 2 MiB-aligned range, or no page for a table: the
+                // blocks are back; 4 KiB pages may still fit, as in Linux.
+                Err(_) => {}
+                done => return done,
+            }
         }
     }
     let start = __vmalloc(size, PAGE_SIZE, ZoneType::Normal, false, caller)?;
