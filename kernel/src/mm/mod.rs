@@ -9,11 +9,11 @@
 //! | chapter                                  | here                                  |
 //! |------------------------------------------|---------------------------------------|
 //! | Gorman 2, Mauerer 3.2: nodes, zones, pages | `page.rs` (mem_map), `page_alloc/zone.rs` (`ZoneType`) |
-//! | Gorman 3, Mauerer 3.3: page tables (Intel SDM vol. 3, 4.5) | `layout.rs`, `pgtable.rs`, `aspace.rs`, `direct_map.rs` (RAM only, W^X) |
+//! | Gorman 3, Mauerer 3.3: page tables (Intel SDM vol. 3, 4.5) | `layout.rs`, `pgtable.rs` (`pgtable/walk.rs`: read-only walks; `pgtable/huge.rs`: 2 MiB PMD leaves), `aspace.rs`, `direct_map.rs` (RAM only, W^X) |
 //! | Gorman 5, Mauerer 3.4: boot memory       | `memblock.rs`                          |
 //! | Gorman 2 and 6, pictured: who holds each frame | `memmap.rs` (`page.rs`'s `PageOwner`) |
 //! | Gorman 6, Mauerer 3.5.1-3.5.6: the buddy allocator | `page_alloc/` (zone: split, merge; LAB 1) |
-//! | Gorman 7, Mauerer 3.5.7: vmalloc         | `vmalloc/` (mod: vmalloc, vfree, LAB 2; vmap: vmap, ioremap, LAB 4; query), `page_list.rs`, `vmap_area/` (list: LAB 2, free_tree: LAB 4), `redzone.rs` (the overrun check), `vmap_block/` (Linux 2.6.28+'s vm_map_ram blocks) |
+//! | Gorman 7, Mauerer 3.5.7: vmalloc         | `vmalloc/` (mod: vmalloc, vfree, LAB 2; vmap: vmap, ioremap, LAB 4; query; huge: Linux 5.13+'s `vmalloc_huge`), `page_list.rs`, `vmap_area/` (list: LAB 2, free_tree: LAB 4), `redzone.rs` (the overrun check), `vmap_block/` (Linux 2.6.28+'s vm_map_ram blocks) |
 //! | Gorman 7.2: the vmalloc fault            | `fault/vmalloc_fault.rs` (LAB 3), `aspace.rs` |
 //! | Gorman 4: the process address space (faults, what an address is) | `fault/`, `explain.rs` (`explain <addr>`, Linux's `mem_dump_obj`) |
 //! | Gorman 8, Mauerer 3.6: the slab allocator | `slab/`, `heap.rs` (kmalloc)          |
