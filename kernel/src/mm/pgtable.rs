@@ -25,11 +25,12 @@
 //! Callers map through `vmap_pages_range` (Linux's name), which wraps the
 //! walk so that a refused request keeps nothing it built:
 //!
-//! - Before building anything it counts the tables the range lacks
-//!   (`tables_missing`, a walk at 2 MiB steps that skips whole missing
-//!   subtrees) and refuses the request if free memory cannot hold them,
-//!   instead of filling memory with tables for a range that can never be
-//!   mapped (an ioremap of 512 GiB needs 1 GiB of PTE tables).
+//! - Before building anything for more than 512 pages it counts the
+//!   tables the range lacks (`tables_missing`, a walk at 2 MiB steps that
+//!   skips whole missing subtrees) and refuses the request if free memory
+//!   cannot hold them, instead of filling memory with tables for a range
+//!   that can never be mapped (an ioremap of 512 GiB needs 1 GiB of PTE
+//!   tables). A smaller call needs at most six tables and just tries.
 //! - Every table made during the call is marked (`NEW_TABLE`, a software
 //!   bit in the entry above it). If the call fails, its PTEs are cleared
 //!   and the marked PTE and PMD tables, empty now, are given back; if it
@@ -203,10 +204,15 @@ pub fn vmap_pages_range(
     flags: Flags,
 ) -> Result<(), MapError> {
     let end = start.as_u64() + count * PAGE_SIZE;
-    // The common small call needs no new table: no allocator lock then.
-    let missing = tables_missing(start.as_u64(), end);
-    if missing > 0 && missing > super::with_pages(|p| p.free_pages_total()) {
-        return Err(MapError::NoMemory);
+    // A call of up to 512 pages can need at most six new tables (it
+    // crosses at most one boundary at each level), and a failure gives
+    // them back: only bigger calls are sized first, which spares the
+    // common small vmalloc a second walk.
+    if count > PRESIZE_PAGES {
+        let missing = tables_missing(start.as_u64(), end);
+        if missing > 0 && missing > super::with_pages(|p| p.free_pages_total()) {
+            return Err(MapError::NoMemory);
+        }
     }
     let tables = table_pages();
     let result = vmalloc_area_pages(start, count, frames, flags);
@@ -218,6 +224,10 @@ pub fn vmap_pages_range(
     }
     result
 }
+
+/// Calls that map more pages than this are sized (`tables_missing`)
+/// before any table is built; smaller ones just try.
+const PRESIZE_PAGES: u64 = 512;
 
 /// A bound that needs no address: mapping `count` pages needs at least
 /// one PTE table per 512 of them, and at most `table_pages()` exist
