@@ -185,12 +185,14 @@ pub struct Summary {
 }
 
 /// Boots Linux once with `qemu` and runs the cases of `mask` `loops` times
-/// each (TCG, qemu64, 1 vCPU, 1 GiB, as Mosaic's bench machine).
-pub fn measure(kit: &Kit, qemu: &Path, mask: u32, loops: u64) -> Result<Vec<Summary>> {
+/// each (TCG, qemu64, 1 vCPU, 1 GiB, as Mosaic's bench machine), with
+/// the `extra` QEMU arguments Mosaic's machines get too (`--icount`).
+pub fn measure(kit: &Kit, qemu: &Path, extra: &[String], mask: u32, loops: u64) -> Result<Vec<Summary>> {
     let params = format!("run_test_mask={mask} test_loop_count={loops} sequential_test_order=1");
     let mut qemu = Command::new(qemu);
     qemu.args(["-machine", "pc", "-cpu", "qemu64", "-smp", "1", "-m", "1G", "-display", "none"]);
     qemu.args(["-serial", "stdio", "-net", "none", "-no-reboot"]);
+    qemu.args(extra);
     qemu.arg("-kernel").arg(&kit.kernel).arg("-initrd").arg(&kit.initrd);
     qemu.arg("-append").arg(format!("console=ttyS0 quiet init_on_alloc=0 panic=-1 tvm=\"{params}\""));
     let done = run_with_deadline(&mut qemu, LINUX_TIMEOUT, Output::Capture)?;

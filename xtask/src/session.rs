@@ -27,6 +27,9 @@ pub struct TestEnv {
     pub ovmf: Ovmf,
     pub bios: PathBuf,
     pub uefi: PathBuf,
+    /// QEMU arguments added to every machine made from this environment
+    /// (`cargo xtask bench --icount` puts `-icount` here).
+    pub qemu_args: Vec<String>,
 }
 
 impl TestEnv {
@@ -43,7 +46,7 @@ impl TestEnv {
         if let (Some(qemu), Some(bios), Some(uefi), Some(ovmf)) =
             (var("MOSAIC_QEMU"), var("MOSAIC_BIOS_IMAGE"), var("MOSAIC_UEFI_IMAGE"), host::find_ovmf())
         {
-            return Ok(TestEnv { qemu, ovmf, bios, uefi });
+            return Ok(TestEnv { qemu, ovmf, bios, uefi, qemu_args: Vec::new() });
         }
         TestEnv::build(Profile::Debug)
     }
@@ -53,7 +56,7 @@ impl TestEnv {
     pub fn build(profile: Profile) -> Result<TestEnv> {
         let (qemu, ovmf) = host::ensure()?;
         let images = build::images(profile)?;
-        Ok(TestEnv { qemu, ovmf, bios: images.bios, uefi: images.uefi })
+        Ok(TestEnv { qemu, ovmf, bios: images.bios, uefi: images.uefi, qemu_args: Vec::new() })
     }
 
     /// A machine booting the image for `firmware`, exiting QEMU on a panic.
@@ -64,6 +67,7 @@ impl TestEnv {
         };
         let mut machine = Machine::new(firmware, image);
         machine.cmdline = "panic=exit".into();
+        machine.extra = self.qemu_args.clone();
         machine
     }
 }

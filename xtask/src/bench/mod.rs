@@ -35,7 +35,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 use xtask::build::{self, Profile};
 use xtask::host;
-use xtask::qemu::{self, Firmware, Machine};
+use xtask::qemu::{self, Firmware};
 use xtask::session::{Session, TestEnv};
 
 /// Loops per test case when `--loops` is not given: Linux's default for the
@@ -154,7 +154,7 @@ const CONTROL_PAGES: u64 = 100;
 pub fn env() -> Result<TestEnv> {
     let images = build::images(Profile::Release)?;
     let (qemu, ovmf) = host::ensure()?;
-    Ok(TestEnv { qemu, ovmf, bios: images.bios, uefi: images.uefi })
+    Ok(TestEnv { qemu, ovmf, bios: images.bios, uefi: images.uefi, qemu_args: Vec::new() })
 }
 
 /// Runs test_vmalloc on each of `allocators` (`loops` per test case, or
@@ -219,7 +219,7 @@ fn measure_cases(s: &mut Session, run: &mut Run, loops: u64) -> Result<()> {
 
 /// Boots the bench machine (BIOS, 1 GiB) with `allocator`, up to the prompt.
 fn boot(env: &TestEnv, allocator: Allocator) -> Result<Session> {
-    let mut machine = Machine::new(Firmware::Bios, &env.bios);
+    let mut machine = env.machine(Firmware::Bios);
     machine.memory = "1G".into();
     machine.cmdline = allocator.cmdline().into();
     let mut s = Session::start(&format!("bench-{}", allocator.name()), &machine, env)?;

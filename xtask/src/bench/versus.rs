@@ -29,7 +29,7 @@ pub fn run(env: &TestEnv, loops: u64, boots: usize) -> Result<bool> {
     let (mut on_linux, mut on_mosaic) = (Vec::new(), Vec::new());
     for boot in 1..=boots {
         eprintln!("\n==> boot {boot} of {boots}: Linux {} ({loops} loops per case)", kit.release);
-        let summaries = linux::measure(&kit, &env.qemu, mask, loops)?;
+        let summaries = linux::measure(&kit, &env.qemu, &env.qemu_args, mask, loops)?;
         for s in &summaries {
             eprintln!("    {:<30} {:>11} ns per loop", s.name, group(s.ns_per_loop));
         }

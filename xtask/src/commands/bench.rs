@@ -2,7 +2,7 @@
 //! benchmarks themselves are in `bench/`.
 
 use crate::bench::{self, Allocator};
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use std::process::ExitCode;
 
@@ -34,7 +34,17 @@ pub struct BenchArgs {
     /// Boots of each kernel with --linux (medians are compared)
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=25))]
     boots: u64,
+    /// Count guest instructions instead of time: QEMU's `-icount
+    /// shift=0,sleep=off` makes one virtual nanosecond one executed
+    /// instruction, so every "ns" figure becomes an instruction count that
+    /// is the same on every run and every host (for A/B comparisons of
+    /// code changes; TLB misses and I/O cost nothing in it)
+    #[arg(long)]
+    icount: bool,
 }
+
+/// QEMU's deterministic instruction counting (`--icount`).
+const ICOUNT: [&str; 2] = ["-icount", "shift=0,sleep=off"];
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Part {
@@ -51,11 +61,22 @@ enum Part {
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    if args.icount && matches!(args.part, Part::Boot | Part::View) {
+        bail!("--icount counts guest instructions; --part boot and --part view measure the host's time");
+    }
     if args.part == Part::Boot {
         return Ok(if bench::boot::run()? { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
+    let env = || -> Result<xtask::session::TestEnv> {
+        let mut env = bench::env()?;
+        if args.icount {
+            println!("bench: --icount: every ns figure below is a count of guest instructions (QEMU -icount shift=0)");
+            env.qemu_args = ICOUNT.map(String::from).to_vec();
+        }
+        Ok(env)
+    };
     if args.linux {
-        let env = bench::env()?;
+        let env = env()?;
         let ok = bench::versus::run(&env, args.loops.unwrap_or(1_000_000), args.boots as usize)?;
         return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
@@ -67,7 +88,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     if args.part == Part::Alloc {
         return Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
-    let env = bench::env()?;
+    let env = env()?;
     if args.part == Part::Maps {
         return Ok(if bench::maps::run(&env)? { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
