@@ -4,7 +4,9 @@
 //! of each workload; for the heaps the peak memory each took from its arena,
 //! next to the peak of bytes the workload had live. Times are the benches'.
 
-use alloc_bench::frames::{BuddySystemFrames, FrameWorkload, MosaicFrames, MosaicPcpFrames, NewFrames, Outcome};
+use alloc_bench::frames::{
+    mixed, BuddySystemFrames, FrameWorkload, MosaicFrames, MosaicPcpFrames, NewFrames, Outcome, SEED,
+};
 use alloc_bench::heaps::{new_heap, on_heap, Heap, Workload, ARENA_BYTES, HEAPS};
 use core::alloc::Layout;
 use std::time::Instant;
@@ -85,10 +87,45 @@ fn one(alloc: &str, workload: &str) {
     println!("{alloc} {workload}: done");
 }
 
+/// The `n` seeds of the sweep: the benches' own first. Consecutive ones
+/// two apart, as xorshift64 sets the lowest bit of its seed.
+fn sweep_seeds(n: u64) -> impl Iterator<Item = u64> {
+    (0..n).map(|i| SEED + 2 * i)
+}
+
+/// Free pages stranded below order 4 by the mixed workload (1 GiB,
+/// 500,000 steps) over `sweep_seeds(n)`, for one allocator: the mean and
+/// each seed's figure.
+fn seed_sweep<F: NewFrames>(n: u64) -> (f64, Vec<u64>) {
+    let FrameWorkload::Mixed { frames, steps } = FrameWorkload::BENCH[0].1 else { unreachable!() };
+    let below: Vec<u64> = sweep_seeds(n)
+        .map(|seed| mixed(&mut F::with_frames(frames), frames, steps, seed, true).free_pages_below(4))
+        .collect();
+    (below.iter().sum::<u64>() as f64 / n as f64, below)
+}
+
+/// `report seeds [n]`: the fragmentation of the mixed workload over `n`
+/// seeds (30 unless given), mean and per seed, for each frame allocator.
+fn seeds(n: u64) {
+    println!("Mixed workload, free pages in blocks below order 4, seeds {SEED:#x} + 2i, i < {n}:\n");
+    for (name, (mean, each)) in [
+        (MosaicFrames::NAME, seed_sweep::<MosaicFrames>(n)),
+        (MosaicPcpFrames::NAME, seed_sweep::<MosaicPcpFrames>(n)),
+        (BuddySystemFrames::NAME, seed_sweep::<BuddySystemFrames>(n)),
+    ] {
+        let each: Vec<String> = each.iter().map(u64::to_string).collect();
+        println!("{name}: mean {mean:.1} ({})", each.join(" "));
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() == 4 && args[1] == "one" {
         return one(&args[2], &args[3]);
+    }
+    if args.get(1).is_some_and(|a| a == "seeds") {
+        let n = args.get(2).map_or(Ok(30), |n| n.parse()).expect("seeds takes a number of seeds");
+        return seeds(n);
     }
     println!("Frame workloads over 1 GiB of frames (free blocks counted before the last frees):\n");
     println!("| workload | allocator | ops | refused | ns/op (one run) | largest free order | free blocks, orders 0..10 | free pages in blocks below order 4 | order-3 blocks after the frees |");
