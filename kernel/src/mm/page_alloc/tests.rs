@@ -557,6 +557,44 @@ fn a_block_that_merges_soon_is_handed_out_last() {
     a.check().unwrap();
 }
 
+/// A run for a request above 4 MiB is made of whole free largest-order
+/// blocks next to each other, the lowest such run; free blocks that are
+/// not neighbours do not make one. Each block of the run is freed on its
+/// own order, and a run counts as one call for fault injection.
+#[test]
+fn runs_of_largest_blocks_are_free_neighbours() {
+    let mut m = map(2 * DMA_PAGES);
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(DMA_PAGES..2 * DMA_PAGES);
+    let block = pages(MAX_ORDER);
+    let at = |i: u64| PhysAddr::new((DMA_PAGES + i * block) * PAGE_SIZE);
+    let mut taken: Vec<u64> =
+        (0..4).map(|_| addr(a.alloc_pages(MAX_ORDER, ZoneType::Dma32).unwrap()).as_u64()).collect();
+    taken.sort();
+    assert_eq!(taken, (0..4).map(|i| at(i).as_u64()).collect::<Vec<_>>());
+    for i in [1, 3] {
+        a.free_pages(at(i), MAX_ORDER).unwrap();
+    }
+    let refused = Err(AllocError::NoContiguousRun { blocks: 2, zone: ZoneType::Dma32 });
+    assert_eq!(a.alloc_contig_blocks_for(PageOwner::Other, 2, ZoneType::Dma32), refused, "blocks 1 and 3 are apart");
+    a.free_pages(at(2), MAX_ORDER).unwrap();
+    let run = a.alloc_contig_blocks_for(PageOwner::Slab, 2, ZoneType::Dma32).unwrap();
+    assert_eq!(addr(run), at(1), "the lowest run: blocks 1 and 2");
+    assert_eq!(a.allocated_order(at(2)), Some(MAX_ORDER));
+    a.check().unwrap();
+    a.fail_nth(Some(1));
+    assert!(a.alloc_contig_blocks_for(PageOwner::Other, 1, ZoneType::Dma32).is_err(), "the injected failure");
+    assert_eq!(
+        a.alloc_contig_blocks_for(PageOwner::Other, 0, ZoneType::Dma32).map(addr),
+        Err(AllocError::NoContiguousRun { blocks: 0, zone: ZoneType::Dma32 })
+    );
+    a.free_contig_blocks(at(1), 2).unwrap();
+    assert_eq!(a.free_contig_blocks(at(1), 1), Err(FreeError::AlreadyFree(at(1).as_u64())));
+    a.free_pages(at(0), MAX_ORDER).unwrap();
+    assert_eq!(a.nr_free_total()[MAX_ORDER], 4);
+    a.check().unwrap();
+}
+
 // --- the boot allocator (bootmem.rs): a skeleton whose lab 1 is not written ---
 
 #[test]

@@ -199,6 +199,40 @@ impl Zone {
         // LAB 1 END
     }
 
+    /// Takes `n` free blocks of the largest order that lie next to each
+    /// other, for a heap request larger than one block; returns the first
+    /// one's head PFN. Each comes back `Allocated` with order `MAX_ORDER`,
+    /// to be freed one by one. Only blocks free as a whole count: Linux's
+    /// `alloc_contig_pages` scans the same way but also moves pages out of
+    /// the way, which Mosaic cannot. The scan reads one `mem_map` entry
+    /// per 4 MiB of the zone (256 for 1 GiB), lowest first.
+    pub fn alloc_contig(&mut self, n: u64, map: &mut [Page]) -> Option<u64> {
+        let size = pages(MAX_ORDER);
+        if n == 0 || self.free_area[MAX_ORDER].nr_free < n {
+            return None;
+        }
+        let (mut start, mut run) = (self.start_pfn.next_multiple_of(size), 0);
+        let mut pfn = start;
+        while pfn + size <= self.end_pfn && run < n {
+            if is_free_block(&map[pfn as usize], MAX_ORDER) {
+                run += 1;
+            } else {
+                (start, run) = (pfn + size, 0);
+            }
+            pfn += size;
+        }
+        if run < n {
+            return None;
+        }
+        for head in (start..start + n * size).step_by(size as usize) {
+            self.remove(head, MAX_ORDER, map);
+            map[head as usize].state = PageState::Allocated;
+            map[head as usize].order = MAX_ORDER as u8;
+        }
+        self.free_pages -= n * size;
+        Some(start)
+    }
+
     // --- the per-CPU list ---------------------------------------------------
 
     /// Turns the per-CPU list on (see pcp.rs for its sizes).
