@@ -118,10 +118,58 @@ fn seeds(n: u64) {
     }
 }
 
+/// CPU time of this thread, in ns: unlike the wall clock, it does not
+/// count the time the host gives other processes, so that a loaded host
+/// can still compare allocators (caches shared with them still cost).
+fn thread_cpu_ns() -> u128 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    t.tv_sec as u128 * 1_000_000_000 + t.tv_nsec as u128
+}
+
+/// One timed run of the bench's mixed workload on a fresh `F`, in thread
+/// CPU ns per operation (setup and drop outside the timing).
+fn mixed_cpu_ns<F: NewFrames>() -> f64 {
+    let w = FrameWorkload::BENCH[0].1;
+    let mut f = F::with_frames(w.frames());
+    let start = thread_cpu_ns();
+    let ops = w.run_timed(&mut f).ops;
+    (thread_cpu_ns() - start) as f64 / ops as f64
+}
+
+/// `report cpu [rounds]`: the mixed workload on the three frame
+/// allocators in turn, `rounds` times (15 unless given), timed in thread
+/// CPU time; fastest and median ns per operation, and buddy_system's time
+/// over Mosaic's.
+fn cpu(rounds: usize) {
+    let mut times = [vec![], vec![], vec![]];
+    for _ in 0..rounds {
+        times[0].push(mixed_cpu_ns::<MosaicFrames>());
+        times[1].push(mixed_cpu_ns::<MosaicPcpFrames>());
+        times[2].push(mixed_cpu_ns::<BuddySystemFrames>());
+    }
+    let stats = times.map(|mut t| {
+        t.sort_by(f64::total_cmp);
+        (t[0], t[t.len() / 2])
+    });
+    println!("Mixed workload, thread CPU ns per operation over {rounds} rounds (fastest / median):\n");
+    for (name, (best, median)) in [MosaicFrames::NAME, MosaicPcpFrames::NAME, BuddySystemFrames::NAME].iter().zip(stats)
+    {
+        let (b, m) = (stats[2].0 / best, stats[2].1 / median);
+        println!("{name}: {best:.1} / {median:.1} ns; buddy_system / this: {b:.2}x / {m:.2}x");
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() == 4 && args[1] == "one" {
         return one(&args[2], &args[3]);
+    }
+    if args.get(1).is_some_and(|a| a == "cpu") {
+        let rounds = args.get(2).map_or(Ok(15), |n| n.parse()).expect("cpu takes a number of rounds");
+        return cpu(rounds);
     }
     if args.get(1).is_some_and(|a| a == "seeds") {
         let n = args.get(2).map_or(Ok(30), |n| n.parse()).expect("seeds takes a number of seeds");
