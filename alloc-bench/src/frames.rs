@@ -345,6 +345,9 @@ impl NewFrames for BuddySystemFrames {
     }
 }
 
+/// The benches' seed for every workload's xorshift64.
+pub const SEED: u64 = 0x5eed_0018;
+
 /// The three workloads at the sizes of the benches.
 #[derive(Clone, Copy, Debug)]
 pub enum FrameWorkload {
@@ -392,7 +395,6 @@ impl FrameWorkload {
     }
 
     fn run_with<F: Frames>(self, f: &mut F, census: bool) -> Outcome {
-        const SEED: u64 = 0x5eed_0018;
         match self {
             FrameWorkload::Mixed { frames, steps } => mixed(f, frames, steps, SEED, census),
             FrameWorkload::Churn { rounds, .. } => churn(f, rounds, SEED, census),

@@ -8,9 +8,9 @@
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::Cell;
 use core::ptr::{null_mut, NonNull};
-use mosaic_kernel::mm::page::{order_for, pages, Page, MAX_ORDER, PAGE_SIZE};
+use mosaic_kernel::mm::page::{pages, Page, PageOwner, MAX_ORDER, PAGE_SIZE};
 use mosaic_kernel::mm::page_alloc::{PageAllocator, ZoneType};
-use mosaic_kernel::mm::slab::{PageSource, SlabAllocator};
+use mosaic_kernel::mm::slab::{Large, PageSource, SlabAllocator};
 use mosaic_kernel::rand::XorShift64;
 use std::alloc::System;
 use std::collections::BTreeMap;
@@ -137,6 +137,26 @@ impl MosaicPages {
         }
     }
 
+    /// `n` largest-order blocks next to each other (a request above 4 MiB),
+    /// as heap.rs takes them.
+    fn take_run(&mut self, n: u64) -> *mut u8 {
+        match self.inner().alloc_contig_blocks_for(PageOwner::Slab, n, ZoneType::Normal) {
+            Ok(frame) => {
+                self.held += n * pages(MAX_ORDER);
+                self.peak = self.peak.max(self.held);
+                // SAFETY: the frames lie inside the arena (frames cover it).
+                unsafe { self.arena.base().add(frame.start_address().as_u64() as usize) }
+            }
+            Err(_) => null_mut(),
+        }
+    }
+
+    fn give_run(&mut self, ptr: *mut u8, n: u64) {
+        let offset = ptr as u64 - self.arena.base() as u64;
+        self.inner().free_contig_blocks(PhysAddr::new(offset), n).expect("run was allocated with this length");
+        self.held -= n * pages(MAX_ORDER);
+    }
+
     #[inline]
     fn give(&mut self, ptr: *mut u8, order: usize) {
         let offset = ptr as u64 - self.arena.base() as u64;
@@ -190,15 +210,6 @@ impl MosaicHeap {
     pub fn free_pages(&self) -> u64 {
         self.pages.free_pages()
     }
-
-    /// The largest layout the large path can serve: one block of
-    /// 2^MAX_ORDER pages (4 MiB).
-    pub const MAX_BYTES: usize = PAGE_SIZE as usize * (1 << MAX_ORDER);
-}
-
-/// As heap.rs's `large_order`.
-fn large_order(layout: Layout) -> usize {
-    order_for(layout.size().max(layout.align()) as u64)
 }
 
 impl Heap for MosaicHeap {
@@ -207,11 +218,11 @@ impl Heap for MosaicHeap {
         if SlabAllocator::class_for(layout).is_some() {
             return self.slabs.alloc(layout, &mut self.pages).map_or(null_mut(), NonNull::as_ptr);
         }
-        let order = large_order(layout);
-        if order > MAX_ORDER {
-            return null_mut();
+        match Large::of(layout) {
+            Some(Large::Block(order)) => self.pages.take(order),
+            Some(Large::Run(n)) => self.pages.take_run(n),
+            None => null_mut(),
         }
-        self.pages.take(order)
     }
 
     #[inline]
@@ -221,7 +232,10 @@ impl Heap for MosaicHeap {
             unsafe { self.slabs.dealloc(NonNull::new_unchecked(ptr), layout, &mut self.pages) };
             return;
         }
-        self.pages.give(ptr, large_order(layout));
+        match Large::of(layout).expect("alloc served this layout") {
+            Large::Block(order) => self.pages.give(ptr, order),
+            Large::Run(n) => self.pages.give_run(ptr, n),
+        }
     }
 
     fn owns(&self, ptr: *mut u8) -> bool {
@@ -552,7 +566,8 @@ pub enum Workload {
 
 impl Workload {
     /// ArceOS's four, plus `vec_push` at 1M elements, whose last buffer
-    /// (4 MiB) is the largest block Mosaic's heap can give.
+    /// (4 MiB) is the largest single buddy block: above it Mosaic's heap
+    /// takes runs of blocks (vec_push_3M's 8 and 16 MiB).
     pub const ARCEOS: [(&'static str, Workload); 5] = [
         ("vec_push_3M", Workload::VecPush(3_000_000)),
         ("vec_push_1M", Workload::VecPush(1 << 20)),
@@ -567,19 +582,5 @@ impl Workload {
             Workload::VecRandFree(n, blk) => vec_rand_free(n, blk, 0xdead_beef),
             Workload::BTreeMap(n) => btree_map(n, 0xdead_beef),
         }
-    }
-
-    /// The largest single allocation the workload makes, in bytes.
-    pub fn largest_alloc(self) -> usize {
-        match self {
-            Workload::VecPush(n) => n.next_power_of_two() * 4,
-            Workload::VecRandFree(n, blk) => (n * 24).next_power_of_two().max(blk * 8),
-            Workload::BTreeMap(_) => 4096,
-        }
-    }
-
-    /// Whether `heap` can run it: only Mosaic has a limit (4 MiB).
-    pub fn fits(self, heap: &str) -> bool {
-        heap != "mosaic" || self.largest_alloc() <= MosaicHeap::MAX_BYTES
     }
 }

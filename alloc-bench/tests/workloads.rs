@@ -194,10 +194,32 @@ fn mosaic_heap_gives_every_page_back() {
         assert_eq!(h.held_pages(), 0, "{w:?}");
         assert_eq!(h.free_pages(), free, "{w:?}");
     }
-    // The limit the benches skip vec_push_3M for: a 16 MiB buffer is refused.
-    assert!(h.alloc(Layout::from_size_align(16 << 20, 8).unwrap()).is_null());
-    assert!(!Workload::VecPush(3_000_000).fits("mosaic"));
-    assert!(Workload::VecPush(1 << 20).fits("mosaic"));
+}
+
+/// Above 4 MiB the heap takes runs of whole 4 MiB blocks, as the kernel's
+/// heap does: writable, given back whole, refused when no run is free.
+#[test]
+fn mosaic_heap_serves_runs_of_blocks_above_4_mib() {
+    let mut h = MosaicHeap::new(32 << 20);
+    let free = h.free_pages();
+    let big = Layout::from_size_align(12 << 20, 8).unwrap();
+    let a = h.alloc(big);
+    assert!(!a.is_null());
+    assert_eq!(h.held_pages(), 3 * 1024);
+    // SAFETY: `a` is a fresh block of `big.size()` bytes.
+    unsafe { a.write_bytes(0xa5, big.size()) };
+    let b = h.alloc(Layout::from_size_align(16 << 20, 8).unwrap());
+    assert!(!b.is_null(), "5 of 8 blocks are still free and next to each other");
+    assert!(h.alloc(Layout::from_size_align(8 << 20, 8).unwrap()).is_null(), "one block is left");
+    // SAFETY: each pointer came from `alloc` with this layout.
+    unsafe {
+        h.dealloc(b, Layout::from_size_align(16 << 20, 8).unwrap());
+        h.dealloc(a, big);
+    }
+    assert_eq!(h.held_pages(), 0);
+    assert_eq!(h.free_pages(), free);
+    on_heap(&mut h, || Workload::VecPush(3_000_000).run());
+    assert_eq!(h.free_pages(), free);
 }
 
 /// A frame allocator that hands out frame 0 every time.

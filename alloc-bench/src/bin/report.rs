@@ -4,7 +4,9 @@
 //! of each workload; for the heaps the peak memory each took from its arena,
 //! next to the peak of bytes the workload had live. Times are the benches'.
 
-use alloc_bench::frames::{BuddySystemFrames, FrameWorkload, MosaicFrames, MosaicPcpFrames, NewFrames, Outcome};
+use alloc_bench::frames::{
+    mixed, BuddySystemFrames, FrameWorkload, MosaicFrames, MosaicPcpFrames, NewFrames, Outcome, SEED,
+};
 use alloc_bench::heaps::{new_heap, on_heap, Heap, Workload, ARENA_BYTES, HEAPS};
 use core::alloc::Layout;
 use std::time::Instant;
@@ -85,10 +87,93 @@ fn one(alloc: &str, workload: &str) {
     println!("{alloc} {workload}: done");
 }
 
+/// The `n` seeds of the sweep: the benches' own first. Consecutive ones
+/// two apart, as xorshift64 sets the lowest bit of its seed.
+fn sweep_seeds(n: u64) -> impl Iterator<Item = u64> {
+    (0..n).map(|i| SEED + 2 * i)
+}
+
+/// Free pages stranded below order 4 by the mixed workload (1 GiB,
+/// 500,000 steps) over `sweep_seeds(n)`, for one allocator: the mean and
+/// each seed's figure.
+fn seed_sweep<F: NewFrames>(n: u64) -> (f64, Vec<u64>) {
+    let FrameWorkload::Mixed { frames, steps } = FrameWorkload::BENCH[0].1 else { unreachable!() };
+    let below: Vec<u64> = sweep_seeds(n)
+        .map(|seed| mixed(&mut F::with_frames(frames), frames, steps, seed, true).free_pages_below(4))
+        .collect();
+    (below.iter().sum::<u64>() as f64 / n as f64, below)
+}
+
+/// `report seeds [n]`: the fragmentation of the mixed workload over `n`
+/// seeds (30 unless given), mean and per seed, for each frame allocator.
+fn seeds(n: u64) {
+    println!("Mixed workload, free pages in blocks below order 4, seeds {SEED:#x} + 2i, i < {n}:\n");
+    for (name, (mean, each)) in [
+        (MosaicFrames::NAME, seed_sweep::<MosaicFrames>(n)),
+        (MosaicPcpFrames::NAME, seed_sweep::<MosaicPcpFrames>(n)),
+        (BuddySystemFrames::NAME, seed_sweep::<BuddySystemFrames>(n)),
+    ] {
+        let each: Vec<String> = each.iter().map(u64::to_string).collect();
+        println!("{name}: mean {mean:.1} ({})", each.join(" "));
+    }
+}
+
+/// CPU time of this thread, in ns: unlike the wall clock, it does not
+/// count the time the host gives other processes, so that a loaded host
+/// can still compare allocators (caches shared with them still cost).
+fn thread_cpu_ns() -> u128 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    t.tv_sec as u128 * 1_000_000_000 + t.tv_nsec as u128
+}
+
+/// One timed run of the bench's mixed workload on a fresh `F`, in thread
+/// CPU ns per operation (setup and drop outside the timing).
+fn mixed_cpu_ns<F: NewFrames>() -> f64 {
+    let w = FrameWorkload::BENCH[0].1;
+    let mut f = F::with_frames(w.frames());
+    let start = thread_cpu_ns();
+    let ops = w.run_timed(&mut f).ops;
+    (thread_cpu_ns() - start) as f64 / ops as f64
+}
+
+/// `report cpu [rounds]`: the mixed workload on the three frame
+/// allocators in turn, `rounds` times (15 unless given), timed in thread
+/// CPU time; fastest and median ns per operation, and buddy_system's time
+/// over Mosaic's.
+fn cpu(rounds: usize) {
+    let mut times = [vec![], vec![], vec![]];
+    for _ in 0..rounds {
+        times[0].push(mixed_cpu_ns::<MosaicFrames>());
+        times[1].push(mixed_cpu_ns::<MosaicPcpFrames>());
+        times[2].push(mixed_cpu_ns::<BuddySystemFrames>());
+    }
+    let stats = times.map(|mut t| {
+        t.sort_by(f64::total_cmp);
+        (t[0], t[t.len() / 2])
+    });
+    println!("Mixed workload, thread CPU ns per operation over {rounds} rounds (fastest / median):\n");
+    for (name, (best, median)) in [MosaicFrames::NAME, MosaicPcpFrames::NAME, BuddySystemFrames::NAME].iter().zip(stats)
+    {
+        let (b, m) = (stats[2].0 / best, stats[2].1 / median);
+        println!("{name}: {best:.1} / {median:.1} ns; buddy_system / this: {b:.2}x / {m:.2}x");
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() == 4 && args[1] == "one" {
         return one(&args[2], &args[3]);
+    }
+    if args.get(1).is_some_and(|a| a == "cpu") {
+        let rounds = args.get(2).map_or(Ok(15), |n| n.parse()).expect("cpu takes a number of rounds");
+        return cpu(rounds);
+    }
+    if args.get(1).is_some_and(|a| a == "seeds") {
+        let n = args.get(2).map_or(Ok(30), |n| n.parse()).expect("seeds takes a number of seeds");
+        return seeds(n);
     }
     println!("Frame workloads over 1 GiB of frames (free blocks counted before the last frees):\n");
     println!("| workload | allocator | ops | refused | ns/op (one run) | largest free order | free blocks, orders 0..10 | free pages in blocks below order 4 | order-3 blocks after the frees |");
@@ -109,10 +194,6 @@ fn main() {
         let mut row = String::new();
         let mut demand = 0;
         for h in HEAPS {
-            if !w.fits(h) {
-                row += " cannot (16 MiB block) |";
-                continue;
-            }
             let mut d = Demand { inner: new_heap(h, ARENA_BYTES), live: 0, peak: 0 };
             on_heap(&mut d, || w.run());
             assert_eq!(d.live, 0, "{h} {name}: not all freed");

@@ -21,6 +21,7 @@ pub const TESTS: &[Test] = crate::suite![
     "buddy::exhaust_dma32_falls_back_to_dma" => exhaust_dma32,
     "buddy::bad_frees_change_nothing" => bad_frees,
     "heap::random_vec_box_workload" => heap_workload,
+    "heap::a_vec_grows_past_4_mib" => vec_past_4_mib,
 ];
 
 /// These tests are of the buddy allocator as the kernel's allocator: in a
@@ -175,6 +176,26 @@ fn heap_workload() -> TestResult {
     let stats = heap::stats();
     kassert_eq!(stats.large_allocs, heap_before.large_allocs);
     kassert_eq!(stats.slab_pages(), heap_before.slab_pages());
+    kassert_eq!(snapshot(), before);
+    Ok(())
+}
+
+/// Above 4 MiB the heap gives a run of free 4 MiB blocks next to each
+/// other (`slab::Large::Run`): a 12 MiB `Vec` is three order-10 blocks of
+/// the direct map, and every page comes back when it is dropped.
+fn vec_past_4_mib() -> TestResult {
+    on_the_buddy_allocator()?;
+    let heap_before = heap::stats();
+    let before = snapshot();
+    {
+        let mut v: Vec<u64> = Vec::new();
+        let len = (12 << 20) / 8;
+        kassert!(v.try_reserve_exact(len).is_ok(), "no run of three free 4 MiB blocks for 12 MiB");
+        v.extend((0..len as u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+        kassert_eq!(heap::stats().large_pages, heap_before.large_pages + 3 * pages(MAX_ORDER));
+        kassert!(v.iter().enumerate().all(|(i, &x)| x == (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+    }
+    kassert_eq!(heap::stats().large_allocs, heap_before.large_allocs);
     kassert_eq!(snapshot(), before);
     Ok(())
 }

@@ -7,11 +7,18 @@
 //! so heap addresses are `PAGE_OFFSET + physical address`. Like Linux's
 //! kmalloc with GFP_KERNEL, pages come from the Normal zone, falling back to
 //! DMA32 and DMA.
+//!
+//! Above the largest block (4 MiB, where Linux's kmalloc stops and
+//! kvmalloc turns to vmalloc), a request gets a run of whole free 4 MiB
+//! blocks next to each other (`alloc_contig_blocks_for`, as Linux's
+//! `alloc_contig_pages`), or nothing when no such run is free: a `Vec` of
+//! 16 MiB stays in the direct map, physically contiguous. Mosaic's own
+//! big buffers use vmalloc, which needs no contiguous run.
 
 use super::layout::{phys_to_virt, virt_to_phys};
-use super::page::{order_for, pages, PageOwner, PAGE_SIZE};
+use super::page::{PageOwner, PAGE_SIZE};
 use super::page_alloc::ZoneType;
-use super::slab::{CacheStats, PageSource, SlabAllocator, SIZE_CLASSES};
+use super::slab::{CacheStats, Large, PageSource, SlabAllocator, SIZE_CLASSES};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::{null_mut, NonNull};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -44,11 +51,6 @@ impl PageSource for BuddyPages {
     }
 }
 
-/// Order of the block a large allocation gets (size and alignment met).
-fn large_order(layout: Layout) -> usize {
-    order_for(layout.size().max(layout.align()) as u64)
-}
-
 // SAFETY: `alloc` returns null or a block of at least `layout.size()` bytes
 // aligned to `layout.align()` that nothing else uses (a slab object or a
 // whole buddy block, reached through the direct map), and `dealloc` gives
@@ -60,11 +62,15 @@ unsafe impl GlobalAlloc for KernelHeap {
             if SlabAllocator::class_for(layout).is_some() {
                 return SLABS.lock().alloc(layout, &mut BuddyPages).map_or(null_mut(), NonNull::as_ptr);
             }
-            let order = large_order(layout);
-            match super::alloc_pages_for(PageOwner::Slab, order, ZoneType::Normal) {
+            let Some(large) = Large::of(layout) else { return null_mut() };
+            let got = match large {
+                Large::Block(order) => super::alloc_pages_for(PageOwner::Slab, order, ZoneType::Normal),
+                Large::Run(n) => super::alloc_contig_blocks_for(PageOwner::Slab, n, ZoneType::Normal),
+            };
+            match got {
                 Ok(frame) => {
                     LARGE_ALLOCS.fetch_add(1, Ordering::Relaxed);
-                    LARGE_PAGES.fetch_add(pages(order), Ordering::Relaxed);
+                    LARGE_PAGES.fetch_add(large.pages(), Ordering::Relaxed);
                     phys_to_virt(frame.start_address()).as_mut_ptr()
                 }
                 Err(_) => null_mut(),
@@ -81,11 +87,15 @@ unsafe impl GlobalAlloc for KernelHeap {
                 unsafe { SLABS.lock().dealloc(ptr, layout, &mut BuddyPages) };
                 return;
             }
-            let order = large_order(layout);
+            let large = Large::of(layout).expect("alloc served this layout");
             let phys = virt_to_phys(VirtAddr::from_ptr(ptr.as_ptr()));
-            super::free_pages(phys, order).expect("large heap block was allocated with this order");
+            match large {
+                Large::Block(order) => super::free_pages(phys, order),
+                Large::Run(n) => super::free_contig_blocks(phys, n),
+            }
+            .expect("large heap block was allocated with this layout");
             LARGE_ALLOCS.fetch_sub(1, Ordering::Relaxed);
-            LARGE_PAGES.fetch_sub(pages(order), Ordering::Relaxed);
+            LARGE_PAGES.fetch_sub(large.pages(), Ordering::Relaxed);
         })
     }
 }

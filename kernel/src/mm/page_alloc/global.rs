@@ -54,6 +54,17 @@ pub fn alloc_pages_for(owner: PageOwner, order: usize, zone: ZoneType) -> Result
     with_pages(|p| p.alloc_pages_for(owner, order, zone))
 }
 
+/// `n` largest-order blocks next to each other, for the heap's requests
+/// above one block. See `PageAllocator::alloc_contig_blocks_for`.
+pub fn alloc_contig_blocks_for(owner: PageOwner, n: u64, zone: ZoneType) -> Result<PhysFrame, AllocError> {
+    with_pages(|p| p.alloc_contig_blocks_for(owner, n, zone))
+}
+
+/// Frees what `alloc_contig_blocks_for` returned.
+pub fn free_contig_blocks(addr: PhysAddr, n: u64) -> Result<(), FreeError> {
+    with_pages(|p| p.free_contig_blocks(addr, n))
+}
+
 /// Frees a block that `alloc_pages` returned, with the same order.
 pub fn free_pages(addr: PhysAddr, order: usize) -> Result<(), FreeError> {
     with_pages(|p| p.free_pages(addr, order))

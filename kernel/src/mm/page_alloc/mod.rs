@@ -54,6 +54,12 @@ pub enum AllocError {
         order: usize,
         zone: ZoneType,
     },
+    /// No run of this many free largest-order blocks next to each other
+    /// (`alloc_contig_blocks`), or a run of none asked for.
+    NoContiguousRun {
+        blocks: u64,
+        zone: ZoneType,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +88,10 @@ impl fmt::Display for AllocError {
             AllocError::OutOfMemory { order, zone } => {
                 write!(f, "out of memory: no free block of order {order} in zone {zone} or below")
             }
+            AllocError::NoContiguousRun { blocks, zone } => write!(
+                f,
+                "out of memory: no {blocks} free blocks of order {MAX_ORDER} next to each other in zone {zone} or below"
+            ),
         }
     }
 }
@@ -298,6 +308,53 @@ impl<'a> PageAllocator<'a> {
             }
         }
         None
+    }
+
+    /// `n` blocks of the largest order (4 MiB each) next to each other, from
+    /// `zone` or a lower one, all or none: the heap's path for a request
+    /// larger than one block (see `Zone::alloc_contig`). The first block's
+    /// frame is returned; each block is freed on its own with
+    /// `free_pages(.., MAX_ORDER)` (or all with `free_contig_blocks`).
+    /// Counts as one `alloc_pages` call for fault injection.
+    pub fn alloc_contig_blocks_for(
+        &mut self,
+        owner: PageOwner,
+        n: u64,
+        zone: ZoneType,
+    ) -> Result<PhysFrame, AllocError> {
+        let refused = AllocError::NoContiguousRun { blocks: n, zone };
+        if self.fail.should_fail() || self.boot.is_some() {
+            return Err(refused);
+        }
+        // As in `alloc`: pages parked on the per-CPU lists may split a block
+        // that would otherwise be whole; give them back and look again.
+        let pfn = match self.take_contig(n, zone) {
+            None if self.pcp_pages() > 0 => {
+                self.drain_pcp();
+                self.take_contig(n, zone)
+            }
+            found => found,
+        };
+        let pfn = pfn.ok_or(refused)?;
+        for head in (pfn..pfn + n * pages(MAX_ORDER)).step_by(pages(MAX_ORDER) as usize) {
+            self.map[head as usize].owner = owner;
+        }
+        Ok(pfn_to_frame(pfn))
+    }
+
+    /// A run of `n` largest-order blocks from `zone` or the first lower
+    /// zone that has one.
+    fn take_contig(&mut self, n: u64, zone: ZoneType) -> Option<u64> {
+        let map = &mut *self.map;
+        self.zones[..=zone as usize].iter_mut().rev().find_map(|z| z.alloc_contig(n, map))
+    }
+
+    /// Frees `n` largest-order blocks from `addr` on, as
+    /// `alloc_contig_blocks_for` handed them out; stops at the first that
+    /// is not such a block and reports it.
+    pub fn free_contig_blocks(&mut self, addr: PhysAddr, n: u64) -> Result<(), FreeError> {
+        let block = pages(MAX_ORDER) * PAGE_SIZE;
+        (0..n).try_for_each(|i| self.free_pages(addr + i * block, MAX_ORDER))
     }
 
     /// Turns on every zone's per-CPU list of single pages (pcp.rs).

@@ -525,29 +525,73 @@ fn bulk_profile() {
     a.check().unwrap();
 }
 
-/// A freed page whose buddy is in use, but whose parent's buddy is free,
-/// goes to the tail of its list (Linux's `buddy_merge_likely`): other
-/// pages are handed out first, so that it can merge two orders up once
-/// its buddy comes back. (Pushed at the head, it would come back first.)
+/// A freed block whose buddy is allocated as one block of the same order
+/// merges as soon as that block comes back, so it goes to the tail of its
+/// list and other blocks are handed out first; one whose buddy is split
+/// goes to the head. Whichever of the two is freed first, the other comes
+/// out first. (Plain head pushes would hand out the last freed first,
+/// plain tail pushes the first freed.)
 #[test]
-fn a_block_likely_to_merge_is_handed_out_last() {
+fn a_block_that_merges_soon_is_handed_out_last() {
     let mut m = map(2 * DMA_PAGES);
     let mut a = PageAllocator::new(&mut m);
     a.add_free_range(DMA_PAGES..2 * DMA_PAGES);
     let pfn = |f: PhysFrame| addr(f).as_u64() / PAGE_SIZE;
     let base = pfn(a.alloc_pages_buddy(0, ZoneType::Dma32).unwrap());
-    for expected in base + 1..=base + 4 {
-        assert_eq!(pfn(a.alloc_pages_buddy(0, ZoneType::Dma32).unwrap()), expected);
+    assert_eq!(pfn(a.alloc_pages_buddy(0, ZoneType::Dma32).unwrap()), base + 1);
+    for expected in [base + 2, base + 4, base + 6] {
+        assert_eq!(pfn(a.alloc_pages_buddy(1, ZoneType::Dma32).unwrap()), expected);
     }
-    // base+5 is the only free page of order 0; base+2..base+3 become a free
-    // order-1 block, the buddy of the order-1 block base..base+1.
-    for p in [base + 2, base + 3] {
-        a.free_pages_buddy(PhysAddr::new(p * PAGE_SIZE), 0).unwrap();
+    // The order-1 buddy of base+2, base..base+1, is now split (base+1 is
+    // free); the order-1 buddy of base+6 is base+4, one block in use.
+    a.free_pages_buddy(PhysAddr::new((base + 1) * PAGE_SIZE), 0).unwrap();
+    for freed in [[base + 6, base + 2], [base + 2, base + 6]] {
+        for p in freed {
+            a.free_pages_buddy(PhysAddr::new(p * PAGE_SIZE), 1).unwrap();
+        }
+        a.check().unwrap();
+        let first = pfn(a.alloc_pages_buddy(1, ZoneType::Dma32).unwrap());
+        assert_eq!(first, base + 2, "freed in the order {freed:?}: the block that merges soon came out first");
+        assert_eq!(pfn(a.alloc_pages_buddy(1, ZoneType::Dma32).unwrap()), base + 6);
     }
-    a.free_pages_buddy(PhysAddr::new(base * PAGE_SIZE), 0).unwrap();
     a.check().unwrap();
-    assert_eq!(pfn(a.alloc_pages_buddy(0, ZoneType::Dma32).unwrap()), base + 5, "the merge-likely page came first");
-    assert_eq!(pfn(a.alloc_pages_buddy(0, ZoneType::Dma32).unwrap()), base);
+}
+
+/// A run for a request above 4 MiB is made of whole free largest-order
+/// blocks next to each other, the lowest such run; free blocks that are
+/// not neighbours do not make one. Each block of the run is freed on its
+/// own order, and a run counts as one call for fault injection.
+#[test]
+fn runs_of_largest_blocks_are_free_neighbours() {
+    let mut m = map(2 * DMA_PAGES);
+    let mut a = PageAllocator::new(&mut m);
+    a.add_free_range(DMA_PAGES..2 * DMA_PAGES);
+    let block = pages(MAX_ORDER);
+    let at = |i: u64| PhysAddr::new((DMA_PAGES + i * block) * PAGE_SIZE);
+    let mut taken: Vec<u64> =
+        (0..4).map(|_| addr(a.alloc_pages(MAX_ORDER, ZoneType::Dma32).unwrap()).as_u64()).collect();
+    taken.sort();
+    assert_eq!(taken, (0..4).map(|i| at(i).as_u64()).collect::<Vec<_>>());
+    for i in [1, 3] {
+        a.free_pages(at(i), MAX_ORDER).unwrap();
+    }
+    let refused = Err(AllocError::NoContiguousRun { blocks: 2, zone: ZoneType::Dma32 });
+    assert_eq!(a.alloc_contig_blocks_for(PageOwner::Other, 2, ZoneType::Dma32), refused, "blocks 1 and 3 are apart");
+    a.free_pages(at(2), MAX_ORDER).unwrap();
+    let run = a.alloc_contig_blocks_for(PageOwner::Slab, 2, ZoneType::Dma32).unwrap();
+    assert_eq!(addr(run), at(1), "the lowest run: blocks 1 and 2");
+    assert_eq!(a.allocated_order(at(2)), Some(MAX_ORDER));
+    a.check().unwrap();
+    a.fail_nth(Some(1));
+    assert!(a.alloc_contig_blocks_for(PageOwner::Other, 1, ZoneType::Dma32).is_err(), "the injected failure");
+    assert_eq!(
+        a.alloc_contig_blocks_for(PageOwner::Other, 0, ZoneType::Dma32).map(addr),
+        Err(AllocError::NoContiguousRun { blocks: 0, zone: ZoneType::Dma32 })
+    );
+    a.free_contig_blocks(at(1), 2).unwrap();
+    assert_eq!(a.free_contig_blocks(at(1), 1), Err(FreeError::AlreadyFree(at(1).as_u64())));
+    a.free_pages(at(0), MAX_ORDER).unwrap();
+    assert_eq!(a.nr_free_total()[MAX_ORDER], 4);
     a.check().unwrap();
 }
 

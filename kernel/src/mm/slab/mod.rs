@@ -67,6 +67,7 @@
 //! The code touches no hardware, so it is unit-tested on the host against a
 //! page source backed by the host's allocator.
 
+use super::page::{order_for, pages, MAX_ORDER, PAGE_SIZE};
 use core::alloc::Layout;
 use core::mem::{align_of, size_of};
 use core::ptr::NonNull;
@@ -400,6 +401,37 @@ impl SlabAllocator {
     /// One entry per size class.
     pub fn stats(&self) -> [CacheStats; NR_CLASSES] {
         self.caches.each_ref().map(Cache::stats)
+    }
+}
+
+/// What the heap gives a layout too big for the caches (Linux's
+/// `kmalloc_large`): one buddy block of 2^order pages or, above the largest
+/// order, a run of largest-order blocks next to each other
+/// (`PageAllocator::alloc_contig_blocks_for`). Size and alignment are both
+/// met; an alignment above one largest block (4 MiB) is not served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Large {
+    Block(usize),
+    Run(u64),
+}
+
+impl Large {
+    /// None for an alignment above 4 MiB.
+    pub fn of(layout: Layout) -> Option<Large> {
+        let order = order_for(layout.size().max(layout.align()) as u64);
+        if order <= MAX_ORDER {
+            return Some(Large::Block(order));
+        }
+        let block = (pages(MAX_ORDER) * PAGE_SIZE) as usize;
+        (layout.align() <= block).then(|| Large::Run(layout.size().div_ceil(block) as u64))
+    }
+
+    /// Pages it holds.
+    pub fn pages(self) -> u64 {
+        match self {
+            Large::Block(order) => pages(order),
+            Large::Run(n) => n * pages(MAX_ORDER),
+        }
     }
 }
 

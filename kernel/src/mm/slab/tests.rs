@@ -391,3 +391,14 @@ proptest! {
         assert_empty(&slab, &pages);
     }
 }
+
+#[test]
+fn large_layouts_get_one_block_or_a_run_of_blocks() {
+    let of = |size: usize, align: usize| Large::of(Layout::from_size_align(size, align).unwrap());
+    assert_eq!(of(4097, 8), Some(Large::Block(1)));
+    assert_eq!(of(4 << 20, 8), Some(Large::Block(10)));
+    assert_eq!(of((4 << 20) + 1, 8), Some(Large::Run(2)));
+    assert_eq!(of(16 << 20, 4096), Some(Large::Run(4)));
+    assert_eq!(of(16 << 20, 8 << 20), None, "an alignment above 4 MiB");
+    assert_eq!(of(12 << 20, 8).map(Large::pages), Some(3 * 1024));
+}
