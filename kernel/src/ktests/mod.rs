@@ -11,6 +11,7 @@ mod demo;
 mod explain;
 mod foundation;
 mod inject;
+mod lazy_purge;
 mod soak;
 mod test_vmalloc;
 mod vmalloc;
@@ -20,12 +21,13 @@ mod vrealloc;
 use crate::ktest::Test;
 
 /// Every suite, in the order they run.
-pub fn suites() -> [&'static [Test]; 11] {
+pub fn suites() -> [&'static [Test]; 12] {
     [
         foundation::TESTS,
         buddy::TESTS,
         vmalloc::TESTS,
         vmap_block::TESTS,
+        lazy_purge::TESTS,
         vrealloc::TESTS,
         explain::TESTS,
         aspace::TESTS,
