@@ -8,9 +8,10 @@
 use crate::ktest::{Test, TestResult};
 use crate::mm::fault::extable;
 use crate::mm::page::PAGE_SIZE;
-use crate::mm::pages_accounted;
 use crate::mm::vmalloc::{self, VfreeStrategy};
+use crate::mm::{fail_nth, injected_failures, pages_accounted};
 use crate::{kassert, kassert_eq};
+use alloc::vec::Vec;
 
 pub const TESTS: &[Test] = crate::suite![
     "lazy_purge::freed_range_not_reused_before_a_purge" => not_reused_before_purge,
@@ -19,6 +20,7 @@ pub const TESTS: &[Test] = crate::suite![
     "lazy_purge::fewer_flushes_than_eager" => fewer_flushes_than_eager,
     "lazy_purge::limit_and_vm_unmap_aliases_purge" => limit_and_aliases_purge,
     "lazy_purge::vunmap_and_iounmap_are_lazy_too" => vunmap_and_iounmap,
+    "lazy_purge::a_list_that_cannot_grow_frees_eagerly" => list_cannot_grow,
 ];
 
 /// Lazy frees (with `max_pages` as the limit) until dropped; then eager
@@ -151,5 +153,36 @@ fn vunmap_and_iounmap() -> TestResult {
     kassert_eq!(kind_at(io), Some("unpurged"));
     kassert_eq!(vmalloc::purge_vmap_area_lazy().areas, 2);
     crate::mm::free_pages(frame.start_address(), 0).unwrap();
+    Ok(())
+}
+
+/// Fault injection at the one allocation a lazy free makes: the purge
+/// list's growth. Each free runs with the next page allocation failing;
+/// where the list had to grow (its buffer past the slab sizes needs whole
+/// pages), the free must go eager instead, and in the end everything is
+/// back as it was.
+fn list_cannot_grow() -> TestResult {
+    let _lazy = Lazy::on(1 << 20);
+    let count = 2000;
+    let mut areas = Vec::new();
+    kassert!(areas.try_reserve_exact(count).is_ok());
+    let before = (pages_accounted(), vmalloc::totals().areas);
+    areas.extend((0..count).map(|_| vmalloc::vmalloc(PAGE_SIZE).unwrap()));
+    let (failed, stats) = (injected_failures(), vmalloc::lazy_stats());
+    for &a in &areas {
+        fail_nth(Some(1));
+        let freed = vmalloc::vfree(a);
+        fail_nth(None);
+        kassert!(freed.is_ok(), "vfree under injection: {freed:?}");
+    }
+    let failed = injected_failures() - failed;
+    let after = vmalloc::lazy_stats();
+    kassert!(failed > 0, "no free reached a page allocation: the test tests nothing");
+    kassert_eq!(after.lazy_frees - stats.lazy_frees + failed, count as u64);
+    kassert_eq!(after.tlb_flushes - stats.tlb_flushes, failed);
+    vmalloc::purge_vmap_area_lazy();
+    drop(areas);
+    kassert_eq!((pages_accounted(), vmalloc::totals().areas), before);
+    kassert_eq!(vmalloc::audit(), Ok(()));
     Ok(())
 }
