@@ -35,7 +35,7 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "iounmap", args: "<addr>", about: "undo ioremap", min_args: 1, max_args: 1, run: vm::iounmap },
     Command { name: "vm_map_ram", args: "<npages>", about: "map that many new pages from a vmap block (over 64: an area of their own)", min_args: 1, max_args: 1, run: super::vmblock_commands::vm_map_ram },
     Command { name: "vm_unmap_ram", args: "<addr> <npages>", about: "undo vm_map_ram (the TLB flush is deferred) and free its pages", min_args: 2, max_args: 2, run: super::vmblock_commands::vm_unmap_ram },
-    Command { name: "vm_unmap_aliases", args: "", about: "flush the lazily freed vmap-block ranges, give back fragmented blocks", min_args: 0, max_args: 0, run: super::vmblock_commands::vm_unmap_aliases },
+    Command { name: "vm_unmap_aliases", args: "", about: "flush lazily freed ranges (vmap blocks, vfree lazy), give back fragmented blocks", min_args: 0, max_args: 0, run: super::vmblock_commands::vm_unmap_aliases },
     Command { name: "vmblocks", args: "", about: "each vmap block's pages: in use, freed, flushed, free", min_args: 0, max_args: 0, run: super::vmblock_commands::vmblocks },
     Command { name: "memmap", args: "[json] [dma|dma32|normal] [width=N|cells=N]", about: "physical memory as a map of characters, one per block of pages", min_args: 0, max_args: 3, run: maps::memmap },
     Command { name: "vmmap", args: "[json] [<start> <end>] [width=N]", about: "the vmalloc area as a map: areas, guard pages, free ranges", min_args: 0, max_args: 4, run: maps::vmmap },
