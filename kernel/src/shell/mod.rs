@@ -25,6 +25,7 @@ mod map_commands;
 mod map_json;
 #[cfg(target_os = "none")]
 mod mm_commands;
+#[cfg(target_os = "none")]
 mod purge_commands;
 #[cfg(target_os = "none")]
 pub mod test_vmalloc_command;

@@ -19,7 +19,8 @@ pub struct BenchArgs {
     /// the host allocators against the peer crates, the boot time (not in
     /// `all`), the vmalloc overrun check on against off (not in `all`),
     /// memmap and vmmap on a 16 GiB machine (not in `all`), the live
-    /// view's redraw on a 16 GiB machine (not in `all`)
+    /// view's redraw on a 16 GiB machine (not in `all`), eager against
+    /// lazy vfree (not in `all`; `--loops`, default 100000, and `--boots`)
     #[arg(long, value_enum, default_value = "all")]
     part: Part,
     /// Operations of the soak
@@ -30,7 +31,8 @@ pub struct BenchArgs {
     /// download; the stored figures if they cannot be had)
     #[arg(long)]
     linux: bool,
-    /// Boots of each kernel with --linux (medians are compared)
+    /// Boots of each kernel with --linux and --part lazy (medians are
+    /// compared)
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=25))]
     boots: u64,
 }
@@ -46,6 +48,7 @@ enum Part {
     Redzone,
     Maps,
     View,
+    Lazy,
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
@@ -71,6 +74,10 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     }
     if args.part == Part::View {
         return Ok(if bench::view::run(&env)? { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+    if args.part == Part::Lazy {
+        let ok = bench::lazy::run(&env, args.loops.unwrap_or(100_000), args.boots as usize)?;
+        return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
     if args.part == Part::Redzone {
         let ok = bench::mm::redzone(&env, args.loops.unwrap_or(100_000))?;
