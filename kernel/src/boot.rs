@@ -66,6 +66,12 @@ pub fn start(boot_info: &'static mut BootInfo) -> ! {
             m.handout()
         );
     }
+    if let Some(pages) = args.lazy_max_pages {
+        mm::vmalloc::set_lazy_max_pages(pages);
+    }
+    if args.lazy_vfree == Some(true) {
+        mm::vmalloc::set_vfree_strategy(mm::vmalloc::VfreeStrategy::Lazy);
+    }
     arch::pic::init();
     drivers::pit::init();
     x86_64::instructions::interrupts::enable();

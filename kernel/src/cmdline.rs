@@ -13,6 +13,8 @@
 //! | `vmalloc=tree`     | ... or the tree (the default)                      |
 //! | `vmalloc=check`    | ... or both, compared on every request (oracle)    |
 //! | `redzone=on\|off`  | the vmalloc overrun check (default: on in debug)   |
+//! | `vfree=eager\|lazy` | how frees flush the TLB (default: eager; vmalloc/purge.rs) |
+//! | `lazy_max_pages=N` | lazily freed pages that trigger a purge (default 8192) |
 //! | `view=on\|off`     | the state line on COM2 after every command (docs/visual.md) |
 //!
 //! Linux ignores what it does not know and passes it to init; Mosaic has no
@@ -34,11 +36,23 @@ pub struct Options<'a> {
     pub redzone: Option<bool>,
     /// `view=on`: write the memory state to COM2 after every command.
     pub view: bool,
+    /// `vfree=lazy` (true) or `vfree=eager`; None: the default, eager.
+    pub lazy_vfree: Option<bool>,
+    /// `lazy_max_pages=N` (N > 0); None: Linux's value for one CPU.
+    pub lazy_max_pages: Option<u64>,
 }
 
 impl Default for Options<'_> {
     fn default() -> Self {
-        Options { ktest: None, panic_exit: false, vmalloc: Areas::Tree, redzone: None, view: false }
+        Options {
+            ktest: None,
+            panic_exit: false,
+            vmalloc: Areas::Tree,
+            redzone: None,
+            view: false,
+            lazy_vfree: None,
+            lazy_max_pages: None,
+        }
     }
 }
 
@@ -53,7 +67,7 @@ impl fmt::Display for Complaint<'_> {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
             Complaint::Unknown(word) => {
-                write!(f, "unknown option `{word}`, ignored (known: ktest[=<filter>] panic=exit vmalloc=list|tree|check redzone=on|off view=on|off)")
+                write!(f, "unknown option `{word}`, ignored (known: ktest[=<filter>] panic=exit vmalloc=list|tree|check redzone=on|off view=on|off vfree=eager|lazy lazy_max_pages=N)")
             }
             Complaint::BadValue { option, value, expected } => {
                 write!(f, "`{option}={value}`: the value must be {expected}; option ignored")
@@ -89,6 +103,19 @@ pub fn parse<'a>(line: &'a str, mut complain: impl FnMut(Complaint<'a>)) -> Opti
             ("view", Some("on")) => options.view = true,
             ("view", Some("off")) => options.view = false,
             ("view", Some(v)) => complain(Complaint::BadValue { option: "view", value: v, expected: "`on` or `off`" }),
+            ("vfree", Some("eager")) => options.lazy_vfree = Some(false),
+            ("vfree", Some("lazy")) => options.lazy_vfree = Some(true),
+            ("vfree", Some(v)) => {
+                complain(Complaint::BadValue { option: "vfree", value: v, expected: "`eager` or `lazy`" })
+            }
+            ("lazy_max_pages", Some(v)) => match v.parse::<u64>() {
+                Ok(n) if (1..=1 << 20).contains(&n) => options.lazy_max_pages = Some(n),
+                _ => complain(Complaint::BadValue {
+                    option: "lazy_max_pages",
+                    value: v,
+                    expected: "a number of pages from 1 to 1048576",
+                }),
+            },
             _ => complain(Complaint::Unknown(word)),
         }
     }
@@ -110,10 +137,10 @@ mod tests {
     #[test]
     fn known_options_are_read() {
         let (o, said) = parsed("ktest=buddy  panic=exit vmalloc=list");
-        assert_eq!(
-            o,
-            Options { ktest: Some("buddy"), panic_exit: true, vmalloc: Areas::List, redzone: None, view: false }
-        );
+        assert_eq!(o, Options { ktest: Some("buddy"), panic_exit: true, vmalloc: Areas::List, ..Options::default() });
+        assert_eq!(parsed("vfree=lazy lazy_max_pages=64").0.lazy_vfree, Some(true));
+        assert_eq!(parsed("vfree=lazy vfree=eager").0.lazy_vfree, Some(false));
+        assert_eq!(parsed("lazy_max_pages=64").0.lazy_max_pages, Some(64));
         assert!(parsed("view=on").0.view && !parsed("view=on view=off").0.view);
         assert_eq!(parsed("redzone=off redzone=on").0.redzone, Some(true));
         assert_eq!(parsed("redzone=off").0.redzone, Some(false));
@@ -135,5 +162,11 @@ mod tests {
         assert!(said[1].contains("unknown option `verbose`"), "{}", said[1]);
         assert!(said[2].contains("`panic=reboot`"), "{}", said[2]);
         assert!(said[3].contains("unknown option `vmalloc`"), "{}", said[3]);
+        let (o, said) = parsed("vfree=bogus lazy_max_pages=0 lazy_max_pages=x");
+        assert!(o.lazy_vfree.is_none() && o.lazy_max_pages.is_none());
+        assert!(
+            said.len() == 3 && said[0].contains("`vfree=bogus`") && said[0].contains("`eager` or `lazy`"),
+            "{said:?}"
+        );
     }
 }

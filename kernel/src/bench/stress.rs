@@ -283,6 +283,9 @@ pub fn run(ops: u64, seed: u64) -> Result<Report, Problem> {
     warm_up();
     let home = aspace::current() as u64;
     HOME.store(home, core::sync::atomic::Ordering::Relaxed);
+    // Under `vfree lazy` freed ranges wait for a purge: purge before each
+    // snapshot, so that both count only what is in use.
+    vmalloc::purge_vmap_area_lazy();
     let before = state();
     let mut report = Report::default();
     let mut rng = XorShift64::new(seed);
@@ -318,6 +321,7 @@ pub fn run(ops: u64, seed: u64) -> Result<Report, Problem> {
         other => other.map(|()| None)?,
     };
     audit()?;
+    vmalloc::purge_vmap_area_lazy();
     // Measured while the run's own (now empty) vectors still exist, as
     // they did when `before` was taken.
     judge(&before, &state())?;

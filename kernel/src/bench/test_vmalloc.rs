@@ -293,6 +293,9 @@ pub fn run(params: &Params) -> Result<(), Message> {
     check_params(&params)?;
     SHORT_BY.store(params.short_by, core::sync::atomic::Ordering::Relaxed);
     USE_HUGE.store(params.use_huge, core::sync::atomic::Ordering::Relaxed);
+    // Under `vfree lazy`, ranges freed before or during the run wait for
+    // a purge: purge before each snapshot, so both see only live areas.
+    vmalloc::purge_vmap_area_lazy();
     let before = Usage::now();
     let busy = hold_busy_areas(params.busy_areas)?;
     let allocator = vmalloc::totals().allocator;
@@ -326,6 +329,7 @@ pub fn run(params: &Params) -> Result<(), Message> {
         }
     }
     let freed = free_all(&busy);
+    vmalloc::purge_vmap_area_lazy();
     let after = Usage::now();
     if let Err(f) = freed {
         bail!("test_vmalloc: {f}");

@@ -12,6 +12,7 @@ mod explain;
 mod foundation;
 mod huge;
 mod inject;
+mod lazy_purge;
 mod soak;
 mod test_vmalloc;
 mod vmalloc;
@@ -27,6 +28,7 @@ pub fn suites() -> [&'static [Test]; 12] {
         buddy::TESTS,
         vmalloc::TESTS,
         vmap_block::TESTS,
+        lazy_purge::TESTS,
         vrealloc::TESTS,
         huge::TESTS,
         explain::TESTS,

@@ -13,7 +13,7 @@
 //! | Gorman 5, Mauerer 3.4: boot memory       | `memblock.rs`                          |
 //! | Gorman 2 and 6, pictured: who holds each frame | `memmap.rs` (`page.rs`'s `PageOwner`) |
 //! | Gorman 6, Mauerer 3.5.1-3.5.6: the buddy allocator | `page_alloc/` (zone: split, merge; LAB 1) |
-//! | Gorman 7, Mauerer 3.5.7: vmalloc         | `vmalloc/` (mod: vmalloc, vfree, LAB 2; vmap: vmap, ioremap, LAB 4; query; huge: Linux 5.13+'s `vmalloc_huge`), `page_list.rs`, `vmap_area/` (list: LAB 2, free_tree: LAB 4), `redzone.rs` (the overrun check), `vmap_block/` (Linux 2.6.28+'s vm_map_ram blocks) |
+//! | Gorman 7, Mauerer 3.5.7: vmalloc         | `vmalloc/` (mod: vmalloc, vfree, LAB 2; vmap: vmap, ioremap, LAB 4; query; huge: Linux 5.13+'s `vmalloc_huge`), `page_list.rs`, `vmap_area/` (list: LAB 2, free_tree: LAB 4), `redzone.rs` (the overrun check), `vmap_block/` (Linux 2.6.28+'s vm_map_ram blocks), `vmap_purge/` + `vmalloc/purge.rs` (Linux 2.6.28+'s lazy purge of vfree) |
 //! | Gorman 7.2: the vmalloc fault            | `fault/vmalloc_fault.rs` (LAB 3), `aspace.rs` |
 //! | Gorman 4: the process address space (faults, what an address is) | `fault/`, `explain.rs` (`explain <addr>`, Linux's `mem_dump_obj`) |
 //! | Gorman 8, Mauerer 3.6: the slab allocator | `slab/`, `heap.rs` (kmalloc)          |
@@ -28,7 +28,7 @@
 //!   `tests.rs` (on the host).
 //! - `aspace -> pgtable`, never back: the walk reports the top-level entries
 //!   it creates through a hook that `aspace::init` sets.
-//! - `page`, `page_alloc`, `memmap`, `slab`, `vmap_area`, `vmap_block` and `page_list` touch no
+//! - `page`, `page_alloc`, `memmap`, `slab`, `vmap_area`, `vmap_block`, `vmap_purge` and `page_list` touch no
 //!   hardware: they build and run on the host, for unit tests and fuzzing.
 //!
 //! # Bring-up order (boot.rs calls these, in this order)
@@ -47,6 +47,7 @@ pub mod slab;
 pub use vmap_area::start_index;
 pub mod vmap_area;
 pub mod vmap_block;
+pub mod vmap_purge;
 
 // What touches hardware: bare-metal target only.
 #[cfg(target_os = "none")]

@@ -1,5 +1,7 @@
 //! Shell commands for address spaces and PGD synchronisation:
-//! `as`, `pgd_sync`, `vmstat`, and the `pgd_bench` and `huge_bench` front ends.
+//! `as`, `pgd_sync`, `vmstat` (which also shows the lazy purge's
+//! counters, mm/vmalloc/purge.rs), and the `pgd_bench` and `huge_bench`
+//! front ends.
 
 use super::parse::{parse_u64, Shown};
 use super::CmdError;
@@ -62,6 +64,15 @@ pub fn vmstat(_: &[&str]) -> Result<(), CmdError> {
     println!("pgd_eager_copies {}", EAGER_COPIES.load(Relaxed));
     println!("pgd_prealloc_pages {}", PREALLOC_PAGES.load(Relaxed));
     println!("vmalloc_page_table_pages {}", crate::mm::pgtable::table_pages());
+    let lazy = vmalloc::lazy_stats();
+    println!("vfree_strategy {}", lazy.strategy.name());
+    println!("lazy_max_pages {}", lazy.max_pages);
+    println!("vmap_lazy_nr {}", lazy.lazy_pages);
+    println!("vmap_unpurged_areas {}", lazy.unpurged);
+    println!("vmap_lazy_frees {}", lazy.lazy_frees);
+    println!("vmap_purges {}", lazy.purges);
+    println!("vmap_pages_purged {}", lazy.pages_purged);
+    println!("vmap_tlb_flushes {}", lazy.tlb_flushes);
     Ok(())
 }
 

@@ -230,7 +230,7 @@ fn vmmap_text(
     let largest = largest_free(areas);
     writeln!(out, "vmmap: {:#x}-{:#x}, {pages} pages, allocator {}", shown.start, shown.end, areas.name())?;
     writeln!(out, "scale: {}, {width} cells per row", PerCell(per_cell))?;
-    writeln!(out, "legend: V vmalloc | M vmap (and vm_map_ram blocks) | I ioremap | g guard page | - free | = the largest free range")?;
+    writeln!(out, "legend: V vmalloc | M vmap (and vm_map_ram blocks) | I ioremap | g guard page or unpurged | - free | = the largest free range")?;
     writeln!(out, "        (a mixed cell shows its most pages)")?;
     let mut rows = Rows { out: &mut *out, width, col: 0, at: shown.start, step: per_cell * PAGE_SIZE };
     let mut grid = Grid::<VM_KINDS>::new(per_cell);
@@ -243,6 +243,9 @@ fn vmmap_text(
         }
     };
     for_each_piece(areas, &mut |piece| match piece {
+        // Freed lazily (vfree lazy): nothing mapped, the range reserved
+        // until the purge, as a guard page is.
+        Piece::Busy(a) if a.data.kind() == "unpurged" => feed(GUARD, a.start..a.end()),
         Piece::Busy(a) => {
             let kind = match a.data.kind() {
                 "vmalloc" => 0,

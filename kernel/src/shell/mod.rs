@@ -26,6 +26,8 @@ mod map_json;
 #[cfg(target_os = "none")]
 mod mm_commands;
 #[cfg(target_os = "none")]
+mod purge_commands;
+#[cfg(target_os = "none")]
 pub mod test_vmalloc_command;
 #[cfg(target_os = "none")]
 pub mod view;

@@ -62,6 +62,15 @@ pub(super) fn area_as_it_is(addr: VirtAddr) -> (u64, Message) {
 
 /// `vfree <addr>`
 pub fn vfree(args: &[&str]) -> Result<(), CmdError> {
+    if let Some(done) = super::purge_commands::strategy_word(args) {
+        return done;
+    }
+    if parse_u64(args[0]).is_err() {
+        return Err(super::purge_commands::bad_word(args[0]));
+    }
+    if args.len() > 1 {
+        bail!("usage: vfree <addr> (a max-pages goes with lazy)");
+    }
     let addr = parse_vaddr(args[0])?;
     if addr.is_null() {
         // Linux's vfree(NULL) returns at once; say so rather than "freed".
@@ -70,7 +79,7 @@ pub fn vfree(args: &[&str]) -> Result<(), CmdError> {
     }
     let (pages, guard) = area_as_it_is(addr);
     vmalloc::vfree(addr).map_err(CmdError::from_display)?;
-    println!("freed {:#x} ({pages} pages mapped, {guard})", addr.as_u64());
+    println!("freed {:#x} ({pages} pages mapped, {guard}){}", addr.as_u64(), lazily());
     Ok(())
 }
 
@@ -106,7 +115,7 @@ pub fn vunmap(args: &[&str]) -> Result<(), CmdError> {
         }
     }
     vmalloc::vunmap(addr).map_err(CmdError::from_display)?;
-    println!("unmapped {:#x} and freed its pages", addr.as_u64());
+    println!("unmapped {:#x} and freed its pages{}", addr.as_u64(), lazily());
     Ok(())
 }
 
@@ -129,13 +138,23 @@ pub fn ioremap(args: &[&str]) -> Result<(), CmdError> {
 pub fn iounmap(args: &[&str]) -> Result<(), CmdError> {
     let addr = parse_vaddr(args[0])?;
     vmalloc::iounmap(addr).map_err(CmdError::from_display)?;
-    println!("unmapped {:#x}", addr.as_u64());
+    println!("unmapped {:#x}{}", addr.as_u64(), lazily());
     Ok(())
 }
 
-/// Like /proc/vmallocinfo: one line per area.
+/// What a free adds to its answer under `vfree lazy`.
+pub(super) fn lazily() -> &'static str {
+    match vmalloc::vfree_strategy() {
+        vmalloc::VfreeStrategy::Lazy => "; lazily: the TLB flush and the range wait for the purge",
+        vmalloc::VfreeStrategy::Eager => "",
+    }
+}
+
+/// Like /proc/vmallocinfo: one line per area; then, as Linux's
+/// `show_purge_info` does, the lazily freed ones not purged yet.
 pub fn vmallocinfo(_: &[&str]) -> Result<(), CmdError> {
-    for a in vmalloc::areas().map_err(CmdError::from_display)? {
+    let areas = vmalloc::areas().map_err(CmdError::from_display)?;
+    for a in areas.iter().filter(|a| a.kind != "unpurged") {
         crate::print!("{:#x}-{:#x} {:>8} {}:{}", a.start, a.start + a.size, a.size, a.caller.file(), a.caller.line());
         match a.phys {
             Some(phys) => crate::print!(" phys={phys:#018x} {}", a.kind),
@@ -146,6 +165,9 @@ pub fn vmallocinfo(_: &[&str]) -> Result<(), CmdError> {
             Some(hit) => println!(" redzone-hit (asked {} bytes; {hit})", a.requested),
             None => println!(),
         }
+    }
+    for a in areas.iter().filter(|a| a.kind == "unpurged") {
+        println!("{:#x}-{:#x} {:>8} unpurged vm_area", a.start, a.start + a.size, a.size);
     }
     Ok(())
 }

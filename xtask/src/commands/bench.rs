@@ -20,7 +20,9 @@ pub struct BenchArgs {
     /// `all`), the vmalloc overrun check on against off (not in `all`),
     /// memmap and vmmap on a 16 GiB machine (not in `all`), the live
     /// view's redraw on a 16 GiB machine (not in `all`), 2 MiB vmalloc
-    /// leaves against 4 KiB pages (not in `all`; --loops sets its rounds)
+    /// leaves against 4 KiB pages (not in `all`; --loops sets its rounds),
+    /// eager against lazy vfree (not in `all`; `--loops`, default 100000,
+    /// and `--boots`)
     #[arg(long, value_enum, default_value = "all")]
     part: Part,
     /// Operations of the soak
@@ -31,7 +33,8 @@ pub struct BenchArgs {
     /// download; the stored figures if they cannot be had)
     #[arg(long)]
     linux: bool,
-    /// Boots of each kernel with --linux (medians are compared)
+    /// Boots of each kernel with --linux and --part lazy (medians are
+    /// compared)
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=25))]
     boots: u64,
     /// Count guest instructions instead of time: QEMU's `-icount
@@ -58,6 +61,7 @@ enum Part {
     Maps,
     View,
     Huge,
+    Lazy,
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
@@ -97,6 +101,10 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     }
     if args.part == Part::Huge {
         let ok = bench::mm::huge(&env, args.loops.unwrap_or(11).min(1000))?;
+        return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+    if args.part == Part::Lazy {
+        let ok = bench::lazy::run(&env, args.loops.unwrap_or(100_000), args.boots as usize)?;
         return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
     if args.part == Part::Redzone {

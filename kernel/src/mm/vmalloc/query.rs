@@ -4,7 +4,7 @@
 //! frame (for `poke`'s checks), and the soak test's audit of the books
 //! against the page tables. Nothing here changes the state.
 
-use super::{is_vmalloc_addr, redzone_overwrite, with, Freed, VmError, VmStruct, Vmalloc, VMALLOC};
+use super::{is_vmalloc_addr, redzone_overwrite, with, Freed, VmError, VmStruct, Vmalloc, VMALLOC, VM_LAZY_FREE};
 use crate::mm::page::PAGE_SIZE;
 use crate::mm::pgtable;
 use crate::mm::redzone;
@@ -49,7 +49,8 @@ pub struct AreaInfo {
     pub redzone_hit: Option<redzone::Overwrite>,
 }
 
-/// Every area in address order; `NoMemory` if the heap cannot hold the
+/// Every area in address order, those freed lazily and not purged yet
+/// included (kind "unpurged"); `NoMemory` if the heap cannot hold the
 /// list (as under `fail_page_alloc`).
 pub fn areas() -> Result<Vec<AreaInfo>, VmError> {
     with(|v| {
@@ -70,7 +71,10 @@ pub fn with_areas<R>(f: impl FnOnce(&dyn AreaAllocator<VmStruct>) -> R) -> R {
 pub struct Totals {
     pub used_pages: u64,
     pub largest_free: u64,
+    /// Live areas (not counting the unpurged ones).
     pub areas: usize,
+    /// Areas freed lazily, their ranges still reserved (purge.rs).
+    pub unpurged: usize,
     pub allocator: &'static str,
     /// Redzones found overwritten at vfree since boot.
     pub overruns: u64,
@@ -80,7 +84,8 @@ pub fn totals() -> Totals {
     with(|v| Totals {
         used_pages: v.vmalloc_pages,
         largest_free: v.areas.largest_free(),
-        areas: v.areas.busy_count(),
+        areas: v.areas.busy_count() - super::purge::unpurged(),
+        unpurged: super::purge::unpurged(),
         allocator: v.areas.name(),
         overruns: v.overruns,
     })
@@ -148,7 +153,7 @@ pub fn area_has_flag(addr: VirtAddr, flag: u32) -> bool {
 pub fn describe(addr: u64) -> Description {
     let Some(guard) = VMALLOC.try_lock() else { return Description::Busy };
     let Some(v) = guard.as_ref() else { return Description::Busy };
-    if let Some(a) = v.areas.find(addr) {
+    if let Some(a) = v.areas.find(addr).filter(|a| a.data.flags & VM_LAZY_FREE == 0) {
         let mapped_end = a.start + a.data.nr_pages * PAGE_SIZE;
         return if addr >= mapped_end {
             Description::Guard { start: a.start, pages: a.data.nr_pages, kind: a.data.kind() }
@@ -158,7 +163,10 @@ pub fn describe(addr: u64) -> Description {
     }
     match v.freed.iter().find(|f| (f.start..f.end).contains(&addr)) {
         Some(f) => Description::Freed { start: f.start, end: f.end, kind: f.kind },
-        None => Description::NeverAllocated,
+        None => match v.areas.find(addr) {
+            Some(a) => Description::Freed { start: a.start, end: a.end(), kind: a.data.kind() },
+            None => Description::NeverAllocated,
+        },
     }
 }
 
@@ -195,17 +203,17 @@ fn info(a: &Area<VmStruct>, redzone_hit: Option<redzone::Overwrite>) -> AreaInfo
     }
 }
 
+/// A lazily freed area is looked up as a freed one (the ring says what it
+/// was); past the ring, as the unpurged area it is.
 fn lookup_in(v: &Vmalloc, addr: u64) -> Lookup {
-    if let Some(a) = v.areas.find(addr) {
+    let found = v.areas.find(addr);
+    if let Some(a) = found.filter(|a| a.data.flags & VM_LAZY_FREE == 0) {
         return Lookup::Live(info(a, None));
     }
     let n = v.freed.len();
     let newest_first = (1..=n).map(|i| v.freed[(v.next_freed + n - i) % n]);
-    newest_first
-        .filter(|f| (f.start..f.end).contains(&addr))
-        .map(Lookup::Freed)
-        .next()
-        .unwrap_or(Lookup::NeverAllocated)
+    let freed = newest_first.filter(|f| (f.start..f.end).contains(&addr)).map(Lookup::Freed).next();
+    freed.or(found.map(|a| Lookup::Live(info(a, None)))).unwrap_or(Lookup::NeverAllocated)
 }
 
 /// See `describe`.

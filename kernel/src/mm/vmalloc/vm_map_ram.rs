@@ -129,7 +129,9 @@ pub fn vm_unmap_ram(addr: VirtAddr, count: u64) -> Result<(), VmError> {
 }
 
 /// Flushes the TLB for every range freed lazily, and gives back the blocks
-/// that can serve nothing more (Linux's `vm_unmap_aliases`). Returns the
+/// that can serve nothing more (Linux's `vm_unmap_aliases`); the areas
+/// `vfree=lazy` freed are purged too (purge.rs), as Linux's
+/// `_vm_unmap_aliases` ends in `__purge_vmap_area_lazy`. Returns the
 /// blocks given back.
 pub fn vm_unmap_aliases() -> u64 {
     with(|v| {
@@ -137,7 +139,9 @@ pub fn vm_unmap_aliases() -> u64 {
         for b in q.blocks.iter_mut() {
             flush_dirty(b);
         }
-        purge(v, &mut q)
+        let released = purge(v, &mut q);
+        super::purge::purge_locked(v);
+        released
     })
 }
 

@@ -27,8 +27,8 @@
 //! no memory).
 
 use super::{
-    __vmalloc, free_pages_array, poison_redzone, redzone_overwrite, report_overrun, vfree, vm_area_alloc_pages, with,
-    VmError, Vmalloc, PAGE_KERNEL, VM_ALLOC,
+    __vmalloc, check_area, free_pages_array, poison_redzone, redzone_overwrite, report_overrun, vfree,
+    vm_area_alloc_pages, with, VmError, Vmalloc, PAGE_KERNEL, VM_ALLOC,
 };
 use crate::mm::page::PAGE_SIZE;
 use crate::mm::page_alloc::ZoneType;
@@ -87,14 +87,10 @@ pub fn vrealloc(addr: VirtAddr, size: u64) -> Result<(VirtAddr, Resized), VmErro
 
 /// The area at `start` as `vfree` would accept it: a VM_ALLOC area that
 /// starts there. Returns its mapped pages and the bytes asked for.
+/// (A range freed lazily and not purged yet is no area: `NotAnArea`.)
 fn vm_alloc_area(v: &Vmalloc, start: u64) -> Result<(u64, u64), VmError> {
-    let area = v.areas.find(start).ok_or(VmError::NotAnArea(start))?;
-    if area.start != start {
-        return Err(VmError::NotStart { addr: start, start: area.start });
-    }
-    if area.data.flags & VM_ALLOC == 0 {
-        return Err(VmError::WrongKind { addr: start, kind: area.data.kind(), expected: "vmalloc" });
-    }
+    check_area(v, start, VM_ALLOC, "vmalloc")?;
+    let area = v.areas.find(start).expect("checked above");
     Ok((area.data.nr_pages, area.data.requested))
 }
 
