@@ -22,7 +22,7 @@ mod vrealloc;
 use crate::ktest::Test;
 
 /// Every suite, in the order they run.
-pub fn suites() -> [&'static [Test]; 12] {
+pub fn suites() -> [&'static [Test]; 13] {
     [
         foundation::TESTS,
         buddy::TESTS,
