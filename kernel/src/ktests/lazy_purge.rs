@@ -21,6 +21,7 @@ pub const TESTS: &[Test] = crate::suite![
     "lazy_purge::limit_and_vm_unmap_aliases_purge" => limit_and_aliases_purge,
     "lazy_purge::vunmap_and_iounmap_are_lazy_too" => vunmap_and_iounmap,
     "lazy_purge::a_list_that_cannot_grow_frees_eagerly" => list_cannot_grow,
+    "lazy_purge::a_huge_area_frees_lazily_too" => huge_area_lazily,
 ];
 
 /// Lazy frees (with `max_pages` as the limit) until dropped; then eager
@@ -184,5 +185,27 @@ fn list_cannot_grow() -> TestResult {
     drop(areas);
     kassert_eq!((pages_accounted(), vmalloc::totals().areas), before);
     kassert_eq!(vmalloc::audit(), Ok(()));
+    Ok(())
+}
+
+/// A `vmalloc_huge` area freed lazily: its 2 MiB leaves are cleared and
+/// its order-9 blocks come back at the free, like any area's pages; only
+/// the range waits, and the purge gives it back.
+fn huge_area_lazily() -> TestResult {
+    use crate::mm::vmalloc::VM_HUGE_PMD;
+    // A first cycle makes the page tables the range needs (kept for good).
+    vmalloc::vfree(vmalloc::vmalloc_huge(4 << 20).unwrap()).unwrap();
+    let _lazy = Lazy::on(1 << 16);
+    let accounted = pages_accounted();
+    let addr = vmalloc::vmalloc_huge(4 << 20).unwrap();
+    let huge = vmalloc::area_has_flag(addr, VM_HUGE_PMD);
+    vmalloc::vfree(addr).unwrap();
+    kassert!(huge, "the area was not mapped with leaves");
+    kassert_eq!(kind_at(addr), Some("unpurged"));
+    kassert!(crate::mm::pgtable::translate(addr).is_none(), "the leaf still maps {addr:?} after a lazy free");
+    kassert_eq!(pages_accounted(), accounted);
+    let done = vmalloc::purge_vmap_area_lazy();
+    kassert_eq!((done.areas, done.pages), (1, 1024));
+    kassert_eq!(kind_at(addr), None);
     Ok(())
 }
