@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Debian's 6.1 kernels export neither __vmalloc_node nor
- * __vmalloc_node_range, and test_vmalloc's aligned cases call the first.
- * Kbuild renames the calls to mosaic_vmalloc_node, which finds the real
- * function through kallsyms (reached by way of a kprobe, since
- * kallsyms_lookup_name is not exported either) and calls it.
+ * __vmalloc_node_range, and test_vmalloc's aligned cases call the first;
+ * its 6.12 kernels do not export __vmalloc_node_noprof, the function
+ * behind the __vmalloc_node macro since 6.10. Kbuild renames the calls to
+ * mosaic_vmalloc_node, which finds the real function through kallsyms
+ * (reached by way of a kprobe, since kallsyms_lookup_name is not exported
+ * either) and calls it.
  */
 #include <linux/kprobes.h>
 #include <linux/vmalloc.h>
@@ -23,7 +25,10 @@ static vmalloc_node_fn mosaic_real_vmalloc_node(void)
 		return NULL;
 	lookup = (void *)kp.addr;
 	unregister_kprobe(&kp);
-	real = (vmalloc_node_fn)lookup("__vmalloc_node");
+	/* The 6.10+ name first: 6.1 has no such symbol, 6.12 no __vmalloc_node. */
+	real = (vmalloc_node_fn)lookup("__vmalloc_node_noprof");
+	if (!real)
+		real = (vmalloc_node_fn)lookup("__vmalloc_node");
 	return real;
 }
 

@@ -28,9 +28,10 @@ pub struct BenchArgs {
     /// Operations of the soak
     #[arg(long, default_value_t = 10_000_000)]
     soak_ops: u64,
-    /// Compare test_vmalloc with Linux's own, booted in the same QEMU in
-    /// the same run (Debian's kernel packages, fetched with apt-get
-    /// download; the stored figures if they cannot be had)
+    /// Compare test_vmalloc with Linux's own, 6.1 and 6.12, booted in the
+    /// same QEMU in the same run (Debian's kernel packages, fetched with
+    /// apt-get download; 6.1 alone without 6.12's, the stored figures
+    /// without any)
     #[arg(long)]
     linux: bool,
     /// Boots of each kernel with --linux and --part lazy (medians are
