@@ -89,11 +89,16 @@ pub fn mutants(
         let t = Instant::now();
         let reference = grade_in(&dir, lab, &shared_target, &args, true).context("grading the reference copy")?;
         println!("reference: {}/{} ({:.0?})", reference.score(), reference.max(), t.elapsed());
+        let judgeable = reference.score() == reference.max();
         print_reference_failures(&reference);
         let mut lab_rows = Vec::new();
         for m in chosen {
             let t = Instant::now();
-            let row = run_mutant(&dir, lab, m, &reference, &shared_target, &mutant_args);
+            let row = if judgeable {
+                run_mutant(&dir, lab, m, &reference, &shared_target, &mutant_args)
+            } else {
+                not_judged(lab, m)
+            };
             print_row(&row, t.elapsed().as_secs_f64(), fast);
             lab_rows.push(row);
         }
@@ -154,10 +159,23 @@ fn run_mutant(dir: &Path, lab: &Lab, m: &Mutant, reference: &Report, target: &Pa
     row
 }
 
-/// The tests the reference itself failed, one line each. A mutant that
-/// only those tests catch shows as MISSED, so the line says which tests
-/// the run cannot judge, and whether they ran into their timeout (a
-/// loaded machine: rerun with `--timeout-scale`).
+/// A mutant left ungraded because the reference lost points: a test that
+/// fails on the reference cannot catch anything, and with `--fast` its
+/// failure would stop the mutant's grading before the real catcher ran,
+/// so every such mutant would look MISSED.
+fn not_judged(lab: &Lab, m: &Mutant) -> MutantRow {
+    MutantRow {
+        lab: lab.id,
+        bug: m.bug,
+        caught_by: Vec::new(),
+        points_lost: 0,
+        error: Some("not graded: the reference itself lost points (see above)".into()),
+    }
+}
+
+/// The tests the reference itself failed, one line each, saying whether
+/// they ran into their timeout (a loaded machine: rerun with
+/// `--timeout-scale`).
 fn print_reference_failures(reference: &Report) {
     for r in reference.results.iter().filter(|r| !r.passed) {
         let why = if r.timed_out {
@@ -168,7 +186,7 @@ fn print_reference_failures(reference: &Report) {
         println!("  the reference FAILED {} ({} points): {why}", r.name, r.points);
     }
     if reference.score() < reference.max() {
-        println!("  mutants that only these tests catch will show as MISSED");
+        println!("  the reference must score full marks to judge the mutants: this lab's are not graded");
     }
 }
 
