@@ -150,7 +150,10 @@ fn run_mutant(dir: &Path, lab: &Lab, m: &Mutant, reference: &Report, target: &Pa
         Ok(report) => {
             let passed_here = |name: &str| reference.results.iter().any(|r| r.name == name && r.passed);
             for r in report.results.iter().filter(|r| !r.passed && passed_here(&r.name)) {
-                row.caught_by.push(r.name.clone());
+                // A timeout is a catch (a fault retried forever) but also
+                // what a loaded machine does to a good test: say which.
+                let how = if r.timed_out { " (timed out)" } else { "" };
+                row.caught_by.push(format!("{}{how}", r.name));
                 row.points_lost += r.points;
             }
         }
