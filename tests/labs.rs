@@ -3,7 +3,7 @@
 //! `cargo xtask run` with a script. A stubbed function answers with its
 //! name and handout instead of stopping the kernel.
 //!
-//! Each test builds a kernel for its tree: two trees only, to bound the
+//! Each test builds a kernel for its tree: three trees only, to bound the
 //! time. They take turns in one directory, target/labs-tests/tree, built
 //! in target/labs-tests, so only the first run on a machine builds the
 //! kernel's dependencies. One path for both trees, as the grader's
@@ -131,5 +131,30 @@ fn a_lab2_only_skeleton_boots_on_the_buddy_allocator() {
     let vfree = answer(&out, "vfree 0xffffc90000000000");
     assert_eq!(vfree, format!("error: lab 2: vfree is not written yet {handout}"));
     assert_eq!(answer(&out, "vmap 2"), format!("error: lab 2: get_vm_area is not written yet {handout}"));
+    assert!(!out.contains("panicked"), "{out}");
+}
+
+/// The `MemFree:` line of the `meminfo` that is the `nth` (from 0) in `out`.
+fn mem_free(out: &str, nth: usize) -> &str {
+    out.split("mosaic> meminfo\n")
+        .nth(nth + 1)
+        .and_then(|after| after.lines().find(|l| l.starts_with("MemFree:")))
+        .unwrap_or_else(|| panic!("no meminfo number {nth} with a MemFree line in:\n{out}"))
+}
+
+/// Lab 4's skeleton: the shell's `vmap` allocates the pages, the stubbed
+/// `__vmap` fails, and the pages must come back to the shell, which frees
+/// them: free memory is the same before and after, even when tried twice.
+#[test]
+fn a_lab4_skeleton_vmap_gives_the_pages_back() {
+    let (tree, _turn) = tree();
+    let listed = export(&["4"], &tree);
+    assert!(listed.contains("stubbed lab 4 ") && !listed.contains("stubbed lab 2 "), "{listed}");
+    let script = "meminfo\nvmap 64\nvmap 64\nmeminfo\nshutdown\n";
+    let (code, out) = run_in(&tree, script);
+    assert_eq!(code, Some(0), "the run did not end with shutdown:\n{out}");
+    let missing = "error: lab 4: __vmap is not written yet (docs/labs/lab4-vmap-ioremap.md)";
+    assert_eq!(answer(&out, "vmap 64"), missing, "{out}");
+    assert_eq!(mem_free(&out, 1), mem_free(&out, 0), "the failed vmaps kept pages:\n{out}");
     assert!(!out.contains("panicked"), "{out}");
 }

@@ -58,6 +58,10 @@ enum LabCommand {
         /// --fail-fast`): the points lost are then a lower bound
         #[arg(long)]
         fast: bool,
+        /// Multiply every test's timeout by this (`grade --timeout-scale`),
+        /// on a loaded machine where the reference runs into them
+        #[arg(long, default_value_t = 1.0)]
+        timeout_scale: f64,
     },
 }
 
@@ -89,12 +93,12 @@ pub fn run(args: LabArgs) -> Result<ExitCode> {
             let rows = grade::selftest(&labs, jobs)?;
             Ok(if rows.iter().all(|r| r.ok()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        LabCommand::Mutants { lab, jobs, quick, only, fast } => {
+        LabCommand::Mutants { lab, jobs, quick, only, fast, timeout_scale } => {
             let labs = match lab {
                 Some(name) => vec![lab::find(&name)?],
                 None => LABS.iter().collect(),
             };
-            let rows = grade::mutants(&labs, jobs.max(1), quick, only.as_deref(), fast)?;
+            let rows = grade::mutants(&labs, jobs.max(1), quick, only.as_deref(), fast, timeout_scale)?;
             Ok(if rows.iter().all(|r| r.caught()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
     }

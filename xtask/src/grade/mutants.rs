@@ -50,14 +50,30 @@ impl MutantRow {
 /// texts separated by `|`. With `fast`, each mutant is
 /// graded only until a test catches it (`grade --fail-fast`): whether it
 /// is caught is the same, the points lost are a lower bound.
-pub fn mutants(labs: &[&Lab], jobs: usize, quick: bool, only: Option<&str>, fast: bool) -> Result<Vec<MutantRow>> {
+/// `timeout_scale` multiplies every test's timeout (`grade --timeout-scale`),
+/// for a loaded machine on which the reference runs into them.
+pub fn mutants(
+    labs: &[&Lab],
+    jobs: usize,
+    quick: bool,
+    only: Option<&str>,
+    fast: bool,
+    timeout_scale: f64,
+) -> Result<Vec<MutantRow>> {
     let started = Instant::now();
     let (dir, _lock) = work_tree()?;
     copy(&dir)?;
     let shared_target = labs_dir().join("target");
     seed_shared_target(&shared_target)?;
     let seed = 20_240_614u64;
-    let args = ["--jobs".to_string(), jobs.to_string(), "--seed".into(), seed.to_string()];
+    let args = [
+        "--jobs".to_string(),
+        jobs.to_string(),
+        "--seed".into(),
+        seed.to_string(),
+        "--timeout-scale".into(),
+        timeout_scale.to_string(),
+    ];
     let mut mutant_args = args.to_vec();
     if fast {
         mutant_args.push("--fail-fast".into());
@@ -73,10 +89,16 @@ pub fn mutants(labs: &[&Lab], jobs: usize, quick: bool, only: Option<&str>, fast
         let t = Instant::now();
         let reference = grade_in(&dir, lab, &shared_target, &args, true).context("grading the reference copy")?;
         println!("reference: {}/{} ({:.0?})", reference.score(), reference.max(), t.elapsed());
+        let judgeable = reference.score() == reference.max();
+        print_reference_failures(&reference);
         let mut lab_rows = Vec::new();
         for m in chosen {
             let t = Instant::now();
-            let row = run_mutant(&dir, lab, m, &reference, &shared_target, &mutant_args);
+            let row = if judgeable {
+                run_mutant(&dir, lab, m, &reference, &shared_target, &mutant_args)
+            } else {
+                not_judged(lab, m)
+            };
             print_row(&row, t.elapsed().as_secs_f64(), fast);
             lab_rows.push(row);
         }
@@ -128,13 +150,47 @@ fn run_mutant(dir: &Path, lab: &Lab, m: &Mutant, reference: &Report, target: &Pa
         Ok(report) => {
             let passed_here = |name: &str| reference.results.iter().any(|r| r.name == name && r.passed);
             for r in report.results.iter().filter(|r| !r.passed && passed_here(&r.name)) {
-                row.caught_by.push(r.name.clone());
+                // A timeout is a catch (a fault retried forever) but also
+                // what a loaded machine does to a good test: say which.
+                let how = if r.timed_out { " (timed out)" } else { "" };
+                row.caught_by.push(format!("{}{how}", r.name));
                 row.points_lost += r.points;
             }
         }
         Err(e) => row.error = Some(format!("grading failed: {e:#}")),
     }
     row
+}
+
+/// A mutant left ungraded because the reference lost points: a test that
+/// fails on the reference cannot catch anything, and with `--fast` its
+/// failure would stop the mutant's grading before the real catcher ran,
+/// so every such mutant would look MISSED.
+fn not_judged(lab: &Lab, m: &Mutant) -> MutantRow {
+    MutantRow {
+        lab: lab.id,
+        bug: m.bug,
+        caught_by: Vec::new(),
+        points_lost: 0,
+        error: Some("not graded: the reference itself lost points (see above)".into()),
+    }
+}
+
+/// The tests the reference itself failed, one line each, saying whether
+/// they ran into their timeout (a loaded machine: rerun with
+/// `--timeout-scale`).
+fn print_reference_failures(reference: &Report) {
+    for r in reference.results.iter().filter(|r| !r.passed) {
+        let why = if r.timed_out {
+            format!("ran into its timeout after {:.0} s (loaded machine? try --timeout-scale 2)", r.seconds)
+        } else {
+            r.detail.lines().next().unwrap_or("failed").trim().to_string()
+        };
+        println!("  the reference FAILED {} ({} points): {why}", r.name, r.points);
+    }
+    if reference.score() < reference.max() {
+        println!("  the reference must score full marks to judge the mutants: this lab's are not graded");
+    }
 }
 
 /// One line per mutant: what the student got wrong, the points lost
@@ -160,7 +216,7 @@ fn print_row(row: &MutantRow, seconds: f64, fast: bool) {
 /// missed or broken). The whole catalogue (`cargo xtask lab mutants`)
 /// takes longer than CI's budget allows with everything else.
 pub fn mutants_tally(jobs: usize) -> (usize, usize) {
-    match mutants(&crate::lab::LABS.iter().collect::<Vec<_>>(), jobs, true, None, true) {
+    match mutants(&crate::lab::LABS.iter().collect::<Vec<_>>(), jobs, true, None, true, 1.0) {
         Ok(rows) => {
             let caught = rows.iter().filter(|r| r.caught()).count();
             (caught, rows.len() - caught)

@@ -165,12 +165,12 @@ pub(super) fn seed_shared_target(shared: &Path) -> Result<()> {
             continue;
         }
         std::fs::create_dir_all(&dest)?;
-        println!("lab selftest: seeding {} from {}", dest.display(), from.display());
+        println!("xtask: seeding {} from {}", dest.display(), from.display());
         // The kernel itself is rebuilt in any case.
         for dir in ["debug", "x86_64-unknown-none"].map(|d| from.join(d)).iter().filter(|d| d.is_dir()) {
             let status = Command::new("cp").args(["-a", "--reflink=auto"]).arg(dir).arg(&dest).status();
             if !status.is_ok_and(|s| s.success()) {
-                println!("lab selftest: could not copy {}; the skeletons will build it from scratch", dir.display());
+                println!("xtask: could not copy {}; the graded trees will build it from scratch", dir.display());
             }
         }
     }

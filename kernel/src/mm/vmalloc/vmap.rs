@@ -25,8 +25,8 @@ pub fn vmap(pages: &[PhysFrame], flags: u32) -> Result<VirtAddr, VmError> {
     if pages.is_empty() {
         return Err(VmError::ZeroSize);
     }
-    let owned = PageList::try_from_slice(pages).ok_or(VmError::NoMemory)?;
-    __vmap(owned, flags, caller).map_err(|(e, _)| e)
+    let mut owned = PageList::try_from_slice(pages).ok_or(VmError::NoMemory)?;
+    __vmap(&mut owned, flags, caller)
 }
 
 /// `vmap` of a list the area then owns (for lists too long to be one
@@ -34,25 +34,28 @@ pub fn vmap(pages: &[PhysFrame], flags: u32) -> Result<VirtAddr, VmError> {
 /// under `VM_MAP_PUT_PAGES`. On failure the list comes back with the
 /// error, so that the caller can free its pages.
 #[track_caller]
-pub fn vmap_list(pages: PageList, flags: u32) -> Result<VirtAddr, (VmError, PageList)> {
+pub fn vmap_list(mut pages: PageList, flags: u32) -> Result<VirtAddr, (VmError, PageList)> {
     if pages.is_empty() {
         return Err((VmError::ZeroSize, pages));
     }
-    __vmap(pages, flags, Location::caller())
+    // `__vmap` takes the list out of `pages` only once the area is mapped,
+    // so after any error (a stubbed `__vmap`'s too) it is still here to
+    // hand back.
+    __vmap(&mut pages, flags, Location::caller()).map_err(|e| (e, pages))
 }
 
-fn __vmap(pages: PageList, flags: u32, caller: &'static Location<'static>) -> Result<VirtAddr, (VmError, PageList)> {
-    // LAB 4 BEGIN: get_vm_area (VM_MAP), vmap_pages_range with the caller's pages, release on error, keep the list
+/// Maps `pages` into a new `VM_MAP` area; on success the area takes the
+/// list (leaving `pages` empty), on error `pages` is left as it was.
+fn __vmap(pages: &mut PageList, flags: u32, caller: &'static Location<'static>) -> Result<VirtAddr, VmError> {
+    // LAB 4 BEGIN: get_vm_area (VM_MAP), vmap_pages_range with the caller's pages, release on error, then keep the list
     let count = pages.len() as u64;
     with(|v| {
-        let start = match get_vm_area(v, count * PAGE_SIZE, PAGE_SIZE, VM_MAP | (flags & VM_MAP_PUT_PAGES), caller) {
-            Ok(start) => start,
-            Err(e) => return Err((e, pages)),
-        };
+        let start = get_vm_area(v, count * PAGE_SIZE, PAGE_SIZE, VM_MAP | (flags & VM_MAP_PUT_PAGES), caller)?;
         if let Err(e) = pgtable::vmap_pages_range(start, count, pages.iter().copied(), PAGE_KERNEL) {
             v.areas.remove(start.as_u64());
-            return Err((e.into(), pages));
+            return Err(e.into());
         }
+        let pages = core::mem::take(pages);
         v.areas.find_mut(start.as_u64()).expect("just reserved").data.pages = pages;
         Ok(start)
     })
