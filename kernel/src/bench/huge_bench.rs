@@ -17,6 +17,7 @@
 //! A `vmalloc_huge` that falls back to 4 KiB pages (no free order-9 block)
 //! makes the run stop with an error: its figures would be small pages'.
 
+use super::{err, with_room};
 use crate::drivers::tsc;
 use crate::message::Message;
 use crate::mm::layout::PMD_SIZE;
@@ -78,16 +79,6 @@ pub fn run(size: u64, rounds: u64) -> Result<(), Message> {
         );
     }
     Ok(())
-}
-
-fn err(e: impl core::fmt::Display) -> Message {
-    Message::new(format_args!("{e}"))
-}
-
-fn with_room<T>(n: usize) -> Result<Vec<T>, Message> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| err(vmalloc::VmError::NoMemory))?;
-    Ok(v)
 }
 
 /// The median of `values`, sorted in `scratch`, whose room must hold them

@@ -16,6 +16,7 @@
 //! are kept), so each strategy is best measured on a freshly booted kernel;
 //! `cargo xtask bench` does that.
 
+use super::{err, with_room};
 use crate::drivers::tsc;
 use crate::message::Message;
 use crate::mm::aspace::{self, Strategy};
@@ -95,18 +96,6 @@ fn stop_at_ctrl_c() -> Result<(), Message> {
         bail!("pgd_bench: interrupted by Ctrl-C; everything it made is freed and the strategy put back");
     }
     Ok(())
-}
-
-fn err(e: impl core::fmt::Display) -> Message {
-    Message::new(format_args!("{e}"))
-}
-
-/// An empty vector with room for `n`, or out of memory (a `push` past
-/// what the heap can give would panic).
-fn with_room<T>(n: usize) -> Result<Vec<T>, Message> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| err(vmalloc::VmError::NoMemory))?;
-    Ok(v)
 }
 
 fn create_cost() -> Result<u64, Message> {
