@@ -10,7 +10,7 @@ use crate::{bail, mm};
 pub const MARKER: u64 = 0x00c0_ffee_dead_beef;
 
 /// The kinds, for the error message and `help`.
-const KINDS: &str = "panic, null, write-rodata, ud, gp, overflow, vmalloc-guard";
+const KINDS: &str = "panic, null, write-rodata, ud, gp, overflow, vmalloc-guard, triple-fault";
 
 /// Lives in .rodata (read-only): `crash write-rodata` writes to it.
 static READ_ONLY: u64 = 0x5eed;
@@ -31,9 +31,25 @@ pub fn crash(args: &[&str]) -> Result<(), CmdError> {
             // One page, then the guard page.
             write_at(area.as_u64() + 4096);
         }
+        "triple-fault" => triple_fault(),
         other => bail!("unknown crash kind '{}' (one of: {KINDS})", super::parse::Shown(other)),
     }
     bail!("the crash did not happen")
+}
+
+/// Loads an empty IDT, then raises a breakpoint. The CPU cannot find the
+/// breakpoint's gate, so it raises a #GP, whose gate it cannot find either,
+/// so a double fault, and failing that too it shuts down: a triple fault,
+/// which a PC turns into a reset. No oops can be printed: nothing of the
+/// kernel runs any more. (QEMU with `-no-reboot` exits instead.)
+fn triple_fault() -> ! {
+    let empty = x86_64::structures::DescriptorTablePointer { limit: 0, base: x86_64::VirtAddr::zero() };
+    // SAFETY: deliberately makes every exception undeliverable and raises
+    // one; the machine resets and nothing after this runs.
+    unsafe {
+        x86_64::instructions::tables::lidt(&empty);
+        core::arch::asm!("int3", options(noreturn));
+    }
 }
 
 /// Loads from `addr` with R12 = MARKER: a page fault (or #GP for a
