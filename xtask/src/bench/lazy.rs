@@ -8,10 +8,10 @@
 //! after it. The target: long_busy_list within 1.5x of
 //! random_size per loop.
 
+use super::mm::{self, median};
 use anyhow::{Context, Result};
 use regex::Regex;
 use std::time::Duration;
-use xtask::qemu::Firmware;
 use xtask::session::{Session, TestEnv};
 
 /// The allocation cases: their bit in run_test_mask and their name.
@@ -51,21 +51,10 @@ fn measure(s: &mut Session, bit: u32, name: &str, loops: u64) -> Result<Option<(
 fn boot_pair(env: &TestEnv, boot: usize) -> Result<Vec<Session>> {
     let mut pair = Vec::new();
     for strategy in STRATEGIES {
-        let mut machine = env.machine(Firmware::Bios);
-        machine.memory = "1G".into();
-        machine.cmdline = format!("panic=exit vfree={strategy}");
-        let mut s = Session::start(&format!("bench-lazy-{strategy}-{boot}"), &machine, env)?;
-        s.timeout = Duration::from_secs(3600);
-        s.wait_prompt()?;
-        pair.push(s);
+        let cmdline = format!("panic=exit vfree={strategy}");
+        pair.push(mm::boot(env, &format!("bench-lazy-{strategy}-{boot}"), &cmdline, Duration::from_secs(3600))?);
     }
     Ok(pair)
-}
-
-/// The median of `v` (0 if empty).
-fn median(mut v: Vec<u64>) -> u64 {
-    v.sort_unstable();
-    v.get(v.len() / 2).copied().unwrap_or(0)
 }
 
 /// Runs the comparison and prints it; false if a case failed.

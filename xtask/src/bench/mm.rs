@@ -9,10 +9,12 @@ use std::time::Duration;
 use xtask::qemu::Firmware;
 use xtask::session::{Session, TestEnv};
 
-/// Boots a fresh release machine (1 GiB, TCG) and waits for the prompt.
-fn boot(env: &TestEnv, name: &str, timeout: Duration) -> Result<Session> {
+/// Boots a fresh release machine (1 GiB, TCG) with the kernel options
+/// `cmdline` and waits for the prompt.
+pub(super) fn boot(env: &TestEnv, name: &str, cmdline: &str, timeout: Duration) -> Result<Session> {
     let mut machine = env.machine(Firmware::Bios);
     machine.memory = "1G".into();
+    machine.cmdline = cmdline.into();
     let mut s = Session::start(name, &machine, env)?;
     s.timeout = timeout;
     s.wait_prompt()?;
@@ -24,7 +26,7 @@ pub fn pgd(env: &TestEnv) -> Result<bool> {
     println!("\n==> PGD-sync strategies (pgd_bench, ns; see docs/lazy-pgd.md)");
     let mut ok = true;
     for strategy in ["lazy", "eager", "prealloc"] {
-        let mut s = boot(env, &format!("bench-pgd-{strategy}"), Duration::from_secs(600))?;
+        let mut s = boot(env, &format!("bench-pgd-{strategy}"), "panic=exit", Duration::from_secs(600))?;
         for line in s.command(&format!("pgd_bench {strategy}"))? {
             ok &= !line.starts_with("error:");
             println!("  {line}");
@@ -50,13 +52,8 @@ pub fn redzone(env: &TestEnv, loops: u64) -> Result<bool> {
     println!("\n==> the vmalloc overrun check: fix_size_alloc_test, {loops} loops, {REDZONE_ROUNDS} rounds, medians");
     let mut machines = Vec::new();
     for mode in ["off", "on"] {
-        let mut machine = env.machine(Firmware::Bios);
-        machine.memory = "1G".into();
-        machine.cmdline = format!("panic=exit redzone={mode}");
-        let mut s = Session::start(&format!("bench-redzone-{mode}"), &machine, env)?;
-        s.timeout = Duration::from_secs(3600);
-        s.wait_prompt()?;
-        machines.push(s);
+        let cmdline = format!("panic=exit redzone={mode}");
+        machines.push(boot(env, &format!("bench-redzone-{mode}"), &cmdline, Duration::from_secs(3600))?);
     }
     let re = regex::Regex::new(r"^mosaic: fix_size_alloc_test (\d+) ns per loop")?;
     let mut ok = true;
@@ -79,7 +76,7 @@ pub fn redzone(env: &TestEnv, loops: u64) -> Result<bool> {
 }
 
 /// The median of `v` (0 if empty).
-fn median(mut v: Vec<u64>) -> u64 {
+pub(super) fn median(mut v: Vec<u64>) -> u64 {
     v.sort_unstable();
     v.get(v.len() / 2).copied().unwrap_or(0)
 }
@@ -87,7 +84,7 @@ fn median(mut v: Vec<u64>) -> u64 {
 /// Runs the soak for `ops` operations and prints its throughput.
 pub fn soak(env: &TestEnv, ops: u64) -> Result<bool> {
     println!("\n==> soak: stress {ops}");
-    let mut s = boot(env, "bench-soak", Duration::from_secs(6 * 3600))?;
+    let mut s = boot(env, "bench-soak", "panic=exit", Duration::from_secs(6 * 3600))?;
     let lines = s.command(&format!("stress {ops} 1"))?;
     for line in &lines {
         println!("  {line}");
@@ -114,7 +111,7 @@ pub fn huge(env: &TestEnv, rounds: u64) -> Result<bool> {
     let mut seen = vec![[[(); 5].map(|_| Vec::new()), [(); 5].map(|_| Vec::new())]; HUGE_SIZES.len()];
     let mut ok = true;
     for boot_no in 0..HUGE_BOOTS {
-        let mut s = boot(env, &format!("bench-huge-{boot_no}"), Duration::from_secs(3600))?;
+        let mut s = boot(env, &format!("bench-huge-{boot_no}"), "panic=exit", Duration::from_secs(3600))?;
         for (i, size) in HUGE_SIZES.iter().enumerate() {
             let lines = s.command(&format!("huge_bench {size} {rounds}"))?;
             let caps: Vec<_> = lines.iter().filter_map(|l| re.captures(l)).collect();
