@@ -444,6 +444,26 @@ fn a_freed_page_comes_straight_back_and_draining_restores_the_buddy_lists() {
 }
 
 #[test]
+fn a_page_whose_buddy_is_free_skips_the_list_and_merges() {
+    let mut m = small();
+    let mut a = dma(&mut m, false);
+    // Frame 0 is not managed, so frame 1 is the lone order-0 block: the
+    // first page is frame 1, whose buddy is never free, and the second
+    // comes from splitting a larger block, whose other half stays free.
+    let lone = a.alloc_pages(0, ZoneType::Dma).unwrap();
+    let before = a.zone(ZoneType::Dma).nr_free();
+    let split = a.alloc_pages(0, ZoneType::Dma).unwrap();
+    assert_eq!(lone.start_address().as_u64() / 4096, 1);
+    a.enable_pcp();
+    a.free_pages(addr(split), 0).unwrap();
+    assert_eq!(a.pcp_pages(), 0, "a page with a free buddy went on the per-CPU list");
+    assert_eq!(a.zone(ZoneType::Dma).nr_free(), before, "the page did not merge with its buddy");
+    a.free_pages(addr(lone), 0).unwrap();
+    assert_eq!(a.pcp_pages(), 1, "a page whose buddy is not free skips the list");
+    a.check().unwrap();
+}
+
+#[test]
 fn the_list_never_holds_more_than_high() {
     let mut m = small();
     let mut a = dma(&mut m, true);
@@ -460,18 +480,24 @@ fn the_list_never_holds_more_than_high() {
 fn pages_on_the_list_are_drained_when_a_request_needs_them() {
     let mut m = small();
     let mut a = dma(&mut m, true);
-    // Take every page one by one, then free them all, highest last: the
-    // last ones freed stay on the list and keep the top block from merging.
+    // Take every page one by one and free them all but the top two, which
+    // go last, each while the other is held: on the list they keep the top
+    // block from merging.
     let mut frames = Vec::new();
     while let Ok(f) = a.alloc_pages(0, ZoneType::Dma) {
         frames.push(f);
     }
     assert_eq!((a.free_pages_total(), a.pcp_pages()), (0, 0));
     frames.sort_unstable();
+    let top = frames.split_off(frames.len() - 2);
     for f in frames {
         a.free_pages(addr(f), 0).unwrap();
     }
-    assert!(a.pcp_pages() > 0);
+    a.drain_pcp();
+    for f in top {
+        a.free_pages(addr(f), 0).unwrap();
+    }
+    assert_eq!(a.pcp_pages(), 2);
     // Frames 1024..4096 make three blocks of the largest order.
     assert_eq!(a.zone(ZoneType::Dma).nr_free()[MAX_ORDER], 2);
     let blocks: Vec<_> = std::iter::from_fn(|| a.alloc_pages(MAX_ORDER, ZoneType::Dma).ok()).collect();
