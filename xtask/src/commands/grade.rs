@@ -47,6 +47,10 @@ pub struct GradeArgs {
     /// the report and the score (`lab mutants --fast` uses it)
     #[arg(long)]
     fail_fast: bool,
+    /// Run the QEMU tests whose names contain one of these texts
+    /// (separated by `|`) before the others (`lab mutants` uses it)
+    #[arg(long, value_name = "TESTS")]
+    first: Option<String>,
 }
 
 /// What besides the printed table `grade` writes.
@@ -71,6 +75,7 @@ pub fn run(args: GradeArgs) -> Result<ExitCode> {
         only: args.only,
         verbose: args.verbose,
         fail_fast: args.fail_fast,
+        first: args.first,
     };
     let report = match &args.submission {
         Some(dir) => grade::grade_submission(lab, dir, &opts.to_args())?,

@@ -99,6 +99,11 @@ pub struct GradeOptions {
     /// tests not run out of the report (`lab mutants` in CI: one failure
     /// is enough to catch a mutant).
     pub fail_fast: bool,
+    /// Run the QEMU tests whose names contain one of these texts (`|`
+    /// between them) before the others. Only the order changes; with
+    /// `fail_fast`, a mutant caught by one of them costs one QEMU run
+    /// (`lab mutants` passes the tests that caught it last time).
+    pub first: Option<String>,
 }
 
 impl GradeOptions {
@@ -118,6 +123,9 @@ impl GradeOptions {
         if self.fail_fast {
             args.push("--fail-fast".into());
         }
+        if let Some(first) = &self.first {
+            args.extend(["--first".into(), first.clone()]);
+        }
         args
     }
 }
@@ -131,6 +139,7 @@ impl Default for GradeOptions {
             only: None,
             verbose: false,
             fail_fast: false,
+            first: None,
         }
     }
 }
@@ -293,7 +302,11 @@ pub fn grade(lab: &Lab, opts: &GradeOptions) -> Result<Report> {
     };
     report.host_built = host.built;
 
-    let qemu_tests: Vec<&Graded> = graded.iter().filter(|g| !matches!(g.check, Check::Host(_))).collect();
+    let mut qemu_tests: Vec<&Graded> = graded.iter().filter(|g| !matches!(g.check, Check::Host(_))).collect();
+    if let Some(first) = &opts.first {
+        // A stable sort: the named tests first, each group in catalogue order.
+        qemu_tests.sort_by_key(|g| !first.split('|').any(|f| !f.is_empty() && display_name(g).contains(f)));
+    }
     let env = if qemu_tests.is_empty() { Err(anyhow::anyhow!("no QEMU tests")) } else { qemu_env() };
     if !qemu_tests.is_empty() {
         report.kernel_built = env.is_ok();

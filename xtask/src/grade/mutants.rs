@@ -78,6 +78,7 @@ pub fn mutants(
     if fast {
         mutant_args.push("--fail-fast".into());
     }
+    let hints = Hints::parse(HINTS);
     let mut rows = Vec::new();
     for lab in labs {
         let (all, out_of_reach) = catalogue(lab.id);
@@ -94,8 +95,12 @@ pub fn mutants(
         let mut lab_rows = Vec::new();
         for m in chosen {
             let t = Instant::now();
+            let mut args = mutant_args.clone();
+            if let Some(tests) = hints.get(lab.id, m.bug).filter(|_| fast) {
+                args.extend(["--first".to_string(), tests.to_string()]);
+            }
             let row = if judgeable {
-                run_mutant(&dir, lab, m, &reference, &shared_target, &mutant_args)
+                run_mutant(&dir, lab, m, &reference, &shared_target, &args)
             } else {
                 not_judged(lab, m)
             };
@@ -117,7 +122,52 @@ pub fn mutants(
     }
     let caught = rows.iter().filter(|r| r.caught()).count();
     println!("\n{} mutants, {caught} caught, {} missed  ({:.0?})", rows.len(), rows.len() - caught, started.elapsed());
+    write_hints(hints, &rows);
     Ok(rows)
+}
+
+/// Which tests caught each mutant the last time the catalogue was run
+/// whole: `lab`, the bug and the tests (`|` between them), a tab between
+/// the three. A hint only changes the order of the QEMU tests (`grade
+/// --first`), so a stale one costs time, never a verdict. Every run writes
+/// what it saw to `target/labs/catchers.txt`; after changing the catalogue
+/// or the tests, copy that file over this one.
+const HINTS: &str = include_str!("../lab/mutants/catchers.txt");
+
+/// The hints, keyed by lab and bug.
+struct Hints(std::collections::BTreeMap<(u32, String), String>);
+
+impl Hints {
+    fn parse(text: &str) -> Hints {
+        let rows = text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).filter_map(|l| {
+            let mut cols = l.split('\t');
+            let lab = cols.next()?.parse().ok()?;
+            Some(((lab, cols.next()?.to_string()), cols.next()?.to_string()))
+        });
+        Hints(rows.collect())
+    }
+
+    fn get(&self, lab: u32, bug: &str) -> Option<&str> {
+        self.0.get(&(lab, bug.to_string())).map(String::as_str)
+    }
+}
+
+/// Writes the hints this run learned, over the old ones, to
+/// `target/labs/catchers.txt`.
+fn write_hints(mut hints: Hints, rows: &[MutantRow]) {
+    for row in rows.iter().filter(|r| r.caught()) {
+        let tests: Vec<&str> = row.caught_by.iter().map(|t| t.trim_end_matches(" (timed out)")).collect();
+        hints.0.insert((row.lab, row.bug.to_string()), tests.join("|"));
+    }
+    let mut text: String = HINTS.lines().take_while(|l| l.starts_with('#')).map(|l| format!("{l}\n")).collect();
+    for ((lab, bug), tests) in &hints.0 {
+        text.push_str(&format!("{lab}\t{bug}\t{tests}\n"));
+    }
+    let path = labs_dir().join("catchers.txt");
+    match std::fs::write(&path, text) {
+        Ok(()) => println!("(which tests caught which mutant: {}; see HINTS in grade/mutants.rs)", path.display()),
+        Err(e) => println!("(could not write {}: {e})", path.display()),
+    }
 }
 
 /// Applies `m` in the scratch tree, grades it, and puts the file back.
@@ -231,6 +281,28 @@ pub fn mutants_tally(jobs: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every hint names a mutant of the catalogue and graded tests of its
+    /// lab, so that a renamed test or bug shows here, not as a slow run.
+    #[test]
+    fn every_hint_names_a_mutant_and_graded_tests() {
+        let hints = Hints::parse(HINTS);
+        for ((lab, bug), tests) in &hints.0 {
+            let (mutants, _) = catalogue(*lab);
+            assert!(mutants.iter().any(|m| m.bug == bug), "catchers.txt: no mutant {bug:?} in lab {lab}");
+            let names: Vec<String> = super::super::tests(*lab).iter().map(super::super::display_name).collect();
+            for t in tests.split('|') {
+                assert!(names.iter().any(|n| n == t), "catchers.txt: lab {lab} has no graded test {t:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn hints_parse_tabs_and_skip_comments() {
+        let h = Hints::parse("# a comment\n2\tbug one\ta::b|c::d\n\nbad line\n");
+        assert_eq!(h.get(2, "bug one"), Some("a::b|c::d"));
+        assert_eq!(h.0.len(), 1);
+    }
 
     #[test]
     fn quick_takes_the_first_middle_and_late_mutants() {

@@ -153,12 +153,15 @@ fn skeleton_problems(report: &Report) -> Vec<String> {
 /// The shared target directory starts as a copy of this tree's nightly
 /// builds (the kernel's dependencies in `nightly`, the image tool and the
 /// bootloader's stages in `nightly-boot`), so that the stages (minutes to
-/// build) are not built again even with the stage cache off. Cargo reuses
-/// them if nothing they depend on changed, which holds for registry crates
-/// whatever the workspace's path. Each directory is a consistent copy of
-/// one build, so no crate in it meets another build of itself.
+/// build) are not built again even with the stage cache off, and of the
+/// libraries of its host build (`debug`: xtask's and the host tests'
+/// dependencies, minutes more). Cargo reuses them if nothing they depend
+/// on changed, which holds for registry crates whatever the workspace's
+/// path. Each directory is a consistent copy of one build, so no crate in
+/// it meets another build of itself.
 pub(super) fn seed_shared_target(shared: &Path) -> Result<()> {
     let target = crate::target_dir();
+    seed_host_libraries(&target.join("debug"), &shared.join("debug"));
     for name in ["nightly", "nightly-boot"] {
         let (from, dest) = (target.join(name), shared.join(name));
         if dest.exists() || !from.join("debug").is_dir() {
@@ -175,6 +178,47 @@ pub(super) fn seed_shared_target(shared: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Copies the host build's libraries, build-script outputs and
+/// fingerprints from `from` to `dest` (if `dest` does not exist yet), but
+/// not its executables (the test binaries: most of its gigabytes) nor its
+/// incremental caches: the workspace's own crates are rebuilt anyway, the
+/// graded tree's files being newer than any fingerprint copied here.
+fn seed_host_libraries(from: &Path, dest: &Path) {
+    if dest.exists() || !from.join("deps").is_dir() {
+        return;
+    }
+    println!("xtask: seeding {} with the libraries of {}", dest.display(), from.display());
+    let copied = (|| -> std::io::Result<()> {
+        std::fs::create_dir_all(dest.join("deps"))?;
+        for dir in [".fingerprint", "build"].map(|d| from.join(d)).iter().filter(|d| d.is_dir()) {
+            let status = Command::new("cp").args(["-a", "--reflink=auto"]).arg(dir).arg(dest).status()?;
+            if !status.success() {
+                return Err(std::io::Error::other(format!("cp {} failed", dir.display())));
+            }
+        }
+        let mut libraries = Vec::new();
+        for entry in std::fs::read_dir(from.join("deps"))? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| ["rlib", "rmeta", "so", "d"].iter().any(|x| e == *x)) {
+                libraries.push(path);
+            }
+        }
+        // `cp -a` keeps the files' times, which cargo's freshness checks read.
+        for chunk in libraries.chunks(256) {
+            let status =
+                Command::new("cp").args(["-a", "--reflink=auto"]).args(chunk).arg(dest.join("deps")).status()?;
+            if !status.success() {
+                return Err(std::io::Error::other("cp of the libraries failed"));
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = copied {
+        println!("xtask: could not copy {} ({e}); the graded trees will build it from scratch", from.display());
+        let _ = std::fs::remove_dir_all(dest);
+    }
 }
 
 /// Exports `lab` and runs the skeleton's own grader; its report is kept
