@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 
 pub use catalogue::tests;
 pub use mutants::{mutants, mutants_tally, MutantRow, QUICK};
-pub use selftest::{selftest, selftest_tally, SelftestRow};
+pub use selftest::{seed_shared_target, selftest, selftest_tally, SelftestRow};
 pub use submission::grade_submission;
 
 /// A shell scenario: drives a booted shell, using `Rng` for its values.

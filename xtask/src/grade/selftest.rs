@@ -159,7 +159,7 @@ fn skeleton_problems(report: &Report) -> Vec<String> {
 /// on changed, which holds for registry crates whatever the workspace's
 /// path. Each directory is a consistent copy of one build, so no crate in
 /// it meets another build of itself.
-pub(super) fn seed_shared_target(shared: &Path) -> Result<()> {
+pub fn seed_shared_target(shared: &Path) -> Result<()> {
     let target = crate::target_dir();
     seed_host_libraries(&target.join("debug"), &shared.join("debug"));
     for name in ["nightly", "nightly-boot"] {
