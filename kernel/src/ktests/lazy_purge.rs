@@ -75,6 +75,8 @@ fn purge_drops_stale_translations() -> TestResult {
             unsafe { extable::write(a + p * PAGE_SIZE, 8, p) }.unwrap();
         }
         vmalloc::vfree(a).unwrap();
+        // An eager free would pass the rest: the free must have been lazy.
+        kassert_eq!(kind_at(a), Some("unpurged"));
         kassert!(crate::mm::pgtable::translate(a).is_none(), "a lazy free must still clear the PTEs");
         vmalloc::purge_vmap_area_lazy();
         let stale = (0..pages).find(|&p| extable::read(a + p * PAGE_SIZE, 8).is_ok());
@@ -179,6 +181,7 @@ fn list_cannot_grow() -> TestResult {
     let failed = injected_failures() - failed;
     let after = vmalloc::lazy_stats();
     kassert!(failed > 0, "no free reached a page allocation: the test tests nothing");
+    kassert!(after.lazy_frees > stats.lazy_frees, "every free was eager: none took the lazy path");
     kassert_eq!(after.lazy_frees - stats.lazy_frees + failed, count as u64);
     kassert_eq!(after.tlb_flushes - stats.tlb_flushes, failed);
     vmalloc::purge_vmap_area_lazy();
