@@ -16,6 +16,9 @@
 //! given its range, and with it its stale TLB entries, before the purge.
 //!
 //! Lock order: vmalloc, then the vmap-block queue, then the purge list.
+//!
+//! Course lab 5 (docs/labs/lab5-lazy-purge.md) has students write the
+//! lazy half of `free_noflush` (its `LAB 5` region).
 
 use super::{check_area, free_pages_array, retire, with, VmError, Vmalloc, VM_ALLOC, VM_IOREMAP, VM_MAP};
 use super::{VM_LAZY_FREE, VM_MAP_PUT_PAGES};

@@ -30,6 +30,8 @@
 //!
 //! This file is hardware-free (host-tested: tests.rs); the flush is the
 //! caller's function. `vmalloc/purge.rs` uses it under the vmalloc lock.
+//! Course lab 5 (docs/labs/lab5-lazy-purge.md) has students write `push`,
+//! `due`, `purge` and `make_room`: the `LAB 5` regions.
 
 use super::page::PAGE_SIZE;
 use super::vmap_area::AreaAllocator;
