@@ -3,7 +3,7 @@
 //! `cargo xtask run` with a script. A stubbed function answers with its
 //! name and handout instead of stopping the kernel.
 //!
-//! Each test builds a kernel for its tree: three trees only, to bound the
+//! Each test builds a kernel for its tree: four trees only, to bound the
 //! time. They take turns in one directory, target/labs-tests/tree, built
 //! in target/labs-tests, so only the first run on a machine builds the
 //! kernel's dependencies. One path for both trees, as the grader's
@@ -156,5 +156,40 @@ fn a_lab4_skeleton_vmap_gives_the_pages_back() {
     let missing = "error: lab 4: __vmap is not written yet (docs/labs/lab4-vmap-ioremap.md)";
     assert_eq!(answer(&out, "vmap 64"), missing, "{out}");
     assert_eq!(mem_free(&out, 1), mem_free(&out, 0), "the failed vmaps kept pages:\n{out}");
+    assert!(!out.contains("panicked"), "{out}");
+}
+
+/// Every line the shell printed for `command`, up to the next prompt.
+fn answer_lines<'a>(out: &'a str, command: &str) -> Vec<&'a str> {
+    let echo = format!("mosaic> {command}\n");
+    let at = out.find(&echo).unwrap_or_else(|| panic!("no `{command}` in:\n{out}")) + echo.len();
+    out[at..].lines().take_while(|l| !l.starts_with("mosaic> ")).collect()
+}
+
+/// Lab 5's skeleton: eager frees never reach its stubs, and under `vfree
+/// lazy` a free that reaches the stubbed `free_noflush` frees eagerly and
+/// names it; switching back to eager purges an empty list without asking
+/// the stubbed `purge`.
+#[test]
+fn a_lab5_skeleton_frees_eagerly_and_names_the_lazy_free() {
+    let (tree, _turn) = tree();
+    let listed = export(&["5"], &tree);
+    assert!(listed.contains("stubbed lab 5 ") && !listed.contains("stubbed lab 4 "), "{listed}");
+    let script = "vmalloc 4096\nvfree 0xffffc90000000000\nvfree lazy 16\nvmalloc 8192\n\
+                  vfree 0xffffc90000000000\nvmallocinfo\nvfree eager\nshutdown\n";
+    let (code, out) = run_in(&tree, script);
+    assert_eq!(code, Some(0), "the run did not end with shutdown:\n{out}");
+    let eager = answer_lines(&out, "vfree 0xffffc90000000000");
+    assert_eq!(eager, ["freed 0xffffc90000000000 (1 pages mapped, plus 1 guard page)"], "eager: no stub\n{out}");
+    assert!(answer(&out, "vfree lazy 16").starts_with("vfree: lazy (lazy_max_pages 16, 0 pages"), "{out}");
+    let lazy: Vec<&str> =
+        out.split("mosaic> vfree 0xffffc90000000000\n").nth(2).unwrap_or("").lines().take(2).collect();
+    assert_eq!(
+        lazy.get(1).copied(),
+        Some("error: lab 5: free_noflush is not written yet (docs/labs/lab5-lazy-purge.md)"),
+        "{out}"
+    );
+    assert!(answer_lines(&out, "vmallocinfo").is_empty(), "the stub's free was eager:\n{out}");
+    assert!(answer(&out, "vfree eager").starts_with("vfree: eager"), "{out}");
     assert!(!out.contains("panicked"), "{out}");
 }

@@ -33,6 +33,7 @@ impl Missing {
             2 => "docs/labs/lab2-vmalloc.md",
             3 => "docs/labs/lab3-lazy-pgd.md",
             4 => "docs/labs/lab4-vmap-ioremap.md",
+            5 => "docs/labs/lab5-lazy-purge.md",
             _ => "docs/labs/README.md",
         }
     }

@@ -75,6 +75,8 @@ fn purge_drops_stale_translations() -> TestResult {
             unsafe { extable::write(a + p * PAGE_SIZE, 8, p) }.unwrap();
         }
         vmalloc::vfree(a).unwrap();
+        // An eager free would pass the rest: the free must have been lazy.
+        kassert_eq!(kind_at(a), Some("unpurged"));
         kassert!(crate::mm::pgtable::translate(a).is_none(), "a lazy free must still clear the PTEs");
         vmalloc::purge_vmap_area_lazy();
         let stale = (0..pages).find(|&p| extable::read(a + p * PAGE_SIZE, 8).is_ok());
@@ -161,7 +163,9 @@ fn vunmap_and_iounmap() -> TestResult {
 /// list's growth. Each free runs with the next page allocation failing;
 /// where the list had to grow (its buffer past the slab sizes needs whole
 /// pages), the free must go eager instead, and in the end everything is
-/// back as it was.
+/// back as it was. One lazy free before the injection gives the list a
+/// buffer, so the first frees under it are lazy (until the buffer is
+/// full): an eager-only free (lab 5's stub) does not pass.
 fn list_cannot_grow() -> TestResult {
     let _lazy = Lazy::on(1 << 20);
     let count = 2000;
@@ -169,6 +173,7 @@ fn list_cannot_grow() -> TestResult {
     kassert!(areas.try_reserve_exact(count).is_ok());
     let before = (pages_accounted(), vmalloc::totals().areas);
     areas.extend((0..count).map(|_| vmalloc::vmalloc(PAGE_SIZE).unwrap()));
+    vmalloc::vfree(vmalloc::vmalloc(PAGE_SIZE).unwrap()).unwrap();
     let (failed, stats) = (injected_failures(), vmalloc::lazy_stats());
     for &a in &areas {
         fail_nth(Some(1));
@@ -179,6 +184,7 @@ fn list_cannot_grow() -> TestResult {
     let failed = injected_failures() - failed;
     let after = vmalloc::lazy_stats();
     kassert!(failed > 0, "no free reached a page allocation: the test tests nothing");
+    kassert!(after.lazy_frees > stats.lazy_frees, "every free was eager, even while the list had room");
     kassert_eq!(after.lazy_frees - stats.lazy_frees + failed, count as u64);
     kassert_eq!(after.tlb_flushes - stats.tlb_flushes, failed);
     vmalloc::purge_vmap_area_lazy();

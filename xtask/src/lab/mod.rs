@@ -48,7 +48,7 @@ pub struct Lab {
     pub handout: &'static str,
 }
 
-pub const LABS: [Lab; 4] = [
+pub const LABS: [Lab; 5] = [
     Lab { id: 1, slug: "buddy", title: "The buddy allocator: split and merge", handout: "docs/labs/lab1-buddy.md" },
     Lab { id: 2, slug: "vmalloc", title: "vmalloc: area, page tables, vfree", handout: "docs/labs/lab2-vmalloc.md" },
     Lab { id: 3, slug: "lazy-pgd", title: "The lazy vmalloc fault", handout: "docs/labs/lab3-lazy-pgd.md" },
@@ -57,6 +57,12 @@ pub const LABS: [Lab; 4] = [
         slug: "vmap-ioremap",
         title: "vmap and ioremap; challenge: the O(log n) tree",
         handout: "docs/labs/lab4-vmap-ioremap.md",
+    },
+    Lab {
+        id: 5,
+        slug: "lazy-purge",
+        title: "The lazy purge: one TLB flush for many vfrees",
+        handout: "docs/labs/lab5-lazy-purge.md",
     },
 ];
 
@@ -78,7 +84,8 @@ mod tests {
         for name in ["2", "lab2", "vmalloc", "lab2-vmalloc", "LAB2"] {
             assert_eq!(find(name).unwrap().id, 2, "{name}");
         }
-        assert!(find("5").is_err() && find("").is_err());
+        assert_eq!(find("lazy-purge").unwrap().id, 5);
+        assert!(find("6").is_err() && find("").is_err());
     }
 
     /// The real source: every lab has regions, and all markers are well

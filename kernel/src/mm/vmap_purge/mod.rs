@@ -30,9 +30,12 @@
 //!
 //! This file is hardware-free (host-tested: tests.rs); the flush is the
 //! caller's function. `vmalloc/purge.rs` uses it under the vmalloc lock.
+//! Course lab 5 (docs/labs/lab5-lazy-purge.md) has students write `push`,
+//! `due`, `purge` and `make_room`: the `LAB 5` regions.
 
 use super::page::PAGE_SIZE;
 use super::vmap_area::AreaAllocator;
+use crate::lab::{Missing, Stub};
 use alloc::vec::Vec;
 
 /// Linux's `lazy_max_pages()`: 32 MiB worth of pages times
@@ -91,15 +94,19 @@ impl PurgeList {
     /// `reserve` must have been called since the last push.
     pub fn push(&mut self, start: u64, pages: u64) -> bool {
         assert!(self.list.len() < self.list.capacity(), "PurgeList::push without reserve");
+        // LAB 5 BEGIN: record the range on the list, count its pages in lazy_nr, answer whether a purge is due
         self.list.push(Lazy { start, pages });
         self.lazy_nr += pages;
         self.due()
+        // LAB 5 END
     }
 
     /// Whether the lazy pages passed the limit (Linux's test in
     /// `free_vmap_area_noflush`).
     pub fn due(&self) -> bool {
+        // LAB 5 BEGIN: true once lazy_nr is past max_pages (at the limit exactly is not past it)
         self.lazy_nr > self.max_pages
+        // LAB 5 END
     }
 
     /// Pages freed lazily and not purged yet (`vmap_lazy_nr`).
@@ -136,6 +143,7 @@ impl PurgeList {
     /// list's memory goes back to the heap too, so that an empty list
     /// holds none (the leak checks compare heap objects).
     pub fn purge<T>(&mut self, areas: &mut dyn AreaAllocator<T>, flush: &mut dyn FnMut(u64, u64)) -> Purged {
+        // LAB 5 BEGIN: span = lowest start to highest end of the list; ONE flush over it; areas.remove each range; reset
         let Some(low) = self.list.iter().map(|l| l.start).min() else { return Purged::default() };
         let high = self.list.iter().map(|l| l.start + l.pages * PAGE_SIZE).max().expect("not empty");
         let flush_pages = (high - low) / PAGE_SIZE;
@@ -150,6 +158,7 @@ impl PurgeList {
         self.list = Vec::new();
         self.lazy_nr = 0;
         done
+        // LAB 5 END
     }
 
     /// Linux's retry in `alloc_vmap_area`: if `areas` has no room for
@@ -163,10 +172,20 @@ impl PurgeList {
         align: u64,
         flush: &mut dyn FnMut(u64, u64),
     ) -> Option<Purged> {
+        // LAB 5 BEGIN: None if nothing waits or the request fits already (fits); else purge and say what it did
         if self.is_empty() || fits(areas, size, align) {
             return None;
         }
         Some(self.purge(areas, flush))
+        // LAB 5 END
+    }
+}
+
+/// A skeleton's stubbed `purge` purged nothing (lab.rs: a stub evaluates
+/// to the failure its caller handles).
+impl Stub for Purged {
+    fn missing(_: Missing) -> Self {
+        Purged::default()
     }
 }
 

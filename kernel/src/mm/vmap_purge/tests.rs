@@ -34,6 +34,50 @@ fn a_purge_is_due_only_past_the_limit() {
     assert!(!l.due());
 }
 
+/// `push` alone (lab 5 step 1): every range is kept, in the order freed,
+/// and `lazy_nr` is the sum of their pages.
+#[test]
+fn push_keeps_every_range_and_counts_its_pages() {
+    let mut l = PurgeList::new(1000);
+    let ranges = [(BASE + 40 * P, 3), (BASE, 1), (BASE + 9 * P, 7)];
+    for (i, &(start, pages)) in ranges.iter().enumerate() {
+        l.reserve().unwrap();
+        assert!(!l.push(start, pages), "{} pages are not past 1000", l.lazy_nr());
+        assert_eq!((l.len(), l.lazy_nr()), (i + 1, ranges[..=i].iter().map(|r| r.1).sum()));
+    }
+    let kept: Vec<Lazy> = l.iter().copied().collect();
+    assert_eq!(kept, ranges.map(|(start, pages)| Lazy { start, pages }));
+    assert!(!l.due());
+    l.set_max_pages(10);
+    assert!(l.due(), "11 pages are past a limit of 10");
+}
+
+/// The flush starts at the lowest range and ends at the highest one's
+/// end, whatever the order of the frees (lab 5 step 2).
+#[test]
+fn the_flush_spans_ranges_freed_in_any_order() {
+    let mut a = tree(64);
+    let starts: Vec<u64> = (0..5).map(|i| a.alloc((i + 2) * P, P, i as u32).unwrap()).collect();
+    let mut l = PurgeList::new(1000);
+    // Free the middle one first, then the last, then the first, each with
+    // all its pages but the guard mapped.
+    for i in [2, 4, 0] {
+        l.reserve().unwrap();
+        l.push(starts[i], i as u64 + 1);
+    }
+    let mut flushes = vec![];
+    let done = l.purge(&mut a, &mut |s, n| flushes.push((s, n)));
+    let end = starts[4] + 5 * P;
+    assert_eq!(flushes, vec![(starts[0], (end - starts[0]) / P)], "one flush, lowest start to highest end");
+    assert_eq!((done.areas, done.pages), (3, 1 + 3 + 5));
+    assert_eq!((done.flush_start, done.flush_pages), flushes[0]);
+    for (i, &s) in starts.iter().enumerate() {
+        assert_eq!(a.find(s).is_some(), i % 2 == 1, "area {i} at {s:#x}");
+    }
+    assert!(l.is_empty() && l.lazy_nr() == 0 && !l.due());
+    a.check().unwrap();
+}
+
 #[test]
 fn one_flush_covers_the_span_and_the_ranges_go_back() {
     let mut a = tree(64);

@@ -18,6 +18,7 @@ mod lab1;
 mod lab2;
 mod lab3;
 mod lab4;
+mod lab5;
 
 use super::{Check, Graded, Rng};
 use crate::session::Session;
@@ -48,6 +49,7 @@ pub fn tests(id: u32) -> Vec<Graded> {
         2 => lab2::tests(),
         3 => lab3::tests(),
         4 => lab4::tests(),
+        5 => lab5::tests(),
         _ => Vec::new(),
     }
 }
@@ -144,7 +146,7 @@ fn offset(rng: &mut Rng) -> u64 {
 }
 
 // ---------------------------------------------------------------------------
-// vmalloc, vfree and test_vmalloc from the shell (labs 2 to 4)
+// vmalloc, vfree and test_vmalloc from the shell (labs 2 to 5)
 // ---------------------------------------------------------------------------
 
 /// `vmalloc <size>`; returns the address and the page count.

@@ -14,6 +14,7 @@ mod lab1;
 mod lab2;
 mod lab3;
 mod lab4;
+mod lab5;
 
 use super::markers::regions;
 use anyhow::{bail, Result};
@@ -42,6 +43,7 @@ pub fn catalogue(id: u32) -> (&'static [Mutant], &'static [&'static str]) {
         2 => (lab2::MUTANTS, lab2::OUT_OF_REACH),
         3 => (lab3::MUTANTS, lab3::OUT_OF_REACH),
         4 => (lab4::MUTANTS, lab4::OUT_OF_REACH),
+        5 => (lab5::MUTANTS, lab5::OUT_OF_REACH),
         _ => (&[], &[]),
     }
 }
