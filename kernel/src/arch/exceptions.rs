@@ -12,7 +12,7 @@
 use super::regs::SavedRegs;
 use crate::drivers::qemu;
 use crate::{mm, oops};
-use x86_64::registers::control::Cr2;
+use x86_64::registers::control::{Cr2, Cr3};
 use x86_64::structures::idt::PageFaultErrorCode;
 use x86_64::VirtAddr;
 
@@ -86,17 +86,29 @@ pub extern "C" fn dispatch(regs: &mut SavedRegs) {
     fatal()
 }
 
+/// The last retried page fault (see `mm::fault::RetryGuard`). Taken
+/// only here, with interrupts off (the IDT's gates are interrupt gates).
+static RETRIED: spin::Mutex<mm::fault::RetryGuard> = spin::Mutex::new(mm::fault::RetryGuard::NEW);
+
 /// #PF: CR2 holds the address that could not be accessed; the error code's
 /// bits say why (present/not present, read/write, kernel/user, fetch).
 ///
 /// Two outcomes are not an oops: a lazy vmalloc fault is fixed and the
 /// access retried; a fault in one of the shell's probe functions resumes at
 /// its fixup (only RIP changes: the stub restores every other register).
+/// A "fix" that brings the same fault back again and again is an oops
+/// (`RETRY_CAUSE`), not a hang.
 fn page_fault_resolved(regs: &mut SavedRegs) -> bool {
     let addr = Cr2::read_raw();
     let code = PageFaultErrorCode::from_bits_truncate(regs.error_code);
     if mm::fault::vmalloc_fault(addr, code) {
-        return true;
+        let cr3 = Cr3::read().0.start_address().as_u64();
+        // A fault inside this very handler finds the lock held: believe it.
+        if RETRIED.try_lock().is_none_or(|mut g| g.retry(addr, regs.rip, cr3)) {
+            return true;
+        }
+        oops::exception(name(14), regs, Some(regs.error_code), Some(mm::fault::RETRY_CAUSE));
+        fatal()
     }
     match VirtAddr::try_new(regs.rip).ok().and_then(|rip| mm::fault::extable::fixup(rip, addr, code.bits())) {
         Some(resume) => {

@@ -58,6 +58,10 @@ pub mod direct_map;
 pub mod explain;
 #[cfg(target_os = "none")]
 pub mod fault;
+/// The one hardware-free part of `fault/`, for its host tests.
+#[cfg(all(test, not(target_os = "none")))]
+#[path = "fault/retry.rs"]
+mod fault_retry;
 #[cfg(target_os = "none")]
 pub mod heap;
 #[cfg(target_os = "none")]
