@@ -101,10 +101,25 @@ static RETRIED: spin::Mutex<mm::fault::RetryGuard> = spin::Mutex::new(mm::fault:
 fn page_fault_resolved(regs: &mut SavedRegs) -> bool {
     let addr = Cr2::read_raw();
     let code = PageFaultErrorCode::from_bits_truncate(regs.error_code);
+    // A retry fixed nothing if the top-level entry was there before the
+    // "fix" or is still missing after it; a fault that the copy did fix is
+    // a lazy fault, however often it comes (pgd_bench unsyncs and touches
+    // the same address in a loop).
+    let has_entry = || mm::aspace::current_has_entry(mm::pgtable::pgd_index(addr));
+    let there_before = mm::layout::in_vmalloc_area(addr) && has_entry();
     if mm::fault::vmalloc_fault(addr, code) {
+        let fixed_nothing = there_before || !has_entry();
         let cr3 = Cr3::read().0.start_address().as_u64();
         // A fault inside this very handler finds the lock held: believe it.
-        if RETRIED.try_lock().is_none_or(|mut g| g.retry(addr, regs.rip, cr3)) {
+        let believed = RETRIED.try_lock().is_none_or(|mut g| {
+            if fixed_nothing {
+                g.retry(addr, regs.rip, cr3)
+            } else {
+                g.forget();
+                true
+            }
+        });
+        if believed {
             return true;
         }
         oops::exception(name(14), regs, Some(regs.error_code), Some(mm::fault::RETRY_CAUSE));

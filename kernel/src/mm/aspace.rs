@@ -226,6 +226,17 @@ pub fn sync_from_master(index: usize) -> bool {
     // LAB 3 END
 }
 
+/// Whether the PGD in CR3 has top-level entry `index`. The page-fault
+/// handler asks before and after `vmalloc_fault`: a retry of a fault
+/// whose entry was there before, or is missing after, fixed nothing
+/// (mm/fault/retry.rs). Only reads.
+pub fn current_has_entry(index: usize) -> bool {
+    let cur = current_pgd().start_address().as_u64();
+    // SAFETY: CR3 is a live PGD; one entry is read, nothing written.
+    let cur_t = unsafe { table(cur) };
+    !cur_t[index].is_unused()
+}
+
 /// Called when the master gains top-level entry `index` in the vmalloc
 /// area: under `eager`, copy it into every address space now.
 pub fn on_new_master_entry(index: usize) {

@@ -3,11 +3,15 @@
 //! After `vmalloc_fault` says it copied the missing top-level entry, the
 //! CPU retries the access. With a correct sync the retry succeeds, or, if
 //! the master itself does not map the address, faults once more, finds the
-//! entry already present and is reported as a real fault. So the same
-//! fault (same address, same instruction, same address space) retried
-//! twice in a row is already a bug in the sync; without a limit it is an
+//! entry already present and is reported as a real fault. So a retry of a
+//! fault whose top-level entry was already present, or is still missing
+//! after the "fix", fixed nothing: it is a bug in the sync, and the same
+//! fault (same address, same instruction, same address space) comes
+//! straight back; without a limit that is an
 //! endless fault-and-retry loop that looks like a hung machine, the worst
-//! thing a student can be shown. Linux has no such guard (its sync has no
+//! thing a student can be shown. The handler (arch/exceptions.rs) counts
+//! only such retries; a fault that needed the copy starts the count again,
+//! however often the same address faults that way. Linux has no such guard (its sync has no
 //! student writing it); Mosaic stops at `RETRY_LIMIT` and prints an oops
 //! that says what happened.
 
@@ -31,9 +35,16 @@ pub struct RetryGuard {
 impl RetryGuard {
     pub const NEW: RetryGuard = RetryGuard { key: (0, 0, 0), count: 0 };
 
-    /// Records one retry of the fault at `addr` by the instruction at `rip`
-    /// in the address space whose top-level table is at `cr3`; false once
-    /// the same fault has been retried `RETRY_LIMIT` times in a row.
+    /// A retry that needed the copy: the count starts again.
+    pub fn forget(&mut self) {
+        *self = RetryGuard::NEW;
+    }
+
+    /// Records one retry that fixed nothing (the fault's top-level entry
+    /// was present before, or is missing after), of the fault at `addr` by
+    /// the instruction at `rip` in the address space
+    /// whose top-level table is at `cr3`; false once the same fault has
+    /// been retried `RETRY_LIMIT` times in a row.
     pub fn retry(&mut self, addr: u64, rip: u64, cr3: u64) -> bool {
         let key = (addr, rip, cr3);
         if self.key == key {
@@ -56,6 +67,15 @@ mod tests {
             assert!(g.retry(0x1000, 0x2000, 0x3000));
         }
         assert!(!g.retry(0x1000, 0x2000, 0x3000), "a ninth retry in a row was believed");
+    }
+
+    #[test]
+    fn a_fault_that_needed_the_copy_starts_the_count_again() {
+        let mut g = RetryGuard::NEW;
+        for _ in 0..3 * RETRY_LIMIT {
+            assert!(g.retry(0x1000, 0x2000, 0x3000));
+            g.forget();
+        }
     }
 
     #[test]
