@@ -448,6 +448,13 @@ impl<'a> PageAllocator<'a> {
 
     /// Frees single pages, as `free_pages(.., 0)` on each; stops at the
     /// first that was not an allocated order-0 page and reports it.
+    ///
+    /// Never inlined: the compiler inlined it into `free_page_list`'s two
+    /// loops once a test added an unrelated caller elsewhere, and each page
+    /// freed then cost about 10 more guest instructions (`bench --icount`,
+    /// docs/benchmarks.md); why the inlined copies are slower was not
+    /// traced. Tuning, not in the books.
+    #[inline(never)]
     pub fn free_pages_bulk(&mut self, frames: &[PhysFrame]) -> Result<(), FreeError> {
         frames.iter().try_for_each(|f| self.free(f.start_address(), 0, true))
     }
