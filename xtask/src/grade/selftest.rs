@@ -7,7 +7,7 @@ use super::submission::{grade_in, labs_dir, work_tree};
 use super::{GradeOptions, Report};
 use crate::lab::{export, Lab, Stubs, LABS};
 use anyhow::Result;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -171,8 +171,7 @@ pub fn seed_shared_target(shared: &Path) -> Result<()> {
         println!("xtask: seeding {} from {}", dest.display(), from.display());
         // The kernel itself is rebuilt in any case.
         for dir in ["debug", "x86_64-unknown-none"].map(|d| from.join(d)).iter().filter(|d| d.is_dir()) {
-            let status = Command::new("cp").args(["-a", "--reflink=auto"]).arg(dir).arg(&dest).status();
-            if !status.is_ok_and(|s| s.success()) {
+            if copy_keeping_times(std::slice::from_ref(dir), &dest).is_err() {
                 println!("xtask: could not copy {}; the graded trees will build it from scratch", dir.display());
             }
         }
@@ -193,10 +192,7 @@ fn seed_host_libraries(from: &Path, dest: &Path) {
     let copied = (|| -> std::io::Result<()> {
         std::fs::create_dir_all(dest.join("deps"))?;
         for dir in [".fingerprint", "build"].map(|d| from.join(d)).iter().filter(|d| d.is_dir()) {
-            let status = Command::new("cp").args(["-a", "--reflink=auto"]).arg(dir).arg(dest).status()?;
-            if !status.success() {
-                return Err(std::io::Error::other(format!("cp {} failed", dir.display())));
-            }
+            copy_keeping_times(std::slice::from_ref(dir), dest)?;
         }
         let mut libraries = Vec::new();
         for entry in std::fs::read_dir(from.join("deps"))? {
@@ -205,19 +201,23 @@ fn seed_host_libraries(from: &Path, dest: &Path) {
                 libraries.push(path);
             }
         }
-        // `cp -a` keeps the files' times, which cargo's freshness checks read.
-        for chunk in libraries.chunks(256) {
-            let status =
-                Command::new("cp").args(["-a", "--reflink=auto"]).args(chunk).arg(dest.join("deps")).status()?;
-            if !status.success() {
-                return Err(std::io::Error::other("cp of the libraries failed"));
-            }
-        }
-        Ok(())
+        libraries.chunks(256).try_for_each(|chunk| copy_keeping_times(chunk, &dest.join("deps")))
     })();
     if let Err(e) = copied {
         println!("xtask: could not copy {} ({e}); the graded trees will build it from scratch", from.display());
         let _ = std::fs::remove_dir_all(dest);
+    }
+}
+
+/// `cp -a` of `sources` into the directory `dest`: it keeps the files'
+/// times, which cargo's freshness checks read (and shares blocks where the
+/// file system can).
+fn copy_keeping_times(sources: &[PathBuf], dest: &Path) -> std::io::Result<()> {
+    let status = Command::new("cp").args(["-a", "--reflink=auto"]).args(sources).arg(dest).status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!("cp into {} failed ({status})", dest.display())))
     }
 }
 

@@ -7,13 +7,13 @@
 //! fault whose top-level entry was already present, or is still missing
 //! after the "fix", fixed nothing: it is a bug in the sync, and the same
 //! fault (same address, same instruction, same address space) comes
-//! straight back; without a limit that is an
-//! endless fault-and-retry loop that looks like a hung machine, the worst
-//! thing a student can be shown. The handler (arch/exceptions.rs) counts
-//! only such retries; a fault that needed the copy starts the count again,
-//! however often the same address faults that way. Linux has no such guard (its sync has no
-//! student writing it); Mosaic stops at `RETRY_LIMIT` and prints an oops
-//! that says what happened.
+//! straight back; without a limit that is an endless fault-and-retry loop
+//! that looks like a hung machine, the worst thing a student can be shown.
+//! The handler (arch/exceptions.rs) counts only such retries; a fault that
+//! needed the copy starts the count again, however often the same address
+//! faults that way. Linux has no such guard (its sync has no student
+//! writing it); Mosaic stops at `RETRY_LIMIT` and prints an oops that says
+//! what happened.
 
 /// Retries of one fault in a row that are still believed. Two would do
 /// (see above); the margin costs nothing, as each retry is a few hundred
@@ -42,9 +42,9 @@ impl RetryGuard {
 
     /// Records one retry that fixed nothing (the fault's top-level entry
     /// was present before, or is missing after), of the fault at `addr` by
-    /// the instruction at `rip` in the address space
-    /// whose top-level table is at `cr3`; false once the same fault has
-    /// been retried `RETRY_LIMIT` times in a row.
+    /// the instruction at `rip` in the address space whose top-level table
+    /// is at `cr3`; false once the same fault has been retried
+    /// `RETRY_LIMIT` times in a row.
     pub fn retry(&mut self, addr: u64, rip: u64, cr3: u64) -> bool {
         let key = (addr, rip, cr3);
         if self.key == key {

@@ -44,10 +44,11 @@ impl Pcp {
     /// Sizes the list for a zone of `managed` pages: a batch of about a
     /// 1024th of the zone, at most 63 pages, as Linux does, and a high mark
     /// of 2 batches, where Linux 2.6 to 5.x used 6. Every page the list
-    /// holds is one that cannot merge; on alloc-bench's mixed workload, 6
-    /// batches left 7% more pages stranded in small blocks than
-    /// buddy_system_allocator, 2 batches 7% fewer, at the same instruction
-    /// count (docs/benchmarks.md). An empty zone keeps its list off.
+    /// holds is one that cannot merge; on alloc-bench's mixed workload
+    /// (with `Zone::free_hot`'s skip), 6 batches left 4% more pages
+    /// stranded in small blocks than buddy_system_allocator, 2 batches 7%
+    /// fewer, at the same instruction count within 1% (docs/benchmarks.md).
+    /// An empty zone keeps its list off.
     pub fn enable(&mut self, managed: u64) {
         if managed > 0 {
             self.batch = (managed / 1024).clamp(1, 63);
