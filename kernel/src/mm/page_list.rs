@@ -136,8 +136,44 @@ impl PageList {
     }
 
     /// Every frame, in order.
-    pub fn iter(&self) -> impl Iterator<Item = &PhysFrame> + '_ {
-        self.chunks().flatten()
+    pub fn iter(&self) -> Frames<'_> {
+        let (one, rest): (&[PhysFrame], &[Vec<PhysFrame>]) = match self {
+            PageList::Inline { len, frames } => (&frames[..*len as usize], &[]),
+            PageList::Heap(frames) => (frames, &[]),
+            PageList::Chunked(chunks) => (&[], chunks),
+        };
+        Frames { chunk: one.iter(), rest: rest.iter() }
+    }
+}
+
+/// The iterator of `PageList::iter`: the current chunk's frames, then the
+/// chunks after it. `chunks().flatten()` yields the same frames, but its
+/// adapters keep more state between calls; `vmap_pages_range` takes one
+/// frame per PTE it writes, and with this iterator its inner loop is about
+/// a third as long (measured in guest instructions; docs/benchmarks.md).
+/// Tuning, not in the books.
+pub struct Frames<'a> {
+    chunk: core::slice::Iter<'a, PhysFrame>,
+    rest: core::slice::Iter<'a, Vec<PhysFrame>>,
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = &'a PhysFrame;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a PhysFrame> {
+        loop {
+            if let Some(frame) = self.chunk.next() {
+                return Some(frame);
+            }
+            self.chunk = self.rest.next()?.iter();
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let rest: usize = self.rest.as_slice().iter().map(Vec::len).sum();
+        let n = self.chunk.len() + rest;
+        (n, Some(n))
     }
 }
 
@@ -199,6 +235,8 @@ mod tests {
                 chunk.iter_mut().for_each(|slot| *slot = *source.next().unwrap());
             }
             assert!(list.iter().eq(frames.iter()));
+            assert_eq!(list.iter().size_hint(), (len as usize, Some(len as usize)));
+            assert_eq!(list.iter().last(), frames.last());
             assert_eq!(PageList::try_from_slice(&frames).unwrap(), list);
         }
     }
