@@ -462,7 +462,6 @@ fn retire(v: &mut Vmalloc, addr: u64) {
         report_overrun(area, hit);
         v.overruns += 1;
     }
-    let area = v.areas.find(addr).expect("checked by check_area");
     let d = &area.data;
     v.freed[v.next_freed] =
         Freed { start: area.start, end: area.end(), kind: d.kind(), requested: d.requested, caller: d.caller };
