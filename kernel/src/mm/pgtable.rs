@@ -148,17 +148,30 @@ const NEW_TABLE: Flags = Flags::BIT_9;
 /// The table `entry` points to, allocating a zeroed one if it is empty
 /// (and marking the entry `NEW_TABLE`). Intermediate entries are writable
 /// and executable: the leaf entry decides.
+///
+/// Inlined into the walk, with the rare allocation kept out of line: as
+/// a call of its own it cost a one-page vmalloc + vfree 93 of its 2,060
+/// guest instructions, and `vm_map_ram` + `vm_unmap_ram` 90 of 698
+/// (docs/benchmarks.md). Tuning, not in the books.
+#[inline]
 fn table_or_alloc(entry: &mut PageTableEntry) -> Result<&'static mut PageTable, MapError> {
     if entry.is_unused() {
-        let frame =
-            super::alloc_pages_for(PageOwner::PageTable, 0, ZoneType::Normal).map_err(|_| MapError::NoMemory)?;
-        // SAFETY: a fresh page, ours alone; zeroed it is an empty table.
-        unsafe { phys_to_virt(frame.start_address()).as_mut_ptr::<PageTable>().write(PageTable::new()) };
-        TABLE_PAGES.fetch_add(1, Ordering::Relaxed);
-        entry.set_frame(frame, Flags::PRESENT | Flags::WRITABLE | NEW_TABLE);
+        new_table(entry)?;
     }
     // SAFETY: a present non-leaf entry in the vmalloc area points to a table.
     Ok(unsafe { table(entry.frame().expect("a PMD leaf where a table belongs: vmalloc areas overlap")) })
+}
+
+/// Points the unused `entry` at a fresh zeroed table, marked `NEW_TABLE`.
+#[cold]
+#[inline(never)]
+fn new_table(entry: &mut PageTableEntry) -> Result<(), MapError> {
+    let frame = super::alloc_pages_for(PageOwner::PageTable, 0, ZoneType::Normal).map_err(|_| MapError::NoMemory)?;
+    // SAFETY: a fresh page, ours alone; zeroed it is an empty table.
+    unsafe { phys_to_virt(frame.start_address()).as_mut_ptr::<PageTable>().write(PageTable::new()) };
+    TABLE_PAGES.fetch_add(1, Ordering::Relaxed);
+    entry.set_frame(frame, Flags::PRESENT | Flags::WRITABLE | NEW_TABLE);
+    Ok(())
 }
 
 /// Where the walk at one level stops for the entry that covers `addr`: the
