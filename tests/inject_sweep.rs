@@ -84,6 +84,7 @@ const CASES: &[Case] = &[
     case("stress 20 3"),
     case("huge_bench 2M 1"),
     case("test_vmalloc run_test_mask=1 test_loop_count=3"),
+    case("test_vmalloc run_test_mask=1024 test_loop_count=3 plain_vmap=1"),
 ];
 
 /// Commands of `help` not swept, and why.

@@ -56,6 +56,11 @@
 //!   bytes less than their pages (below a page), so that each area has a
 //!   redzone for the overrun check (mm/redzone.rs) to fill and compare;
 //!   its cost, measured (docs/benchmarks.md, "The overrun check").
+//! - `plain_vmap=1` is Mosaic's own as well: `vm_map_ram_test` maps its
+//!   pages with `vmap` and unmaps them with `vunmap` (an area from the
+//!   area allocator and a TLB flush every loop, the way before vmap
+//!   blocks), so that the two ways are measured side by side
+//!   (docs/benchmarks.md).
 //!
 //! `align_shift_alloc_test` is meant to fail, in Linux as here: it asks for
 //! one page aligned to 2^0, 2^1, ... 2^63 bytes and stops at the first
@@ -115,6 +120,9 @@ pub struct Params {
     /// Mosaic's own: print Linux 6.1's Summary line (no `xfailed:`; an
     /// expected failure counts as failed), for comparing with 6.1's output.
     pub summary_6_1: bool,
+    /// Mosaic's own: vm_map_ram_test maps with plain `vmap`/`vunmap` (an
+    /// area of its own and a TLB flush per loop) instead of vmap blocks.
+    pub plain_vmap: bool,
 }
 
 impl Default for Params {
@@ -131,6 +139,7 @@ impl Default for Params {
             sequential_test_order: false,
             nr_pcpu_objects: 35_000,
             summary_6_1: false,
+            plain_vmap: false,
         }
     }
 }
@@ -140,12 +149,15 @@ pub const INT_MAX: u64 = i32::MAX as u64;
 /// Linux's default run_test_mask: fix_size, full_fit, long_busy_list.
 pub const DEFAULT_MASK: u64 = 7;
 pub const PARAM_NAMES: &str = "run_test_mask, test_loop_count, test_repeat_count, nr_pages, use_huge, nr_threads, \
-                               sequential_test_order, nr_pcpu_objects, busy_areas, short_by, summary_6_1";
+                               sequential_test_order, nr_pcpu_objects, busy_areas, short_by, summary_6_1, \
+                               plain_vmap";
 
 /// `short_by` of the run under way (read by `alloc`, which has no context).
 static SHORT_BY: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 /// `use_huge` of the run under way (read by fix_size_alloc_test's `alloc`).
 static USE_HUGE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+/// `plain_vmap` of the run under way (read by vm_map_ram_test).
+static PLAIN_VMAP: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 /// Why a test case stopped early: Linux just returns -1; Mosaic keeps the
 /// step and the error to show on the `mosaic:` line.
@@ -446,6 +458,7 @@ pub struct Report {
 /// Runs test case `index` (which must be implemented) as Linux's
 /// `test_func` does: repeat, count passes and failures, time it all.
 pub fn run_case(index: usize, p: &Params) -> Report {
+    PLAIN_VMAP.store(p.plain_vmap, core::sync::atomic::Ordering::Relaxed);
     let case = &CASES[index];
     let run = case.run.expect("only implemented cases are run");
     // One fixed seed per case: the same requests whatever else is selected.
@@ -681,7 +694,8 @@ fn align_shift_alloc_test(ctx: &mut Ctx) -> Outcome {
 }
 
 /// Map nr_pages (at least 1) pages of our own, touch, unmap; the pages are
-/// allocated once, before the loop, and freed after it.
+/// allocated once, before the loop, and freed after it. With
+/// `plain_vmap=1`, through `vmap`/`vunmap` instead of vmap blocks.
 fn vm_map_ram_test(ctx: &mut Ctx) -> Outcome {
     let count = ctx.nr_pages.max(1);
     let mut pages: Vec<PhysFrame> = bookkeeping(count)?;
@@ -696,11 +710,19 @@ fn vm_map_ram_test(ctx: &mut Ctx) -> Outcome {
         }
     }
     if result.is_ok() {
-        result = each_loop(ctx, |_| {
-            let v = vmalloc::vm_map_ram(&pages).map_err(fail(Step::Vmap { pages: count }))?;
-            touch(v, b'a');
-            vmalloc::vm_unmap_ram(v, count).map_err(fail(Step::Vunmap { addr: v.as_u64() }))
-        });
+        result = if PLAIN_VMAP.load(core::sync::atomic::Ordering::Relaxed) {
+            each_loop(ctx, |_| {
+                let v = vmalloc::vmap(&pages, 0).map_err(fail(Step::Vmap { pages: count }))?;
+                touch(v, b'a');
+                vmalloc::vunmap(v).map(drop).map_err(fail(Step::Vunmap { addr: v.as_u64() }))
+            })
+        } else {
+            each_loop(ctx, |_| {
+                let v = vmalloc::vm_map_ram(&pages).map_err(fail(Step::Vmap { pages: count }))?;
+                touch(v, b'a');
+                vmalloc::vm_unmap_ram(v, count).map_err(fail(Step::Vunmap { addr: v.as_u64() }))
+            })
+        };
     }
     // Flush what was freed lazily and give the last, fragmented block
     // back, so that the leak check sees the vmalloc area as it was.

@@ -18,6 +18,7 @@ pub const TESTS: &[Test] = crate::suite![
     "test_vmalloc::random_size_align_alloc_test" => random_size_align,
     "test_vmalloc::align_shift_alloc_test_fails_as_expected" => align_shift,
     "test_vmalloc::vm_map_ram_test" => vm_map_ram,
+    "test_vmalloc::vm_map_ram_test_plain_vmap_flushes_every_loop" => vm_map_ram_plain,
     "test_vmalloc::no_block_alloc_test" => no_block_alloc,
     "test_vmalloc::vrealloc_test" => vrealloc_test,
     "test_vmalloc::bad_parameters_are_refused" => bad_parameters,
@@ -39,6 +40,7 @@ const KTEST_PARAMS: Params = Params {
     sequential_test_order: false,
     nr_pcpu_objects: 35_000,
     summary_6_1: false,
+    plain_vmap: false,
 };
 
 /// Runs one case with KTEST_PARAMS and checks that it passed every repeat
@@ -86,6 +88,16 @@ fn vm_map_ram() -> TestResult {
     passes(10)
 }
 
+/// `plain_vmap=1` takes the old way: an area and an eager flush per loop
+/// (vmap blocks flush once per 1024 pages).
+fn vm_map_ram_plain() -> TestResult {
+    let before = vmalloc::lazy_stats().tlb_flushes;
+    passes_with(10, &Params { plain_vmap: true, ..KTEST_PARAMS })?;
+    let flushes = vmalloc::lazy_stats().tlb_flushes - before;
+    kassert!(flushes >= KTEST_PARAMS.test_loop_count, "{flushes} flushes for {} loops", KTEST_PARAMS.test_loop_count);
+    Ok(())
+}
+
 fn no_block_alloc() -> TestResult {
     passes(11)
 }
@@ -127,6 +139,7 @@ fn bad_parameters() -> TestResult {
         &["use_huge=2"],
         &["nr_threads=2"],
         &["summary_6_1=yes"],
+        &["plain_vmap=2"],
         &["nr_pages=2147483647"],
         &["nr_pages=1", "nr_pages=2"],
         &["busy_areas=100000000"],
@@ -161,14 +174,22 @@ fn bad_parameters() -> TestResult {
         })
     );
     kassert_eq!(
-        parse_params(&["use_huge=1", "nr_threads=1", "sequential_test_order=1", "nr_pcpu_objects=9", "summary_6_1=1"])
-            .ok(),
+        parse_params(&[
+            "use_huge=1",
+            "nr_threads=1",
+            "sequential_test_order=1",
+            "nr_pcpu_objects=9",
+            "summary_6_1=1",
+            "plain_vmap=1"
+        ])
+        .ok(),
         Some(Params {
             use_huge: true,
             nr_threads: 1,
             sequential_test_order: true,
             nr_pcpu_objects: 9,
             summary_6_1: true,
+            plain_vmap: true,
             ..Params::default()
         })
     );

@@ -52,7 +52,7 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "pgd_bench", args: "lazy|eager|prealloc", about: "measure a PGD-sync strategy (on a fresh kernel)", min_args: 1, max_args: 1, run: super::as_commands::pgd_bench },
     Command { name: "vmstat", args: "", about: "vmalloc fault, PGD synchronisation and lazy-purge counters", min_args: 0, max_args: 0, run: asp::vmstat },
     Command { name: "stress", args: "<ops> [seed]", about: "soak test: random allocations with every byte checked and invariants audited", min_args: 1, max_args: 2, run: vm::stress },
-    Command { name: "test_vmalloc", args: "[run_test_mask=N] [test_loop_count=N] [test_repeat_count=N] [nr_pages=N] [use_huge=0|1] [busy_areas=N] [short_by=N] [summary_6_1=0|1] ...", about: "Linux's lib/test_vmalloc.c performance tests", min_args: 0, max_args: 11, run: super::test_vmalloc_command::run },
+    Command { name: "test_vmalloc", args: "[run_test_mask=N] [test_loop_count=N] [test_repeat_count=N] [nr_pages=N] [use_huge=0|1] [busy_areas=N] [short_by=N] [summary_6_1=0|1] [plain_vmap=0|1] ...", about: "Linux's lib/test_vmalloc.c performance tests", min_args: 0, max_args: 12, run: super::test_vmalloc_command::run },
     Command { name: "fail_page_alloc", args: "[N|off]", about: "show, or make the N-th page allocation from now fail (fault injection)", min_args: 0, max_args: 1, run: super::inject_commands::fail_page_alloc },
     Command { name: "crash", args: "panic|null|write-rodata|ud|gp|overflow|vmalloc-guard|triple-fault", about: "crash the kernel on purpose, to see its oops (docs/debugging.md)", min_args: 1, max_args: 1, run: super::crash_command::crash },
     Command { name: "shutdown", args: "", about: "power off (ends QEMU with success)", min_args: 0, max_args: 0, run: shutdown },

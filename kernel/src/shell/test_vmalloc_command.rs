@@ -33,6 +33,7 @@ fn field<'a>(p: &'a mut Params, name: &str) -> Option<(usize, Field<'a>)> {
         "sequential_test_order" => (8, Field::Switch(&mut p.sequential_test_order)),
         "nr_pcpu_objects" => (9, Field::Number(&mut p.nr_pcpu_objects)),
         "summary_6_1" => (10, Field::Switch(&mut p.summary_6_1)),
+        "plain_vmap" => (11, Field::Switch(&mut p.plain_vmap)),
         _ => return None,
     })
 }
@@ -41,7 +42,7 @@ fn field<'a>(p: &'a mut Params, name: &str) -> Option<(usize, Field<'a>)> {
 /// repeats, and values Linux would refuse or that cannot work here.
 pub fn parse_params(args: &[&str]) -> Result<Params, CmdError> {
     let mut params = Params::default();
-    let mut seen = [false; 11];
+    let mut seen = [false; 12];
     for arg in args {
         let Some((name, value)) = arg.split_once('=') else {
             bail!("'{}' is not name=value (names: {PARAM_NAMES})", Shown(arg));

@@ -130,6 +130,9 @@ struct Run {
     results: Vec<Option<Measured>>,
     /// fix_size_alloc_test with CONTROL_PAGES pages (see `bench`).
     control: Option<Measured>,
+    /// vm_map_ram_test with `plain_vmap=1`: `vmap`/`vunmap` instead of
+    /// vmap blocks, the two ways side by side.
+    plain_vmap: Option<Measured>,
     /// fix_size_alloc_test with each of GROWTH busy areas below it.
     growth: Vec<(u64, Option<Measured>)>,
 }
@@ -170,8 +173,9 @@ pub fn vmalloc(env: &TestEnv, allocators: &[Allocator], loops: Option<u64>) -> R
     let mut failed = Vec::new();
     for r in &runs {
         let control = ("the control run (fix_size with more pages)", &r.control);
+        let plain = ("vm_map_ram_test with plain_vmap=1", &r.plain_vmap);
         let growth = r.growth.iter().map(|(_, m)| ("the growth series (fix_size with busy areas)", m));
-        for (name, m) in CASES.iter().map(|c| c.name).zip(&r.results).chain([control]).chain(growth) {
+        for (name, m) in CASES.iter().map(|c| c.name).zip(&r.results).chain([control, plain]).chain(growth) {
             if !m.as_ref().is_some_and(|m| m.ok) {
                 failed.push(format!("{name} on the {}", r.allocator.name()));
             }
@@ -184,12 +188,21 @@ pub fn vmalloc(env: &TestEnv, allocators: &[Allocator], loops: Option<u64>) -> R
 fn bench(env: &TestEnv, allocator: Allocator, loops: u64) -> Result<Run> {
     eprintln!("\n==> {} allocator: {loops} loops per test case (QEMU TCG, qemu64, 1 vCPU, 1 GiB)", allocator.name());
     let mut s = boot(env, allocator)?;
-    let mut run =
-        Run { allocator, loops, header: String::new(), results: Vec::new(), control: None, growth: Vec::new() };
+    let mut run = Run {
+        allocator,
+        loops,
+        header: String::new(),
+        results: Vec::new(),
+        control: None,
+        plain_vmap: None,
+        growth: Vec::new(),
+    };
     measure_cases(&mut s, &mut run, loops)?;
     let fix_size = &CASES[0];
     let label = format!("fix_size, {CONTROL_PAGES} pages");
     run.control = measure(&mut s, &mut run, &label, fix_size.bit, loops, &format!(" nr_pages={CONTROL_PAGES}"))?;
+    let vm_map_ram = CASES.iter().find(|c| c.name == "vm_map_ram_test").expect("a case of CASES");
+    run.plain_vmap = measure(&mut s, &mut run, "vm_map_ram, plain vmap", vm_map_ram.bit, loops, " plain_vmap=1")?;
     for busy in GROWTH {
         let mut best: Option<Measured> = None;
         for i in 1..=GROWTH_RUNS {
@@ -251,6 +264,7 @@ fn cases_only(env: &TestEnv, loops: u64) -> Result<Vec<Option<Measured>>> {
         header: String::new(),
         results: Vec::new(),
         control: None,
+        plain_vmap: None,
         growth: Vec::new(),
     };
     measure_cases(&mut s, &mut run, loops)?;
@@ -447,6 +461,15 @@ fn print_targets(out: &mut impl Write, r: &Run) {
             group(busy),
             group(same_work),
             if busy >= same_work { group(busy - same_work) } else { format!("-{}", group(same_work - busy)) }
+        );
+    }
+    if let (Some(blocks), Some(plain)) = (ns("vm_map_ram_test"), r.plain_vmap.as_ref()) {
+        let _ = writeln!(
+            out,
+            "  vm_map_ram_test on vmap blocks {} ns, with plain vmap/vunmap (plain_vmap=1) {} ns: {:.1}x",
+            group(blocks),
+            group(plain.ns_per_loop),
+            plain.ns_per_loop as f64 / blocks.max(1) as f64
         );
     }
 }
