@@ -66,32 +66,35 @@ pub fn run(env: &TestEnv, case: &str, loops: u64) -> Result<bool> {
     let dir = xtask::target_dir().join("bench").join("profile");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     println!("\n==> profile of {case}: run A {loops} loops, run B {} loops (tree allocator, -icount)", 2 * loops);
-    let (a, ns_a) = logged_run(env, &symbols, bit, loops, &dir.join(format!("{case}-a.log")))?;
-    let (b, ns_b) = logged_run(env, &symbols, bit, 2 * loops, &dir.join(format!("{case}-b.log")))?;
+    let (a, fig_a) = logged_run(env, &symbols, bit, loops, &dir.join(format!("{case}-a.log")))?;
+    let (b, fig_b) = logged_run(env, &symbols, bit, 2 * loops, &dir.join(format!("{case}-b.log")))?;
     let profile = subtract(&a, &b, &symbols, loops);
-    print(&profile, loops, ns_a, ns_b);
-    Ok(ns_a.is_some() && ns_b.is_some())
+    print(&profile, loops, fig_a, fig_b);
+    Ok(fig_a.is_some() && fig_b.is_some())
 }
 
 /// Boots a machine logging its kernel's TBs into `log`, runs the case of
 /// `bit` `loops` times, and reads the log (deleted after). Returns the
 /// counts and the bench's own per-loop figure, if the case passed.
-fn logged_run(env: &TestEnv, symbols: &Symbols, bit: u32, loops: u64, log: &Path) -> Result<(Counts, Option<u64>)> {
+fn logged_run(env: &TestEnv, symbols: &Symbols, bit: u32, loops: u64, log: &Path) -> Result<(Counts, Option<Figure>)> {
     let (start, end) = symbols.text;
     let mut env = env.clone();
     env.qemu_args.extend(
-        ["-d", "in_asm,exec,nochain", "-dfilter", &format!("{start:#x}..{:#x}", end - 1), "-D"]
-            .map(String::from),
+        ["-d", "in_asm,exec,nochain", "-dfilter", &format!("{start:#x}..{:#x}", end - 1), "-D"].map(String::from),
     );
     env.qemu_args.push(log.display().to_string());
     let name = CASES.iter().find(|c| c.bit == bit).map_or("?", |c| c.name);
     eprintln!("    {name}, {loops} loops, logging to {}", log.display());
-    let run = || -> Result<Option<u64>> {
+    let run = || -> Result<Option<Figure>> {
         let mut s = boot(&env, Allocator::Tree)?;
         let line = format!("test_vmalloc run_test_mask={} test_loop_count={loops}", 1u32 << bit);
         let lines = s.command(&line).with_context(|| format!("running {line}"))?;
         shut_down(s, Allocator::Tree)?;
-        Ok(parse_case(name, &lines).filter(|m| m.ok).map(|m| m.ns_per_loop))
+        let khz = lines.iter().find_map(|l| tsc_khz(l));
+        Ok(parse_case(name, &lines)
+            .filter(|m| m.ok)
+            .zip(khz)
+            .map(|(m, khz)| Figure { ns_per_loop: m.ns_per_loop, khz }))
     };
     let result = run().and_then(|measured| Ok((read_log(log)?, measured)));
     // Deleted whatever happened: a log is gigabytes.
@@ -101,6 +104,29 @@ fn logged_run(env: &TestEnv, symbols: &Symbols, bit: u32, loops: u64, log: &Path
         eprintln!("    {name} failed or reported no figure with {loops} loops");
     }
     Ok((counts, measured))
+}
+
+/// The bench's own figure for one run: ns per loop, which it computes from
+/// TSC cycles (one per instruction under -icount) with the TSC's rate as
+/// the kernel calibrated it against the PIT.
+#[derive(Clone, Copy)]
+struct Figure {
+    ns_per_loop: u64,
+    khz: u64,
+}
+
+impl Figure {
+    /// The figure in instructions: ns x the calibrated GHz.
+    fn instructions(self) -> u64 {
+        (self.ns_per_loop as u128 * self.khz as u128 / 1_000_000) as u64
+    }
+}
+
+/// The TSC rate in test_vmalloc's header, `... TSC 1018.250 MHz, ...`.
+fn tsc_khz(line: &str) -> Option<u64> {
+    let rest = line.strip_prefix("test_vmalloc: ")?.split_once("TSC ")?.1;
+    let (mhz, frac) = rest.split_once(" MHz")?.0.split_once('.')?;
+    Some(mhz.parse::<u64>().ok()? * 1000 + frac.parse::<u64>().ok()?)
 }
 
 /// Opens and parses one log.
@@ -121,7 +147,16 @@ struct Counts {
     runs: HashMap<Key, u64>,
     /// Runs of TBs whose translation the log does not show.
     unsized_runs: u64,
+    /// Runs logged but undone: a TB that stopped at its start (or, for an
+    /// I/O access, was rolled back) and was run again as a TB of fewer
+    /// instructions (see `parse`).
+    undone_runs: u64,
 }
+
+/// QEMU's CF_COUNT_MASK: the compile flags' instruction limit, set on a TB
+/// made to run only what the icount budget has left, or to end at an I/O
+/// access (include/exec/exec-all.h).
+const CF_COUNT_MASK: u64 = 0x1ff;
 
 /// Reads a `-d in_asm,exec,nochain` log: `IN:` blocks (one `0x<pc>:` line
 /// per instruction, ending at a blank line) and `Trace` lines.
@@ -132,6 +167,7 @@ fn parse(mut log: impl BufRead) -> Result<Counts> {
     let mut block: Option<(u64, u64)> = None;
     let mut fresh: Option<(u64, u64)> = None;
     let mut latest: HashMap<u64, u64> = HashMap::new();
+    let mut previous: Option<Key> = None;
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -147,7 +183,8 @@ fn parse(mut log: impl BufRead) -> Result<Counts> {
             }
             *n += 1;
         } else if text.starts_with(b"Trace ") {
-            let key = trace_key(text).with_context(|| format!("unreadable line {:?}", String::from_utf8_lossy(text)))?;
+            let key =
+                trace_key(text).with_context(|| format!("unreadable line {:?}", String::from_utf8_lossy(text)))?;
             end_block(&mut block, &mut fresh, &mut latest);
             let size = match fresh.take() {
                 Some((pc, n)) if pc == key.0 => Some(n),
@@ -163,11 +200,29 @@ fn parse(mut log: impl BufRead) -> Result<Counts> {
                 }
                 None => counts.unsized_runs += 1,
             }
+            undo_cut_run(&mut counts, previous, key);
+            previous = Some(key);
         } else if text.is_empty() {
             end_block(&mut block, &mut fresh, &mut latest);
         }
     }
     Ok(counts)
+}
+
+/// Under -icount a TB that does not fit the instruction budget left stops
+/// before its first instruction (and one with an I/O access in its middle
+/// is rolled back to its start); QEMU then runs the same pc as a TB limited
+/// to what may run. The `Trace` line of the stopped run comes right before
+/// the limited TB's: that run did nothing, so it is taken back.
+fn undo_cut_run(counts: &mut Counts, previous: Option<Key>, key: Key) {
+    let Some(previous) = previous else { return };
+    if key.2 & CF_COUNT_MASK == 0 || previous.0 != key.0 || previous.2 & CF_COUNT_MASK != 0 {
+        return;
+    }
+    if let Some(runs) = counts.runs.get_mut(&previous).filter(|r| **r > 0) {
+        *runs -= 1;
+        counts.undone_runs += 1;
+    }
 }
 
 /// Closes the `IN:` block being read, if any.
@@ -261,6 +316,8 @@ struct Report {
     total: f64,
     rows: Vec<Row>,
     unsized_runs: u64,
+    /// Logged runs taken back (`undo_cut_run`), per loop.
+    undone: f64,
 }
 
 /// B minus A, per function, per loop (`loops` = B's loops - A's).
@@ -292,7 +349,8 @@ fn subtract(a: &Counts, b: &Counts, symbols: &Symbols, loops: u64) -> Report {
     rows.sort_by(|x, y| y.1.instructions.total_cmp(&x.1.instructions).then(x.1.name.cmp(&y.1.name)));
     distinguish(&mut rows, symbols);
     let unsized_runs = a.unsized_runs.max(b.unsized_runs);
-    Report { total, rows: rows.into_iter().map(|(_, r)| r).collect(), unsized_runs }
+    let undone = per_loop(b.undone_runs as i128 - a.undone_runs as i128);
+    Report { total, rows: rows.into_iter().map(|(_, r)| r).collect(), unsized_runs, undone }
 }
 
 /// Shortens each name to NAME_WIDTH, and gives rows whose names are then
@@ -325,19 +383,31 @@ fn shorten(name: &str) -> String {
     format!("{head}...{tail}")
 }
 
-fn print(report: &Report, loops: u64, ns_a: Option<u64>, ns_b: Option<u64>) {
-    let figure = |v: Option<u64>| v.map_or("-".to_string(), group);
+fn print(report: &Report, loops: u64, a: Option<Figure>, b: Option<Figure>) {
     println!("  instructions per loop, from the profile (B - A, in-loop work only): {:.1}", report.total);
-    println!(
-        "  the bench's own figure (whole case / loops, setup included): run A {}, run B {}",
-        figure(ns_a),
-        figure(ns_b)
-    );
-    if let (Some(a), Some(b)) = (ns_a, ns_b) {
-        // a = S/N + L and b = S/2N + L, so S = 2N(a - b).
-        let setup = 2 * loops as i128 * (a as i128 - b as i128);
-        println!("  so the setup outside the loop is about {setup} instructions (2N x (A - B))");
+    if let (Some(fa), Some(fb)) = (a, b) {
+        let (ia, ib) = (fa.instructions(), fb.instructions());
+        println!(
+            "  the bench's own figure (whole case / loops, setup included): run A {} ns, run B {} ns \
+             (TSC {}.{:03} MHz: {} and {} instructions)",
+            group(fa.ns_per_loop),
+            group(fb.ns_per_loop),
+            fb.khz / 1000,
+            fb.khz % 1000,
+            group(ia),
+            group(ib)
+        );
+        // a = S/N + L and b = S/2N + L, so S = 2N(a - b) and L = 2b - a
+        // (to the figures' rounding: S to 2N, L to 2).
+        let (setup, in_loop) = (2 * loops * ia.saturating_sub(ib), (2 * ib).saturating_sub(ia));
+        println!(
+            "  so the case runs about {} instructions outside its loop but inside its timing (2N x (A - B)), \
+             and {} per loop in it (2B - A)",
+            group(setup),
+            group(in_loop)
+        );
     }
+    println!("  TB runs logged but undone by QEMU (-icount budget, I/O), not counted: {:.2} per loop", report.undone);
     if report.unsized_runs > 0 {
         println!("  warning: {} TB runs had no translation in the log and are not counted", report.unsized_runs);
     }
@@ -357,8 +427,9 @@ mod tests {
     use super::*;
 
     /// Run A: f (0x1000..0x1010) called twice, its second TB run twice;
-    /// g (0x1010..0x1020) once. The two TBs of f at 0x1000 differ in
-    /// compile flags (one was cut to one instruction).
+    /// g (0x1010..0x1020) once; then f's first TB is rolled back at once
+    /// and run again cut to one instruction (other compile flags: another
+    /// TB), so f has three calls.
     const LOG_A: &str = "\
 ----------------
 IN: 
@@ -379,6 +450,7 @@ IN:
 0x0000000000001010:  f3 48 ab                 rep stosq %rax, (%rdi)
 
 Trace 0: 0x7f80 [0000000000000000/0000000000001010/0000c0b0/ff020200] 
+Trace 0: 0x7f00 [0000000000000000/0000000000001000/0000c0b0/ff020200] 
 cpu_io_recompile: rewound execution of TB to 0000000000001000
 ----------------
 IN: 
@@ -424,6 +496,7 @@ Trace 0: 0x8000 [0000000000000000/0000000000001020/0000c0b0/ff020200]
         assert_eq!(a.runs[&(0x1008, 0xc0b0, 0xff020200)], 2);
         assert_eq!(a.runs[&(0x1000, 0xc0b0, 0xff028201)], 1);
         assert_eq!(a.unsized_runs, 0);
+        assert_eq!(a.undone_runs, 1);
     }
 
     #[test]
@@ -465,7 +538,10 @@ Trace 0: 0x8000 [0000000000000000/0000000000001020/0000c0b0/ff020200]
     fn instances_of_one_generic_keep_apart_and_long_names_are_cut() {
         let f = |s: u64, e: u64, n: &str| (s, e, n.to_string());
         let s = Symbols::new(
-            vec![f(0xffff_ffff_8000_1000, 0xffff_ffff_8000_1010, "a::f"), f(0xffff_ffff_8000_1010, 0xffff_ffff_8000_1020, "a::f")],
+            vec![
+                f(0xffff_ffff_8000_1000, 0xffff_ffff_8000_1010, "a::f"),
+                f(0xffff_ffff_8000_1010, 0xffff_ffff_8000_1020, "a::f"),
+            ],
             (0xffff_ffff_8000_1000, 0xffff_ffff_8000_1020),
             0xffff_ffff_8000_0000,
         );
@@ -478,6 +554,15 @@ Trace 0: 0x8000 [0000000000000000/0000000000001020/0000c0b0/ff020200]
         let short = shorten(&long);
         assert_eq!(short.chars().count(), NAME_WIDTH);
         assert!(short.starts_with("xxx") && short.ends_with("yyy") && short.contains("..."));
+    }
+
+    #[test]
+    fn the_bench_figure_becomes_instructions_at_the_calibrated_rate() {
+        let header = "test_vmalloc: tree allocator, TSC 1018.250 MHz, loops 1000, repeat 1, nr_pages 1";
+        let khz = tsc_khz(header).unwrap();
+        assert_eq!(khz, 1_018_250);
+        assert_eq!(Figure { ns_per_loop: 2_000, khz }.instructions(), 2_036);
+        assert_eq!(tsc_khz("mosaic: fix_size_alloc_test 5 ns per loop"), None);
     }
 
     #[test]
