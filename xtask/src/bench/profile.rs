@@ -407,6 +407,8 @@ fn print(report: &Report, loops: u64, a: Option<Figure>, b: Option<Figure>) {
             group(in_loop)
         );
     }
+    let entries: f64 = report.rows.iter().map(|r| r.calls).sum();
+    println!("  function entries (calls, and jumps to a function's start) per loop: {entries:.1}");
     println!("  TB runs logged but undone by QEMU (-icount budget, I/O), not counted: {:.2} per loop", report.undone);
     if report.unsized_runs > 0 {
         println!("  warning: {} TB runs had no translation in the log and are not counted", report.unsized_runs);
