@@ -11,12 +11,17 @@
 //! For every TB, (runs in B - runs in A) x (instructions in the TB) is the
 //! work of N more loops; summed per kernel function and divided by N it is
 //! that function's instructions per loop. The runs of the TB that starts at
-//! a function's address are its calls. (The disassembly puts the bytes of
+//! a function's address are its calls. Only the runs from the first entry
+//! into the case's function (`bench::test_vmalloc::<case>`) to the last TB
+//! run in it are counted: the shell waits for the host before and after,
+//! and with `sleep=off` the timer ticks it takes meanwhile depend on the
+//! host's speed (on a loaded host they added 150 instructions per loop to
+//! fix_size's difference before this window). (The disassembly puts the bytes of
 //! an instruction longer than 8 bytes on a second `0x<address>:` line with
 //! no mnemonic; those lines are not instructions. Counting them, as a first
 //! version did, overcounted fix_size by 39 instructions per loop, 1.9%.) Everything outside the loop (the
-//! boot, long_busy_list's 15000 busy areas, the leak check) is the same in
-//! both runs and cancels out.
+//! boot, long_busy_list's 15000 busy areas) is the same in both runs and
+//! cancels out.
 //!
 //! Limits:
 //! - A TB cut short by an exception or an interrupt is counted whole (QEMU
@@ -29,7 +34,8 @@
 //! - Only kernel text is counted (nothing else runs in a Mosaic guest, but
 //!   the firmware's code before the kernel would not be).
 //! - Interrupts that fall in the loop (the timer) are counted where they
-//!   run, as they are in the bench's own figure.
+//!   run, as they are in the bench's own figure; a run that QEMU stopped
+//!   at a TB's start and redid as a shorter TB is taken back.
 //!
 //! The logs (1-2 GB each for long_busy_list) go to target/bench/profile/,
 //! are read line by line, and are deleted once read.
@@ -80,13 +86,14 @@ pub fn run(env: &TestEnv, case: &str, loops: u64) -> Result<bool> {
 /// `bit` `loops` times, and reads the log (deleted after). Returns the
 /// counts and the bench's own per-loop figure, if the case passed.
 fn logged_run(env: &TestEnv, symbols: &Symbols, bit: u32, loops: u64, log: &Path) -> Result<(Counts, Option<Figure>)> {
+    let name = CASES.iter().find(|c| c.bit == bit).map_or("?", |c| c.name);
+    let window = symbols.function(&format!("bench::test_vmalloc::{name}"))?;
     let (start, end) = symbols.text;
     let mut env = env.clone();
     env.qemu_args.extend(
         ["-d", "in_asm,exec,nochain", "-dfilter", &format!("{start:#x}..{:#x}", end - 1), "-D"].map(String::from),
     );
     env.qemu_args.push(log.display().to_string());
-    let name = CASES.iter().find(|c| c.bit == bit).map_or("?", |c| c.name);
     eprintln!("    {name}, {loops} loops, logging to {}", log.display());
     let run = || -> Result<Option<Figure>> {
         let mut s = boot(&env, Allocator::Tree)?;
@@ -99,7 +106,7 @@ fn logged_run(env: &TestEnv, symbols: &Symbols, bit: u32, loops: u64, log: &Path
             .zip(khz)
             .map(|(m, khz)| Figure { ns_per_loop: m.ns_per_loop, khz }))
     };
-    let result = run().and_then(|measured| Ok((read_log(log)?, measured)));
+    let result = run().and_then(|measured| Ok((read_log(log, window)?, measured)));
     // Deleted whatever happened: a log is gigabytes.
     let _ = std::fs::remove_file(log);
     let (counts, measured) = result?;
@@ -132,10 +139,11 @@ fn tsc_khz(line: &str) -> Option<u64> {
     Some(mhz.parse::<u64>().ok()? * 1000 + frac.parse::<u64>().ok()?)
 }
 
-/// Opens and parses one log.
-fn read_log(log: &Path) -> Result<Counts> {
+/// Opens and parses one log, counting from the first entry into `window`
+/// to the last run in it.
+fn read_log(log: &Path, window: (u64, u64)) -> Result<Counts> {
     let file = std::fs::File::open(log).with_context(|| format!("opening QEMU's log {}", log.display()))?;
-    parse(BufReader::with_capacity(1 << 20, file)).with_context(|| format!("reading {}", log.display()))
+    parse(BufReader::with_capacity(1 << 20, file), window).with_context(|| format!("reading {}", log.display()))
 }
 
 /// One translation: start pc, CPU state flags and compile flags (a TB
@@ -162,15 +170,18 @@ struct Counts {
 const CF_COUNT_MASK: u64 = 0x1ff;
 
 /// Reads a `-d in_asm,exec,nochain` log: `IN:` blocks (one `0x<pc>:` line
-/// per instruction, ending at a blank line) and `Trace` lines.
-fn parse(mut log: impl BufRead) -> Result<Counts> {
+/// per instruction, ending at a blank line) and `Trace` lines. Only runs
+/// from the first entry into `window` (the case's function) to the last
+/// TB run inside it are counted: the shell's idle time before and after
+/// (timer ticks, as many as the host takes to answer) stays out.
+fn parse(mut log: impl BufRead, window: (u64, u64)) -> Result<Counts> {
     let mut counts = Counts::default();
     // The block being read (first pc, instructions), the last finished one
     // that no Trace line has claimed yet, and each pc's latest size.
     let mut block: Option<(u64, u64)> = None;
     let mut fresh: Option<(u64, u64)> = None;
     let mut latest: HashMap<u64, u64> = HashMap::new();
-    let mut previous: Option<Key> = None;
+    let mut runs = Runs { started: false, pending: Vec::new(), previous: None, window };
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -199,12 +210,10 @@ fn parse(mut log: impl BufRead) -> Result<Counts> {
             match size {
                 Some(n) => {
                     counts.size.insert(key, n);
-                    *counts.runs.entry(key).or_default() += 1;
+                    runs.add(&mut counts, key);
                 }
                 None => counts.unsized_runs += 1,
             }
-            undo_cut_run(&mut counts, previous, key);
-            previous = Some(key);
         } else if text.is_empty() {
             end_block(&mut block, &mut fresh, &mut latest);
         }
@@ -212,20 +221,52 @@ fn parse(mut log: impl BufRead) -> Result<Counts> {
     Ok(counts)
 }
 
+/// The runs of TBs being counted: those after the first entry into the
+/// window are held in `pending` until a run inside the window again
+/// confirms they were part of it.
+struct Runs {
+    started: bool,
+    pending: Vec<Key>,
+    /// The last run seen, and whether it is held in `pending`.
+    previous: Option<(Key, bool)>,
+    window: (u64, u64),
+}
+
+impl Runs {
+    fn add(&mut self, counts: &mut Counts, key: Key) {
+        if let Some((previous, held)) = self.previous {
+            if held && undone(previous, key) {
+                // Held back still, or counted already.
+                if self.pending.last() == Some(&previous) {
+                    self.pending.pop();
+                } else if let Some(runs) = counts.runs.get_mut(&previous).filter(|r| **r > 0) {
+                    *runs -= 1;
+                }
+                counts.undone_runs += 1;
+            }
+        }
+        let inside = (self.window.0..self.window.1).contains(&key.0);
+        self.started |= inside;
+        self.previous = Some((key, self.started));
+        if !self.started {
+            return;
+        }
+        self.pending.push(key);
+        if inside {
+            for k in self.pending.drain(..) {
+                *counts.runs.entry(k).or_default() += 1;
+            }
+        }
+    }
+}
+
 /// Under -icount a TB that does not fit the instruction budget left stops
 /// before its first instruction (and one with an I/O access in its middle
 /// is rolled back to its start); QEMU then runs the same pc as a TB limited
 /// to what may run. The `Trace` line of the stopped run comes right before
-/// the limited TB's: that run did nothing, so it is taken back.
-fn undo_cut_run(counts: &mut Counts, previous: Option<Key>, key: Key) {
-    let Some(previous) = previous else { return };
-    if key.2 & CF_COUNT_MASK == 0 || previous.0 != key.0 || previous.2 & CF_COUNT_MASK != 0 {
-        return;
-    }
-    if let Some(runs) = counts.runs.get_mut(&previous).filter(|r| **r > 0) {
-        *runs -= 1;
-        counts.undone_runs += 1;
-    }
+/// the limited TB's: that run did nothing, and is taken back.
+fn undone(previous: Key, key: Key) -> bool {
+    key.2 & CF_COUNT_MASK != 0 && previous.0 == key.0 && previous.2 & CF_COUNT_MASK == 0
 }
 
 /// Closes the `IN:` block being read, if any.
@@ -305,6 +346,12 @@ impl Symbols {
         functions.sort_by_key(|f| (f.0, std::cmp::Reverse(f.1)));
         functions.dedup_by_key(|f| f.0);
         Symbols { functions, text, base }
+    }
+
+    /// The range of the function called `name`.
+    fn function(&self, name: &str) -> Result<(u64, u64)> {
+        let f = self.functions.iter().find(|f| f.2 == name);
+        f.map(|f| (f.0, f.1)).with_context(|| format!("the kernel has no function {name} (renamed or inlined?)"))
     }
 
     /// The index of the function holding `pc`.
@@ -497,6 +544,22 @@ Trace 0: 0x8000 [0000000000000000/0000000000001020/0000c0b0/ff020200]
 "
     }
 
+    /// A window holding every pc: every run counts.
+    const ALL: (u64, u64) = (0, u64::MAX);
+
+    #[test]
+    fn only_runs_from_the_first_entry_into_the_window_to_the_last_run_in_it_count() {
+        // f (0x1000) is the window: g's rep TB before f's first run and
+        // after its last does not count; the one between does.
+        let log = LOG_A.to_string() + "Trace 0: 0x7f80 [0000000000000000/0000000000001010/0000c0b0/ff020200] \n";
+        let c = parse(log.as_bytes(), (0x1000, 0x1010)).unwrap();
+        assert_eq!(c.runs.get(&(0x1010, 0xc0b0, 0xff020200)), Some(&1));
+        assert_eq!(c.runs[&(0x1000, 0xc0b0, 0xff020200)], 2);
+        let g = parse(log.as_bytes(), (0x1010, 0x1020)).unwrap();
+        assert_eq!(g.runs[&(0x1010, 0xc0b0, 0xff020200)], 2);
+        assert!(!g.runs.contains_key(&(0x1000, 0xc0b0, 0xff020200)));
+    }
+
     fn symbols() -> Symbols {
         let f = |s: u64, e: u64, n: &str| (s, e, n.to_string());
         Symbols::new(vec![f(0x1010, 0x1020, "g"), f(0x1000, 0x1010, "f"), f(0x1020, 0x1030, "h")], (0x1000, 0x1030), 0)
@@ -504,7 +567,7 @@ Trace 0: 0x8000 [0000000000000000/0000000000001020/0000c0b0/ff020200]
 
     #[test]
     fn the_parser_sizes_tbs_by_their_translation_and_counts_runs() {
-        let a = parse(LOG_A.as_bytes()).unwrap();
+        let a = parse(LOG_A.as_bytes(), ALL).unwrap();
         assert_eq!(a.size[&(0x1000, 0xc0b0, 0xff020200)], 3);
         assert_eq!(a.size[&(0x1000, 0xc0b0, 0xff028201)], 1);
         // Two instructions: the movabs's second line of bytes is none.
@@ -519,14 +582,14 @@ Trace 0: 0x8000 [0000000000000000/0000000000001020/0000c0b0/ff020200]
     #[test]
     fn a_run_of_a_tb_never_translated_is_not_counted_but_reported() {
         let log = "Trace 0: 0x7f00 [0000000000000000/0000000000001000/0000c0b0/ff020200] \n";
-        let c = parse(log.as_bytes()).unwrap();
+        let c = parse(log.as_bytes(), ALL).unwrap();
         assert!(c.runs.is_empty());
         assert_eq!(c.unsized_runs, 1);
     }
 
     #[test]
     fn b_minus_a_per_function_and_per_loop() {
-        let (a, b) = (parse(LOG_A.as_bytes()).unwrap(), parse(log_b().as_bytes()).unwrap());
+        let (a, b) = (parse(LOG_A.as_bytes(), ALL).unwrap(), parse(log_b().as_bytes(), ALL).unwrap());
         let report = subtract(&a, &b, &symbols(), 1);
         let row = |n: &str| report.rows.iter().find(|r| r.name == n).map(|r| (r.instructions, r.calls));
         // h: 2 runs x 4, translated in B only; g: 3 rep iterations; f: 3 + 2.
