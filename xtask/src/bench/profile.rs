@@ -11,17 +11,19 @@
 //! For every TB, (runs in B - runs in A) x (instructions in the TB) is the
 //! work of N more loops; summed per kernel function and divided by N it is
 //! that function's instructions per loop. The runs of the TB that starts at
-//! a function's address are its calls. Only the runs from the first entry
-//! into the case's function (`bench::test_vmalloc::<case>`) to the last TB
-//! run in it are counted: the shell waits for the host before and after,
-//! and with `sleep=off` the timer ticks it takes meanwhile depend on the
-//! host's speed (on a loaded host they added 150 instructions per loop to
-//! fix_size's difference before this window). (The disassembly puts the bytes of
-//! an instruction longer than 8 bytes on a second `0x<address>:` line with
-//! no mnemonic; those lines are not instructions. Counting them, as a first
-//! version did, overcounted fix_size by 39 instructions per loop, 1.9%.) Everything outside the loop (the
+//! a function's address are its calls. Everything outside the loop (the
 //! boot, long_busy_list's 15000 busy areas) is the same in both runs and
 //! cancels out.
+//!
+//! Two details keep the count exact. Only the runs from the first entry
+//! into the case's function (`bench::test_vmalloc::<case>`) to the last
+//! TB run in it are counted: the shell waits for the host before and
+//! after, and with `sleep=off` the timer ticks it takes meanwhile depend
+//! on the host's speed (on a loaded host they once added 150 instructions
+//! per loop to fix_size). And the disassembly puts the bytes of an
+//! instruction longer than 8 bytes on a second `0x<address>:` line with no
+//! mnemonic, which is no instruction (counting it added 39 instructions
+//! per loop to fix_size, 1.9%).
 //!
 //! Limits:
 //! - A TB cut short by an exception or an interrupt is counted whole (QEMU
@@ -31,6 +33,8 @@
 //!   iteration runs a TB of that one instruction (the log shows the same
 //!   `Trace` line once per iteration), so an iteration counts as one
 //!   instruction, as `-icount` counts it.
+//! - Calls are runs of a function's first TB: a loop that jumps back to a
+//!   function's first instruction counts a call per turn.
 //! - Only kernel text is counted (nothing else runs in a Mosaic guest, but
 //!   the firmware's code before the kernel would not be).
 //! - Interrupts that fall in the loop (the timer) are counted where they
