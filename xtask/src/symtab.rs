@@ -159,8 +159,9 @@ fn functions(elf: &object::File) -> Vec<Function> {
 /// `mosaic_kernel::`, and with the types inside `<..>` named by their last
 /// segment: `<core::slice::iter::Iter<x86_64::..::PhysFrame> as
 /// core::iter::traits::iterator::Iterator>::next` becomes `<Iter<PhysFrame>
-/// as Iterator>::next`. The function's own path stays whole.
-fn short_name(mangled: &str) -> String {
+/// as Iterator>::next`. The function's own path stays whole. (Also used
+/// by `cargo xtask bench --part profile` to name the kernel's functions.)
+pub fn short_name(mangled: &str) -> String {
     let full = format!("{:#}", rustc_demangle::demangle(mangled));
     let name = inherent_as_path(&without_generic_args(&full));
     let mut name = last_segments_inside(&name).replace("mosaic_kernel::", "");

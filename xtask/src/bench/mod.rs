@@ -19,13 +19,15 @@
 //! benchmarks are in `mm.rs`, the host allocators' in `alloc.rs`, the
 //! boot time's in `boot.rs`, the pictures of memory's in `maps.rs`, the
 //! live view's redraw in `view.rs`; the comparison with Linux booted in
-//! the same run in `versus.rs`; eager against lazy `vfree` in `lazy.rs`.
+//! the same run in `versus.rs`; eager against lazy `vfree` in `lazy.rs`;
+//! the exact per-function instruction profile of one case in `profile.rs`.
 
 pub mod alloc;
 pub mod boot;
 pub mod lazy;
 pub mod maps;
 pub mod mm;
+pub mod profile;
 pub mod versus;
 pub mod view;
 

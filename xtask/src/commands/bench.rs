@@ -22,9 +22,15 @@ pub struct BenchArgs {
     /// view's redraw on a 16 GiB machine (not in `all`), 2 MiB vmalloc
     /// leaves against 4 KiB pages (not in `all`; --loops sets its rounds),
     /// eager against lazy vfree (not in `all`; `--loops`, default 100000,
-    /// and `--boots`)
+    /// and `--boots`), the exact per-function instruction profile of one
+    /// test_vmalloc case (not in `all`; `--case`, and `--loops N`, default
+    /// 1000, the loops the two runs differ by)
     #[arg(long, value_enum, default_value = "all")]
     part: Part,
+    /// The test_vmalloc case that `--part profile` profiles, e.g.
+    /// fix_size_alloc_test
+    #[arg(long)]
+    case: Option<String>,
     /// Operations of the soak
     #[arg(long, default_value_t = 10_000_000)]
     soak_ops: u64,
@@ -63,11 +69,19 @@ enum Part {
     View,
     Huge,
     Lazy,
+    Profile,
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
     if args.icount && matches!(args.part, Part::Boot | Part::View) {
         bail!("--icount counts guest instructions; --part boot and --part view measure the host's time");
+    }
+    if args.case.is_some() != (args.part == Part::Profile) {
+        bail!("--case goes with --part profile, and --part profile needs --case <test_vmalloc case>");
+    }
+    if let Some(case) = &args.case {
+        // Refused before the images are built and the machines boot.
+        bench::profile::case_bit(case)?;
     }
     if args.part == Part::Boot {
         return Ok(if bench::boot::run()? { ExitCode::SUCCESS } else { ExitCode::FAILURE });
@@ -106,6 +120,13 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     }
     if args.part == Part::Lazy {
         let ok = bench::lazy::run(&env, args.loops.unwrap_or(100_000), args.boots as usize)?;
+        return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+    if let (Part::Profile, Some(case)) = (args.part, &args.case) {
+        // Always counted in instructions: the profile is of -icount's count.
+        let mut env = env.clone();
+        env.qemu_args = ICOUNT.map(String::from).to_vec();
+        let ok = bench::profile::run(&env, case, args.loops.unwrap_or(1000))?;
         return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
     if args.part == Part::Redzone {

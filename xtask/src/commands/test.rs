@@ -72,7 +72,12 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
         let mut cargo = host_cargo();
         cargo.args(["test", "--no-fail-fast", "--package", "alloc-bench", "--test", "workloads"]);
         let (p2, f2) = cargo_test(cargo);
-        (p, f) = (p + p2, f + f2);
+        // The xtask commands' own tests (the bench's parsers and its
+        // profile), which `--lib` leaves out.
+        let mut cargo = host_cargo();
+        cargo.args(["test", "--no-fail-fast", "--package", "xtask", "--bin", "xtask"]);
+        let (p3, f3) = cargo_test(cargo);
+        (p, f) = (p + p2 + p3, f + f2 + f3);
         tally.add("host unit tests", p, f);
     }
     if wants(Part::Kernel) || wants(Part::Integration) {
