@@ -257,9 +257,17 @@ fn shut_down(mut s: Session, allocator: Allocator) -> Result<()> {
 }
 
 /// One boot of the tree allocator running just the test cases (no control
-/// or growth series): for the comparison with Linux (`versus.rs`).
-fn cases_only(env: &TestEnv, loops: u64) -> Result<Vec<Option<Measured>>> {
+/// or growth series): for the comparison with Linux (`versus.rs`). With
+/// `lazy`, the shell's `vfree lazy` switches frees to the lazy purge first.
+fn cases_only(env: &TestEnv, loops: u64, lazy: bool) -> Result<Vec<Option<Measured>>> {
     let mut s = boot(env, Allocator::Tree)?;
+    if lazy {
+        let said = s.command("vfree lazy")?;
+        if let Some(e) = said.iter().find(|l| l.starts_with("error:")) {
+            s.fail();
+            bail!("`vfree lazy` was refused: {e}");
+        }
+    }
     let mut run = Run {
         allocator: Allocator::Tree,
         loops,

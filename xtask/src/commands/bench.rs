@@ -40,6 +40,10 @@ pub struct BenchArgs {
     /// without any)
     #[arg(long)]
     linux: bool,
+    /// With --linux: how Mosaic frees (its default is eager; Linux's is
+    /// the lazy purge)
+    #[arg(long, value_enum, default_value = "eager", requires = "linux")]
+    vfree: Vfree,
     /// Boots of each kernel with --linux and --part lazy (medians are
     /// compared)
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=25))]
@@ -55,6 +59,13 @@ pub struct BenchArgs {
 
 /// QEMU's deterministic instruction counting (`--icount`).
 const ICOUNT: [&str; 2] = ["-icount", "shift=0,sleep=off"];
+
+/// Mosaic's vfree strategy in a `--linux` run.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Vfree {
+    Eager,
+    Lazy,
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Part {
@@ -96,7 +107,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     };
     if args.linux {
         let env = env()?;
-        let ok = bench::versus::run(&env, args.loops.unwrap_or(1_000_000), args.boots as usize)?;
+        let lazy = args.vfree == Vfree::Lazy;
+        let ok = bench::versus::run(&env, args.loops.unwrap_or(1_000_000), args.boots as usize, lazy)?;
         return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
     let mut failed = Vec::new();
