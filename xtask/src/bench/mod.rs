@@ -139,6 +139,21 @@ struct Run {
     growth: Vec<(u64, Option<Measured>)>,
 }
 
+impl Run {
+    /// A run with nothing measured yet.
+    fn new(allocator: Allocator, loops: u64) -> Self {
+        Run {
+            allocator,
+            loops,
+            header: String::new(),
+            results: Vec::new(),
+            control: None,
+            plain_vmap: None,
+            growth: Vec::new(),
+        }
+    }
+}
+
 /// Busy areas held (test_vmalloc's `busy_areas`) for the growth series:
 /// how the cost of one fix_size loop changes with the number of areas the
 /// allocator has to get past. The list walks them all, the tree does not.
@@ -190,15 +205,7 @@ pub fn vmalloc(env: &TestEnv, allocators: &[Allocator], loops: Option<u64>) -> R
 fn bench(env: &TestEnv, allocator: Allocator, loops: u64) -> Result<Run> {
     eprintln!("\n==> {} allocator: {loops} loops per test case (QEMU TCG, qemu64, 1 vCPU, 1 GiB)", allocator.name());
     let mut s = boot(env, allocator)?;
-    let mut run = Run {
-        allocator,
-        loops,
-        header: String::new(),
-        results: Vec::new(),
-        control: None,
-        plain_vmap: None,
-        growth: Vec::new(),
-    };
+    let mut run = Run::new(allocator, loops);
     measure_cases(&mut s, &mut run, loops)?;
     let fix_size = &CASES[0];
     let label = format!("fix_size, {CONTROL_PAGES} pages");
@@ -268,15 +275,7 @@ fn cases_only(env: &TestEnv, loops: u64, lazy: bool) -> Result<Vec<Option<Measur
             bail!("`vfree lazy` was refused: {e}");
         }
     }
-    let mut run = Run {
-        allocator: Allocator::Tree,
-        loops,
-        header: String::new(),
-        results: Vec::new(),
-        control: None,
-        plain_vmap: None,
-        growth: Vec::new(),
-    };
+    let mut run = Run::new(Allocator::Tree, loops);
     measure_cases(&mut s, &mut run, loops)?;
     shut_down(s, Allocator::Tree)?;
     Ok(run.results)
