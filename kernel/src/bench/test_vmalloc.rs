@@ -156,8 +156,6 @@ pub const PARAM_NAMES: &str = "run_test_mask, test_loop_count, test_repeat_count
 static SHORT_BY: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 /// `use_huge` of the run under way (read by fix_size_alloc_test's `alloc`).
 static USE_HUGE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
-/// `plain_vmap` of the run under way (read by vm_map_ram_test).
-static PLAIN_VMAP: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 /// Why a test case stopped early: Linux just returns -1; Mosaic keeps the
 /// step and the error to show on the `mosaic:` line.
@@ -250,6 +248,8 @@ pub(super) fn fail(step: Step) -> impl FnOnce(VmError) -> Failure {
 pub(super) struct Ctx {
     loops: u64,
     pub(super) nr_pages: u64,
+    /// vm_map_ram_test through `vmap`/`vunmap` (`plain_vmap=1`).
+    plain_vmap: bool,
     rng: XorShift,
     /// Loop iterations completed (summed over repeats): the divisor for
     /// the time per loop.
@@ -458,13 +458,13 @@ pub struct Report {
 /// Runs test case `index` (which must be implemented) as Linux's
 /// `test_func` does: repeat, count passes and failures, time it all.
 pub fn run_case(index: usize, p: &Params) -> Report {
-    PLAIN_VMAP.store(p.plain_vmap, core::sync::atomic::Ordering::Relaxed);
     let case = &CASES[index];
     let run = case.run.expect("only implemented cases are run");
     // One fixed seed per case: the same requests whatever else is selected.
     let mut ctx = Ctx {
         loops: p.test_loop_count,
         nr_pages: p.nr_pages,
+        plain_vmap: p.plain_vmap,
         rng: case_rng(index as u64),
         done: 0,
         interrupted: false,
@@ -710,7 +710,9 @@ fn vm_map_ram_test(ctx: &mut Ctx) -> Outcome {
         }
     }
     if result.is_ok() {
-        result = if PLAIN_VMAP.load(core::sync::atomic::Ordering::Relaxed) {
+        // Two loops rather than a test inside one, so that the timed loop
+        // of each way holds only its own calls.
+        result = if ctx.plain_vmap {
             each_loop(ctx, |_| {
                 let v = vmalloc::vmap(&pages, 0).map_err(fail(Step::Vmap { pages: count }))?;
                 touch(v, b'a');
