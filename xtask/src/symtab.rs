@@ -27,10 +27,10 @@ const HEADER: usize = 56;
 const MAX_NAME: usize = 120;
 
 /// One function: link address, size, short name.
-struct Function {
-    start: u64,
-    size: u64,
-    name: String,
+pub struct Function {
+    pub start: u64,
+    pub size: u64,
+    pub name: String,
 }
 
 /// Writes the table into `kernel` (the ELF cargo built), unless it holds
@@ -143,8 +143,9 @@ fn assemble(
     t
 }
 
-/// The function symbols by address, one per address, with short names.
-fn functions(elf: &object::File) -> Vec<Function> {
+/// The function symbols by address, one per address, with short names
+/// (also the functions `cargo xtask bench --part profile` counts in).
+pub fn functions(elf: &object::File) -> Vec<Function> {
     let mut functions: Vec<Function> = elf
         .symbols()
         .filter(|s| s.kind() == SymbolKind::Text && s.size() > 0)
@@ -159,9 +160,8 @@ fn functions(elf: &object::File) -> Vec<Function> {
 /// `mosaic_kernel::`, and with the types inside `<..>` named by their last
 /// segment: `<core::slice::iter::Iter<x86_64::..::PhysFrame> as
 /// core::iter::traits::iterator::Iterator>::next` becomes `<Iter<PhysFrame>
-/// as Iterator>::next`. The function's own path stays whole. (Also used
-/// by `cargo xtask bench --part profile` to name the kernel's functions.)
-pub fn short_name(mangled: &str) -> String {
+/// as Iterator>::next`. The function's own path stays whole.
+fn short_name(mangled: &str) -> String {
     let full = format!("{:#}", rustc_demangle::demangle(mangled));
     let name = inherent_as_path(&without_generic_args(&full));
     let mut name = last_segments_inside(&name).replace("mosaic_kernel::", "");

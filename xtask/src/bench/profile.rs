@@ -46,7 +46,7 @@
 
 use super::{boot, group, parse_case, shut_down, Allocator, CASES};
 use anyhow::{bail, Context, Result};
-use object::{Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
+use object::{Object, ObjectSection, SectionKind};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -336,12 +336,10 @@ impl Symbols {
         let (Some(start), Some(end)) = (texts.iter().map(|t| t.0).min(), texts.iter().map(|t| t.1).max()) else {
             bail!("{} has no text section", kernel.display())
         };
-        let functions = elf
-            .symbols()
-            .filter(|s| s.kind() == SymbolKind::Text && s.size() > 0)
-            .filter_map(|s| {
-                Some((s.address() + base, s.address() + base + s.size(), xtask::symtab::short_name(s.name().ok()?)))
-            })
+        // The same functions, named the same way, as the oops's table.
+        let functions = xtask::symtab::functions(&elf)
+            .into_iter()
+            .map(|f| (f.start + base, f.start + base + f.size, f.name))
             .collect();
         Ok(Symbols::new(functions, (start + base, end + base), base))
     }
